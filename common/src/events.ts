@@ -1,0 +1,37 @@
+/**
+ * The JSON events on `fleet-events` (CONTRACTS.md). The contract fields are the minimum every
+ * consumer may rely on; producers may add more.
+ */
+export interface TelemetryEvent {
+  event_type: 'telemetry';
+  event_id: string;
+  car_id: string;
+  lat: number;
+  lon: number;
+  battery: number;
+  velocity: number;
+  timestamp: number;
+  station_id?: string;
+  charging?: boolean;
+  charge_energy_kwh?: number;
+  plugged_in_at?: number;
+}
+
+export type BookingEventType = 'booking_confirmed' | 'booking_failed' | 'booking_expired';
+
+export interface BookingEvent {
+  event_type: BookingEventType;
+  event_id: string;
+  car_id: string;
+  booking_id: string;
+  station_id: string;
+  price_rate: number;
+  timestamp: number;
+  lat?: number;
+  lon?: number;
+  battery?: number;
+  velocity?: number;
+  message?: string;
+}
+
+export type FleetEvent = TelemetryEvent | BookingEvent;
