@@ -35,8 +35,9 @@ test: ## install, start the servers, run every test; ends with `N passed, N fail
 test-unit: ## only the tests that need no servers
 	@bash scripts/test.sh --unit
 
-bench: ## benchmarks that print their figures
-	@echo "make bench arrives with the ingestion and pricing issues"; exit 1
+bench: setup ## benchmarks that print their figures (each workspace's `npm run bench`)
+	@bash infra/infra.sh up --postgres
+	npm run bench --workspaces --if-present
 
 lint: ## type-check and lint the contract
 	npx tsc -b

@@ -25,7 +25,7 @@ KAFKA_PARTITIONS=${KAFKA_PARTITIONS:-6}
 KAFKA_HEAP=${KAFKA_HEAP:-512m}
 POSTGRES_PORT=${INFRA_POSTGRES_PORT:-55432}
 EMBEDDED_DB_PORT=${EMBEDDED_DB_PORT:-55433}
-KAFKA_LIBS=$CACHE/kafka/libs
+KAFKA_LIBS=${KAFKA_LIBS:-$CACHE/kafka/libs}
 
 say() { printf '[infra] %s\n' "$*" >&2; }
 die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
