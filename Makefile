@@ -37,6 +37,7 @@ test-unit: ## only the tests that need no servers
 
 bench: setup ## benchmarks that print their figures (each workspace's `npm run bench`)
 	@bash infra/infra.sh up --postgres
+	node infra/bench-startup.mjs
 	npm run bench --workspaces --if-present
 
 lint: ## type-check and lint the contract
