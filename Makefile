@@ -26,8 +26,8 @@ down: ## stop what `make up` started
 status: ## what answers where
 	@bash infra/infra.sh status
 
-demo: ## run the whole system with simulated cars
-	@echo "make demo arrives with the end-to-end issue; until then: make up, then npm start -w <service>"; exit 1
+demo: ## run the whole system with simulated cars; Ctrl+C stops it
+	@bash scripts/demo.sh
 
 test: ## install, start the servers, run every test; ends with `N passed, N failed`
 	@bash scripts/test.sh
