@@ -1,0 +1,137 @@
+import * as grpc from '@grpc/grpc-js';
+import type { BookingResponse, CarStatus, FleetServiceClient } from '@greenlane/common/gen/fleet/fleet';
+import { Queue } from './queue.js';
+
+export interface PendingStatus {
+  status: CarStatus;
+  /** performance.now() when the message was due; latency is measured from here. */
+  startedAt: number;
+}
+
+export interface CarStreamEvents {
+  /** The server acknowledged this message (acks come in order on a stream). */
+  onAck(message: PendingStatus, response: BookingResponse): void;
+  /** The server refused the stream for good (bad token, invalid data); these will never be acknowledged. */
+  onRejected(messages: PendingStatus[], error: grpc.ServiceError): void;
+  /** The stream broke; it reopens after `delayMs` and resends what was not acknowledged. */
+  onDisconnect?(error: grpc.ServiceError | undefined, delayMs: number): void;
+}
+
+export interface Backoff {
+  initialMs: number;
+  maxMs: number;
+}
+
+/** Codes that a retry cannot fix: resending the same messages would be refused again. */
+const PERMANENT = new Set<number>([
+  grpc.status.UNAUTHENTICATED,
+  grpc.status.PERMISSION_DENIED,
+  grpc.status.INVALID_ARGUMENT,
+  grpc.status.UNIMPLEMENTED,
+]);
+
+/**
+ * One car's bidirectional stream. Every message stays queued until the server acknowledges it;
+ * when the stream breaks, it reopens with exponential backoff and resends the queue in order, so
+ * a restart of ingestion loses nothing the car sent.
+ */
+export class CarStream {
+  private call: grpc.ClientDuplexStream<CarStatus, BookingResponse> | undefined;
+  private readonly pending = new Queue<PendingStatus>();
+  private failures = 0;
+  private closing = false;
+  private stopped = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private closed: (() => void) | undefined;
+
+  constructor(
+    private readonly client: FleetServiceClient,
+    private readonly metadata: grpc.Metadata,
+    private readonly events: CarStreamEvents,
+    private readonly backoff: Backoff = { initialMs: 100, maxMs: 5_000 },
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  start(): void {
+    this.open();
+  }
+
+  /** Messages sent and not yet acknowledged. */
+  get inflight(): number {
+    return this.pending.length;
+  }
+
+  get connected(): boolean {
+    return this.call !== undefined;
+  }
+
+  /** False once the server refused the stream for good. */
+  get usable(): boolean {
+    return !this.stopped && !this.closing;
+  }
+
+  send(status: CarStatus, startedAt: number): void {
+    if (!this.usable) return;
+    this.pending.push({ status, startedAt });
+    this.call?.write(status);
+  }
+
+  /** Ends the stream (half-close) and waits for the server to finish, at most `timeoutMs`. */
+  close(timeoutMs = 2_000): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.reconnectTimer);
+    const call = this.call;
+    if (!call) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        call.cancel();
+        resolve();
+      }, timeoutMs);
+      this.closed = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      call.end();
+    });
+  }
+
+  /** Unacknowledged messages, oldest first (what a resend would send). */
+  unacknowledged(): PendingStatus[] {
+    return [...this.pending];
+  }
+
+  private open(): void {
+    const call = this.client.streamTelemetry(this.metadata);
+    this.call = call;
+    call.on('data', (response: BookingResponse) => {
+      this.failures = 0;
+      const message = this.pending.shift();
+      if (message) this.events.onAck(message, response);
+    });
+    // grpc-js emits 'error' for a non-OK status and 'status' for every ending; either ends this call.
+    call.on('error', (error: grpc.ServiceError) => this.ended(call, error));
+    call.on('status', (status: grpc.StatusObject) => {
+      if (status.code === grpc.status.OK) this.ended(call, undefined);
+    });
+    for (const message of this.pending) call.write(message.status);
+  }
+
+  private ended(call: grpc.ClientDuplexStream<CarStatus, BookingResponse>, error: grpc.ServiceError | undefined): void {
+    if (this.call !== call) return;
+    this.call = undefined;
+    if (this.closing) {
+      this.closed?.();
+      return;
+    }
+    if (error && PERMANENT.has(error.code)) {
+      this.stopped = true;
+      this.events.onRejected(this.pending.drain(), error);
+      return;
+    }
+    this.failures += 1;
+    const ceiling = Math.min(this.backoff.maxMs, this.backoff.initialMs * 2 ** (this.failures - 1));
+    const delayMs = Math.round(ceiling * (0.5 + this.random() * 0.5));
+    this.events.onDisconnect?.(error, delayMs);
+    this.reconnectTimer = setTimeout(() => this.open(), delayMs);
+  }
+}

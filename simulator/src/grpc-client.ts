@@ -1,0 +1,24 @@
+import * as grpc from '@grpc/grpc-js';
+import { FleetServiceClient } from '@greenlane/common/gen/fleet/fleet';
+
+/**
+ * One gRPC channel (one HTTP/2 connection) to the ingestion service. grpc-js shares a subchannel,
+ * and so one connection, between every client with equal options; a local subchannel pool and a
+ * distinct channel id give each client its own connection, so cars really spread over channels.
+ */
+export function createFleetClient(target: string, channelIndex: number): FleetServiceClient {
+  return new FleetServiceClient(target, grpc.credentials.createInsecure(), {
+    'grpc.use_local_subchannel_pool': 1,
+    'grpc.channel_id': channelIndex,
+    // The simulator reconnects itself, with its own backoff and resend.
+    'grpc.enable_retries': 0,
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 2000,
+  });
+}
+
+export function tokenMetadata(token: string): grpc.Metadata {
+  const metadata = new grpc.Metadata();
+  metadata.set('x-api-token', token);
+  return metadata;
+}

@@ -1,0 +1,137 @@
+/**
+ * A load-mode worker thread: drives its share of the cars over its share of the channels, paced
+ * by --rate or by acknowledgements, and records every message's send→ack latency.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { BookingStatus, type BookingResponse, type FleetServiceClient } from '@greenlane/common/gen/fleet/fleet';
+import { CarStream, type PendingStatus } from '../car-stream.js';
+import { createFleetClient, tokenMetadata } from '../grpc-client.js';
+import { createLatencyHistogram, encodeHistogram, recordMs } from '../latency.js';
+import { carId, drive, drivingStatus, newCar, type DrivingState } from '../car/model.js';
+import { createRandom, deriveSeed } from '../car/prng.js';
+import { emptyCounts, type FromWorker, type LoadWorkerConfig, type ToWorker } from './protocol.js';
+
+if (!parentPort) throw new Error('load-worker must run as a worker thread');
+const port = parentPort;
+const config = workerData as LoadWorkerConfig;
+const post = (message: FromWorker) => port.postMessage(message);
+
+const random = createRandom(deriveSeed(config.seed, config.workerIndex));
+const histogram = createLatencyHistogram();
+const counts = emptyCounts();
+const metadata = tokenMetadata(config.token);
+const clients: FleetServiceClient[] = [];
+for (let c = 0; c < config.channels; c++) clients.push(createFleetClient(config.target, config.firstChannel + c));
+
+interface LoadCar {
+  state: DrivingState;
+  stream: CarStream;
+}
+
+let running = false;
+let firstError: string | undefined;
+
+const cars: LoadCar[] = [];
+for (let i = 0; i < config.cars; i++) {
+  const client = clients[i % clients.length]!;
+  const car: LoadCar = { state: newCar(carId(config.firstCar + i, config.carPrefix), random), stream: undefined as unknown as CarStream };
+  car.stream = new CarStream(client, metadata, {
+    onAck: (message: PendingStatus, response: BookingResponse) => {
+      // Load mode never asks for a booking, so a FAILED answer is the server refusing the message.
+      if (response.status === BookingStatus.BOOKING_FAILED) {
+        counts.rejected += 1;
+        firstError ??= `BOOKING_FAILED: ${response.message}`;
+      } else {
+        counts.acked += 1;
+        recordMs(histogram, performance.now() - message.startedAt);
+      }
+      if (running && config.ratePerSec === undefined) sendNext(car, performance.now());
+    },
+    onRejected: (messages, error) => {
+      counts.rejected += messages.length;
+      firstError ??= error.message;
+    },
+    onDisconnect: (error) => {
+      counts.reconnects += 1;
+      if (error) firstError ??= error.message;
+    },
+  });
+  cars.push(car);
+}
+
+function sendNext(car: LoadCar, startedAt: number): void {
+  if (!car.stream.usable) return;
+  car.state = drive(car.state, random, config.intervalMs);
+  // A load run outlasts any battery; recharge instantly instead of reporting an empty fleet.
+  if (car.state.battery < 5) car.state = { ...car.state, battery: 100 };
+  car.stream.send(drivingStatus(car.state, Date.now()), startedAt);
+  counts.sent += 1;
+}
+
+let pacer: NodeJS.Timeout | undefined;
+
+function startRatePaced(rate: number): void {
+  const t0 = performance.now();
+  let generated = 0;
+  let next = 0;
+  pacer = setInterval(() => {
+    const due = Math.floor(((performance.now() - t0) * rate) / 1000);
+    while (generated < due) {
+      // Latency counts from when the message was due, not when it went out, so a generator or
+      // server that falls behind shows in the figures (no coordinated omission).
+      const scheduled = t0 + (generated * 1000) / rate;
+      generated += 1;
+      let taken = false;
+      for (let tries = 0; tries < cars.length; tries++) {
+        const car = cars[next]!;
+        next = (next + 1) % cars.length;
+        if (car.stream.usable && car.stream.inflight < config.maxPendingPerCar) {
+          sendNext(car, scheduled);
+          taken = true;
+          break;
+        }
+      }
+      if (!taken) counts.skipped += 1;
+    }
+  }, 2);
+}
+
+function inflight(): number {
+  let n = 0;
+  for (const car of cars) n += car.stream.inflight;
+  return n;
+}
+
+const progress = setInterval(() => post({ type: 'progress', counts: { ...counts }, inflight: inflight() }), 250);
+
+async function stop(): Promise<void> {
+  running = false;
+  clearInterval(pacer);
+  const deadline = performance.now() + config.drainMs;
+  while (inflight() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  clearInterval(progress);
+  counts.failed = counts.sent - counts.acked - counts.rejected;
+  post({ type: 'drained', counts: { ...counts }, histogram: encodeHistogram(histogram), ...(firstError ? { firstError } : {}) });
+  await Promise.all(cars.map((car) => car.stream.close(1_000)));
+  for (const client of clients) client.close();
+  post({ type: 'closed' });
+  port.close();
+}
+
+port.on('message', (message: ToWorker) => {
+  if (message.type === 'go') {
+    running = true;
+    for (const car of cars) car.stream.start();
+    if (config.ratePerSec === undefined) {
+      const now = performance.now();
+      for (const car of cars) for (let k = 0; k < config.inflight; k++) sendNext(car, now);
+    } else if (config.ratePerSec > 0) {
+      startRatePaced(config.ratePerSec);
+    }
+  } else if (message.type === 'stop') {
+    void stop();
+  }
+});
+
+post({ type: 'ready' });

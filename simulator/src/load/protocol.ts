@@ -1,0 +1,55 @@
+/** Messages between the load runner (main thread) and its worker threads. */
+export interface LoadWorkerConfig {
+  workerIndex: number;
+  target: string;
+  token: string;
+  /** Global index of this worker's first car, and how many it drives. */
+  firstCar: number;
+  cars: number;
+  carPrefix: string;
+  channels: number;
+  firstChannel: number;
+  /** This worker's share of --rate in messages/s; undefined = as fast as acks allow. */
+  ratePerSec: number | undefined;
+  /** Messages in flight per stream when pacing by acks. */
+  inflight: number;
+  /** Open-loop cap per car, so a stalled stream cannot queue without bound. */
+  maxPendingPerCar: number;
+  seed: number;
+  intervalMs: number;
+  /** After stop, how long to wait for outstanding acks before counting them as failed. */
+  drainMs: number;
+}
+
+export interface LoadCounts {
+  sent: number;
+  acked: number;
+  rejected: number;
+  failed: number;
+  /** Messages --rate wanted but no car could take (every stream at its cap). */
+  skipped: number;
+  reconnects: number;
+}
+
+export type ToWorker = { type: 'go' } | { type: 'stop' };
+
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'progress'; counts: LoadCounts; inflight: number }
+  | { type: 'drained'; counts: LoadCounts; histogram: string; firstError?: string }
+  | { type: 'closed' };
+
+export function emptyCounts(): LoadCounts {
+  return { sent: 0, acked: 0, rejected: 0, failed: 0, skipped: 0, reconnects: 0 };
+}
+
+export function addCounts(a: LoadCounts, b: LoadCounts): LoadCounts {
+  return {
+    sent: a.sent + b.sent,
+    acked: a.acked + b.acked,
+    rejected: a.rejected + b.rejected,
+    failed: a.failed + b.failed,
+    skipped: a.skipped + b.skipped,
+    reconnects: a.reconnects + b.reconnects,
+  };
+}

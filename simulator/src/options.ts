@@ -1,0 +1,142 @@
+/**
+ * The simulator's options: each from its flag, else its environment variable, else a default.
+ * A bad value throws ConfigError naming the flag or variable it came from.
+ */
+import { availableParallelism } from 'node:os';
+import { ConfigError, DEFAULTS, envHostPort, type Flags } from '@greenlane/common';
+
+export type Mode = 'realistic' | 'load';
+
+export interface SimulatorOptions {
+  mode: Mode;
+  target: string;
+  token: string;
+  cars: number;
+  intervalMs: number;
+  /** Total messages/s (load mode); undefined = as fast as acks allow. */
+  rate: number | undefined;
+  /** 0 = until Ctrl+C. */
+  durationSec: number;
+  inflight: number;
+  channels: number;
+  threads: number;
+  seed: number;
+  json: boolean;
+  carPrefix: string;
+  stationsFile: string | undefined;
+}
+
+export const FLAG_OPTIONS = {
+  mode: { type: 'string' },
+  target: { type: 'string' },
+  token: { type: 'string' },
+  cars: { type: 'string' },
+  interval: { type: 'string' },
+  rate: { type: 'string' },
+  duration: { type: 'string' },
+  inflight: { type: 'string' },
+  channels: { type: 'string' },
+  threads: { type: 'string' },
+  seed: { type: 'string' },
+  'car-prefix': { type: 'string' },
+  stations: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+export const USAGE = {
+  summary: 'Drives simulated cars through the ingestion service over gRPC: a realistic fleet, or a load test.',
+  usage: 'npm start -w simulator -- [--mode realistic|load] [flags]',
+  options: [
+    ['--mode realistic|load', 'realistic: cars drive, book, charge; load: as many messages as asked [SIM_MODE, realistic]'],
+    ['--target HOST:PORT', 'ingestion gRPC address [INGESTION_TARGET, 127.0.0.1:50051]'],
+    ['--token TOKEN', 'x-api-token sent by every car [API_TOKEN, greenlane-secret-token]'],
+    ['--cars N', 'number of cars, one stream each [SIM_CARS, 10 realistic / 100 load]'],
+    ['--interval DUR', 'time between a car\'s updates, e.g. 2s, 500ms [SIM_INTERVAL, 2s]'],
+    ['--duration DUR', 'how long to run; 0 = until Ctrl+C [SIM_DURATION, 0 realistic / 10s load]'],
+    ['--rate R', 'load: total messages/s; unset = as fast as acks allow [SIM_RATE]'],
+    ['--inflight K', 'load without --rate: unacknowledged messages per stream [SIM_INFLIGHT, 1]'],
+    ['--channels C', 'load: gRPC connections the cars share [SIM_CHANNELS, 2 per thread]'],
+    ['--threads T', 'load: worker threads generating [SIM_THREADS, CPU count up to 4]'],
+    ['--seed N', 'seed of the random walk, for reproducible runs [SIM_SEED, random]'],
+    ['--car-prefix P', 'car id prefix [SIM_CAR_PREFIX, CAR- realistic / LOAD- load]'],
+    ['--stations FILE', 'realistic: JSON station registry for positions [SIM_STATIONS_FILE, ingestion/data/stations.json if present]'],
+    ['--json', 'print one JSON summary line at the end (for scripts)'],
+  ] as Array<[string, string]>,
+  environment: [
+    ['INGESTION_TARGET', 'ingestion gRPC address [127.0.0.1:50051]'],
+    ['API_TOKEN', `token [${DEFAULTS.API_TOKEN}]`],
+    ['SIM_MODE, SIM_CARS, SIM_INTERVAL, SIM_DURATION, SIM_RATE, SIM_INFLIGHT', 'as the flags'],
+    ['SIM_CHANNELS, SIM_THREADS, SIM_SEED, SIM_CAR_PREFIX, SIM_STATIONS_FILE', 'as the flags'],
+    ['LOG_LEVEL', 'log level (logs go to stderr) [info]'],
+  ] as Array<[string, string]>,
+};
+
+type Env = Record<string, string | undefined>;
+
+/** The raw value and the name to blame for it: the flag when given, else the variable. */
+function pick(flags: Flags, flag: string, env: Env, variable: string): { value: string | undefined; name: string } {
+  const fromFlag = flags[flag];
+  if (typeof fromFlag === 'string') return { value: fromFlag.trim(), name: `--${flag}` };
+  const fromEnv = env[variable];
+  return { value: fromEnv === undefined || fromEnv.trim() === '' ? undefined : fromEnv.trim(), name: variable };
+}
+
+function integer(flags: Flags, flag: string, env: Env, variable: string, fallback: number, min: number, max: number): number {
+  const { value, name } = pick(flags, flag, env, variable);
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(name, value, `an integer from ${min} to ${max}`);
+  return n;
+}
+
+/** "2s", "500ms", "1.5m", or a bare number of seconds; returns milliseconds. */
+export function parseDurationMs(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text);
+  if (!match) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Number(match[1]) * unit;
+}
+
+function duration(flags: Flags, flag: string, env: Env, variable: string, fallbackMs: number, minMs: number): number {
+  const { value, name } = pick(flags, flag, env, variable);
+  if (value === undefined) return fallbackMs;
+  const ms = parseDurationMs(value);
+  if (ms === undefined || ms < minMs) throw new ConfigError(name, value, `a duration like 2s or 500ms, at least ${minMs} ms`);
+  return ms;
+}
+
+export function parseOptions(flags: Flags, env: Env): SimulatorOptions {
+  const modeRaw = pick(flags, 'mode', env, 'SIM_MODE');
+  const mode = (modeRaw.value ?? 'realistic') as Mode;
+  if (mode !== 'realistic' && mode !== 'load') throw new ConfigError(modeRaw.name, modeRaw.value ?? '', 'realistic or load');
+  const load = mode === 'load';
+
+  const target = pick(flags, 'target', env, 'INGESTION_TARGET');
+  const token = pick(flags, 'token', env, 'API_TOKEN');
+  const rate = pick(flags, 'rate', env, 'SIM_RATE');
+  let rateValue: number | undefined;
+  if (rate.value !== undefined) {
+    rateValue = Number(rate.value);
+    if (!Number.isFinite(rateValue) || rateValue <= 0) throw new ConfigError(rate.name, rate.value, 'a positive number of messages/s');
+  }
+  const threads = integer(flags, 'threads', env, 'SIM_THREADS', Math.min(4, availableParallelism()), 1, 64);
+  const seedRaw = pick(flags, 'seed', env, 'SIM_SEED');
+  const seed = seedRaw.value === undefined ? Math.floor(Math.random() * 2 ** 31) : integer(flags, 'seed', env, 'SIM_SEED', 0, 0, 2 ** 32 - 1);
+
+  return {
+    mode,
+    target: envHostPort({ [target.name]: target.value }, target.name, '127.0.0.1:50051'),
+    token: token.value ?? DEFAULTS.API_TOKEN,
+    cars: integer(flags, 'cars', env, 'SIM_CARS', load ? 100 : 10, 1, 1_000_000),
+    intervalMs: duration(flags, 'interval', env, 'SIM_INTERVAL', 2_000, 1),
+    rate: rateValue,
+    durationSec: duration(flags, 'duration', env, 'SIM_DURATION', load ? 10_000 : 0, 0) / 1000,
+    inflight: integer(flags, 'inflight', env, 'SIM_INFLIGHT', 1, 1, 100_000),
+    channels: integer(flags, 'channels', env, 'SIM_CHANNELS', threads * 2, 1, 10_000),
+    threads,
+    seed,
+    json: flags.json === true,
+    carPrefix: pick(flags, 'car-prefix', env, 'SIM_CAR_PREFIX').value ?? (load ? 'LOAD-' : 'CAR-'),
+    stationsFile: pick(flags, 'stations', env, 'SIM_STATIONS_FILE').value,
+  };
+}
