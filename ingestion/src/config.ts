@@ -1,0 +1,108 @@
+/**
+ * Every setting of the ingestion service, read from the environment once at start. A bad value
+ * stops the service naming the variable (ConfigError → exit 2).
+ */
+import {
+  ConfigError,
+  DEFAULTS,
+  TOPICS,
+  envBool,
+  envHostPort,
+  envHostPortList,
+  envInt,
+  envList,
+  envOptional,
+  envString,
+  envUrl,
+} from '@greenlane/common';
+
+export type Compression = 'none' | 'gzip';
+
+export interface IngestionConfig {
+  grpcAddr: string;
+  httpAddr: string;
+  kafkaBrokers: string[];
+  redisUrl: string;
+  gridUrl: string;
+  apiTokens: string[];
+  /** True when API_TOKENS was unset and the development token is in use. */
+  usingDevelopmentToken: boolean;
+  topic: string;
+  topicPartitions: number;
+  /** Messages accepted from streams and not yet acknowledged, across all streams. */
+  maxInFlight: number;
+  /** The same bound for one stream, so one fast car cannot take the whole budget. */
+  maxInFlightPerStream: number;
+  /** A message not acknowledged within this time fails its stream with UNAVAILABLE. */
+  ackTimeoutMs: number;
+  maxMessageBytes: number;
+  maxStreams: number;
+  kafkaLingerMs: number;
+  kafkaBatchMax: number;
+  kafkaCompression: Compression;
+  drainTimeoutMs: number;
+  bookings: boolean;
+}
+
+/** The variables, their defaults and meaning: printed by --help and documented in README.md. */
+export const ENVIRONMENT: Array<[string, string]> = [
+  ['INGESTION_ADDR', `gRPC listen address [${DEFAULTS.INGESTION_ADDR}]`],
+  ['INGESTION_HTTP_ADDR', 'operations HTTP address: /health /ready /metrics /api/v1/* [0.0.0.0:9464]'],
+  ['KAFKA_BROKERS', `comma-separated bootstrap brokers [${DEFAULTS.KAFKA_BROKERS}]`],
+  ['REDIS_URL', `Redis URL [${DEFAULTS.REDIS_URL}]`],
+  ['GRID_URL', `grid price service, for booking prices [${DEFAULTS.GRID_URL}]`],
+  ['API_TOKENS', `comma-separated accepted x-api-token values [development only: ${DEFAULTS.API_TOKEN}; required when NODE_ENV=production]`],
+  ['FLEET_EVENTS_TOPIC', `topic of the events, created at start if missing [${TOPICS.FLEET_EVENTS}]`],
+  ['FLEET_EVENTS_PARTITIONS', 'partitions when this service creates the topic [6]'],
+  ['INGESTION_MAX_IN_FLIGHT', 'messages accepted but not yet acknowledged, all streams; beyond it reading pauses [20000]'],
+  ['INGESTION_MAX_IN_FLIGHT_PER_STREAM', 'the same bound per stream [512]'],
+  ['INGESTION_ACK_TIMEOUT_MS', 'a message unacknowledged this long fails its stream with UNAVAILABLE [15000]'],
+  ['INGESTION_MAX_MESSAGE_BYTES', 'largest CarStatus accepted by the transport [16384]'],
+  ['INGESTION_MAX_STREAMS', 'concurrent streams; more are refused with RESOURCE_EXHAUSTED [50000]'],
+  ['KAFKA_LINGER_MS', 'how long a producer batch waits for more messages [2]'],
+  ['KAFKA_BATCH_MAX', 'messages that close a producer batch early [4000]'],
+  ['KAFKA_COMPRESSION', 'none or gzip [none] (see README: measured)'],
+  ['INGESTION_DRAIN_TIMEOUT_MS', 'on SIGTERM, how long in-flight messages may take to be acknowledged [10000]'],
+  ['INGESTION_BOOKINGS', 'serve booking requests when the bookings module is present [true]'],
+  ['NODE_ENV', 'production makes API_TOKENS mandatory'],
+  ['LOG_LEVEL', 'pino level [info]'],
+];
+
+export function loadConfig(env: Record<string, string | undefined>): IngestionConfig {
+  const tokens = envOptional(env, 'API_TOKENS');
+  const production = env.NODE_ENV === 'production';
+  if (tokens === undefined && production) {
+    throw new ConfigError('API_TOKENS', '', 'at least one token when NODE_ENV=production (the development token is refused in production)');
+  }
+  const apiTokens = tokens === undefined ? [DEFAULTS.API_TOKEN] : envList(env, 'API_TOKENS', []);
+  const compression = envString(env, 'KAFKA_COMPRESSION', 'none');
+  if (compression !== 'none' && compression !== 'gzip') throw new ConfigError('KAFKA_COMPRESSION', compression, 'none or gzip');
+  const maxInFlight = envInt(env, 'INGESTION_MAX_IN_FLIGHT', 20_000, 1, 10_000_000);
+  return {
+    grpcAddr: envHostPort(env, 'INGESTION_ADDR', DEFAULTS.INGESTION_ADDR),
+    httpAddr: envHostPort(env, 'INGESTION_HTTP_ADDR', '0.0.0.0:9464'),
+    kafkaBrokers: envHostPortList(env, 'KAFKA_BROKERS', DEFAULTS.KAFKA_BROKERS),
+    redisUrl: envUrl(env, 'REDIS_URL', DEFAULTS.REDIS_URL, ['redis:', 'rediss:']),
+    gridUrl: envUrl(env, 'GRID_URL', DEFAULTS.GRID_URL, ['http:', 'https:']),
+    apiTokens,
+    usingDevelopmentToken: tokens === undefined,
+    topic: envString(env, 'FLEET_EVENTS_TOPIC', TOPICS.FLEET_EVENTS),
+    topicPartitions: envInt(env, 'FLEET_EVENTS_PARTITIONS', 6, 1, 10_000),
+    maxInFlight,
+    maxInFlightPerStream: Math.min(maxInFlight, envInt(env, 'INGESTION_MAX_IN_FLIGHT_PER_STREAM', 512, 1, 1_000_000)),
+    ackTimeoutMs: envInt(env, 'INGESTION_ACK_TIMEOUT_MS', 15_000, 100, 3_600_000),
+    maxMessageBytes: envInt(env, 'INGESTION_MAX_MESSAGE_BYTES', 16_384, 64, 4 * 1024 * 1024),
+    maxStreams: envInt(env, 'INGESTION_MAX_STREAMS', 50_000, 1, 10_000_000),
+    kafkaLingerMs: envInt(env, 'KAFKA_LINGER_MS', 2, 0, 1000),
+    kafkaBatchMax: envInt(env, 'KAFKA_BATCH_MAX', 4000, 1, 1_000_000),
+    kafkaCompression: compression,
+    drainTimeoutMs: envInt(env, 'INGESTION_DRAIN_TIMEOUT_MS', 10_000, 0, 600_000),
+    bookings: envBool(env, 'INGESTION_BOOKINGS', true),
+  };
+}
+
+/** "host:port" → listen arguments for node:http. */
+export function splitHostPort(addr: string): { host: string; port: number } {
+  const at = addr.lastIndexOf(':');
+  return { host: addr.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(addr.slice(at + 1)) };
+}

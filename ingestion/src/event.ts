@@ -1,0 +1,36 @@
+/**
+ * CarStatus → the telemetry event of CONTRACTS.md, serialized once. `event_id` is a hash of the
+ * serialized fields, so the same CarStatus (a car resending what was not acknowledged, or two
+ * instances receiving the same message) always gets the same id and consumers can drop duplicates.
+ */
+import { createHash } from 'node:crypto';
+import type { TelemetryEvent } from '@greenlane/common';
+import type { CarStatus } from '@greenlane/common/gen/fleet/fleet';
+
+type TelemetryFields = Omit<TelemetryEvent, 'event_id'>;
+
+function telemetryFields(s: CarStatus): TelemetryFields {
+  const event: TelemetryFields = {
+    event_type: 'telemetry',
+    car_id: s.carId,
+    lat: s.latitude,
+    lon: s.longitude,
+    battery: s.batteryLevel,
+    velocity: s.velocity,
+    timestamp: s.timestamp,
+  };
+  if (s.stationId !== '') {
+    event.station_id = s.stationId;
+    event.charging = s.charging;
+    event.charge_energy_kwh = s.chargeEnergyKwh;
+    event.plugged_in_at = s.pluggedInAt;
+  }
+  return event;
+}
+
+/** The JSON value for Kafka. The key order is fixed by telemetryEvent, so the hash is stable. */
+export function serializeTelemetry(s: CarStatus): { eventId: string; value: string } {
+  const body = JSON.stringify(telemetryFields(s));
+  const eventId = createHash('sha256').update(body).digest('hex').slice(0, 32);
+  return { eventId, value: `{"event_id":"${eventId}",${body.slice(1)}` };
+}

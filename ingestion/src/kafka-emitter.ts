@@ -1,0 +1,156 @@
+/**
+ * Produces events to the fleet topic, batching across every stream. kafkajs has no linger, so this
+ * adds one: messages collect in an open batch that is sealed after `lingerMs` or at `batchMax`
+ * messages; one produce request is on the wire at a time (what keeps each car's events in order
+ * with an idempotent producer), and whatever collected meanwhile goes out in the next request, so
+ * batches grow by themselves under load while a lone message waits at most the linger.
+ *
+ * The producer is idempotent with acks from all in-sync replicas and retries without limit, so a
+ * broker outage only delays a batch: its promise resolves when Kafka has acknowledged it, which is
+ * what the acknowledgement to the car waits for. Memory stays bounded because the stream handler
+ * bounds the messages in flight.
+ */
+import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
+import type { Logger } from '@greenlane/common';
+import type { Compression } from './config.js';
+import type { IngestionMetrics } from './metrics.js';
+
+interface Batch {
+  messages: Message[];
+  promise: Promise<void>;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+function newBatch(): Batch {
+  let resolve!: () => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { messages: [], promise, resolve, reject };
+}
+
+export interface KafkaEmitterOptions {
+  kafka: Kafka;
+  topic: string;
+  lingerMs: number;
+  batchMax: number;
+  compression: Compression;
+  metrics: IngestionMetrics;
+  log: Logger;
+}
+
+export class KafkaEmitter {
+  private readonly producer: Producer;
+  private open: Batch | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private readonly sealed: Batch[] = [];
+  private sending = false;
+  private sendStartedAt = 0;
+  private closed = false;
+  private idle: Array<() => void> = [];
+  private readonly compression: CompressionTypes;
+
+  constructor(private readonly opts: KafkaEmitterOptions) {
+    this.producer = opts.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      // Unlimited retries (what kafkajs wants for an idempotent producer), but short waits
+      // between them, so the first batch after a broker comes back goes out within a second.
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 },
+    });
+    this.compression = opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
+  }
+
+  async start(): Promise<void> {
+    await this.producer.connect();
+  }
+
+  /** Kafka is considered unavailable while one produce request has been pending for over 2 s. */
+  get stalled(): boolean {
+    return this.sending && Date.now() - this.sendStartedAt > 2000;
+  }
+
+  get queuedBatches(): number {
+    return this.sealed.length + (this.open === undefined ? 0 : 1);
+  }
+
+  /** Resolves when Kafka has acknowledged this message (with its batch). */
+  send(key: string, value: string): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('kafka emitter closed'));
+    let batch = this.open;
+    if (batch === undefined) {
+      batch = this.open = newBatch();
+      this.lingerTimer = setTimeout(() => this.seal(), this.opts.lingerMs);
+    }
+    batch.messages.push({ key, value });
+    if (batch.messages.length >= this.opts.batchMax) this.seal();
+    return batch.promise;
+  }
+
+  /** Several messages at once (the booking events); resolves when Kafka has acknowledged all. */
+  publish(messages: Array<{ key: string; value: string }>): Promise<void> {
+    return Promise.all(messages.map((m) => this.send(m.key, m.value))).then(() => undefined);
+  }
+
+  private seal(): void {
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+    const batch = this.open;
+    this.open = undefined;
+    if (batch === undefined) return;
+    this.sealed.push(batch);
+    if (!this.sending) void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    this.sending = true;
+    while (this.sealed.length > 0) {
+      // Everything sealed while the previous request was on the wire goes out together.
+      const batches = this.sealed.splice(0, this.sealed.length);
+      const messages = batches.length === 1 ? batches[0]!.messages : batches.flatMap((b) => b.messages);
+      this.sendStartedAt = Date.now();
+      let attempt = 0;
+      for (;;) {
+        try {
+          await this.producer.send({ topic: this.opts.topic, messages, acks: -1, compression: this.compression, timeout: 10_000 });
+          this.opts.metrics.producerBatch.observe(messages.length);
+          for (const b of batches) b.resolve();
+          if (attempt > 0) this.opts.log.info({ messages: messages.length, attempts: attempt + 1 }, 'kafka accepts events again');
+          break;
+        } catch (error) {
+          attempt++;
+          this.opts.metrics.error('kafka_send');
+          if (this.closed) {
+            for (const b of batches) b.reject(error);
+            break;
+          }
+          if (attempt === 1 || attempt % 20 === 0) {
+            this.opts.log.warn({ err: (error as Error).message, messages: messages.length, attempt }, 'kafka send failed; retrying');
+          }
+          await new Promise((resolve) => setTimeout(resolve, Math.min(100 * attempt, 1000)));
+        }
+      }
+    }
+    this.sending = false;
+    for (const wake of this.idle.splice(0)) wake();
+  }
+
+  /** Sends what is open now and resolves when nothing is left to send. */
+  async flush(): Promise<void> {
+    this.seal();
+    if (!this.sending && this.sealed.length === 0) return;
+    await new Promise<void>((resolve) => this.idle.push(resolve));
+  }
+
+  /** Flushes (for at most timeoutMs: Kafka may be down), then disconnects. */
+  async close(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.flush(), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+    this.closed = true;
+    await this.producer.disconnect();
+  }
+}

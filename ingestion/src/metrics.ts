@@ -1,0 +1,80 @@
+/**
+ * Prometheus metrics of one ingestion instance, in a registry of its own (several instances can
+ * live in one test process).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type ErrorKind =
+  | 'kafka_send'
+  | 'redis_write'
+  | 'booking'
+  | 'stream'
+  | 'ack_timeout'
+  | 'unauthenticated'
+  | 'overloaded'
+  | 'draining';
+
+export interface IngestionMetrics {
+  registry: Registry;
+  activeStreams: Gauge;
+  accepted: Counter;
+  rejected: Counter;
+  inFlight: Gauge;
+  ackLatency: Histogram;
+  producerBatch: Histogram;
+  errors: Counter<'kind'>;
+  error(kind: ErrorKind): void;
+  /** Where the in-flight gauge reads its value at scrape time. */
+  inFlightSource: () => number;
+}
+
+export function createMetrics(defaultMetrics = true): IngestionMetrics {
+  const registry = new Registry();
+  if (defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'ingestion_' });
+  const errors = new Counter({
+    name: 'ingestion_errors_total',
+    help: 'Errors by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const metrics: IngestionMetrics = {
+    registry,
+    activeStreams: new Gauge({ name: 'ingestion_active_streams', help: 'Open StreamTelemetry calls', registers: [registry] }),
+    accepted: new Counter({
+      name: 'ingestion_messages_accepted_total',
+      help: 'CarStatus messages stored in Redis and Kafka and acknowledged',
+      registers: [registry],
+    }),
+    rejected: new Counter({
+      name: 'ingestion_messages_rejected_total',
+      help: 'CarStatus messages refused by validation (answered BOOKING_FAILED, nothing stored)',
+      registers: [registry],
+    }),
+    inFlight: new Gauge({
+      name: 'ingestion_in_flight_messages',
+      help: 'Messages accepted from streams and not yet acknowledged',
+      registers: [registry],
+      collect() {
+        this.set(metrics.inFlightSource());
+      },
+    }),
+    ackLatency: new Histogram({
+      name: 'ingestion_ack_latency_seconds',
+      help: 'From receiving a CarStatus to writing its acknowledgement',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    producerBatch: new Histogram({
+      name: 'ingestion_producer_batch_messages',
+      help: 'Messages per Kafka produce request',
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000],
+      registers: [registry],
+    }),
+    errors,
+    error(kind) {
+      errors.inc({ kind });
+    },
+    inFlightSource: () => 0,
+  };
+  return metrics;
+}

@@ -1,0 +1,159 @@
+/**
+ * Assembles one ingestion instance: Redis and Kafka clients, the gRPC server with its auth
+ * interceptor and health service, the operations HTTP port, and the bookings desk when present.
+ * Holds no state another instance would need, so several run side by side on one Redis and Kafka.
+ */
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import type { Server as HttpServer } from 'node:http';
+import { connectRedis, createKafka, ensureTopics, type Logger, type RedisClient } from '@greenlane/common';
+import { createGridClient } from '@greenlane/common/grid-client';
+import { FleetServiceService } from '@greenlane/common/gen/fleet/fleet';
+import { authInterceptor, tokenChecker } from './auth.js';
+import { loadBookingDesk, type BookingDesk } from './bookings-bridge.js';
+import { splitHostPort, type IngestionConfig } from './config.js';
+import { KafkaEmitter } from './kafka-emitter.js';
+import { createMetrics, type IngestionMetrics } from './metrics.js';
+import { createOpsServer, type Readiness } from './ops-http.js';
+import { RedisIndex } from './redis-index.js';
+import { StreamHub } from './stream-handler.js';
+
+export interface Ingestion {
+  grpcPort: number;
+  httpPort: number;
+  hub: StreamHub;
+  metrics: IngestionMetrics;
+  redis: RedisClient;
+  /** Drain (stop reading, ack or fail what is in flight), flush, close everything. */
+  stop(): Promise<void>;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise.catch(() => fallback),
+    new Promise<T>((resolve) => (timer = setTimeout(() => resolve(fallback), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export async function startIngestion(
+  cfg: IngestionConfig,
+  log: Logger,
+  env: Record<string, string | undefined> = process.env,
+  options: { defaultMetrics?: boolean } = {},
+): Promise<Ingestion> {
+  const metrics = createMetrics(options.defaultMetrics ?? true);
+  const redis = await connectRedis(cfg.redisUrl, log.child({ component: 'redis' }));
+  const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'greenlane-ingestion', log });
+  await ensureTopics(kafka, [{ topic: cfg.topic, numPartitions: cfg.topicPartitions }]);
+  const emitter = new KafkaEmitter({
+    kafka,
+    topic: cfg.topic,
+    lingerMs: cfg.kafkaLingerMs,
+    batchMax: cfg.kafkaBatchMax,
+    compression: cfg.kafkaCompression,
+    metrics,
+    log: log.child({ component: 'kafka' }),
+  });
+  await emitter.start();
+  const hub = new StreamHub({ cfg, log, metrics, redisIndex: new RedisIndex(redis), emitter });
+  metrics.inFlightSource = () => hub.inFlightMessages;
+
+  const grid = createGridClient({ baseUrl: cfg.gridUrl, timeoutMs: 2000 });
+  let desk: BookingDesk | undefined;
+  if (cfg.bookings) {
+    desk = await loadBookingDesk({
+      redis,
+      log: log.child({ component: 'bookings' }),
+      publish: (events) => emitter.publish(events.map((e) => ({ key: e.car_id, value: JSON.stringify(e) }))),
+      currentPrice: async () => (await grid.price(Date.now())).price_per_kwh,
+      notifyCar: (carId, response) => hub.notifyCar(carId, response),
+      env,
+    });
+    hub.desk = desk;
+  }
+
+  const server = new Server({
+    interceptors: [authInterceptor(tokenChecker(cfg.apiTokens), () => metrics.error('unauthenticated'))],
+    'grpc.max_receive_message_length': cfg.maxMessageBytes,
+    // Cars hold streams for hours: detect dead peers, and let cars ping.
+    'grpc.keepalive_time_ms': 60_000,
+    'grpc.keepalive_timeout_ms': 20_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+  });
+  server.addService(FleetServiceService, { streamTelemetry: hub.handle });
+  const health = new HealthImplementation({ '': 'SERVING', 'fleet.FleetService': 'SERVING' });
+  health.addToServer(server);
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(cfg.grpcAddr, ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
+  );
+
+  const admin = kafka.admin();
+  let adminConnected = false;
+  let draining = false;
+  let cached: { at: number; state: Readiness } | undefined;
+  const readiness = async (): Promise<Readiness> => {
+    if (cached !== undefined && Date.now() - cached.at < 1000) return { ...cached.state, draining };
+    const redisOk = withTimeout(redis.ping().then((pong) => pong === 'PONG'), 1000, false);
+    const kafkaOk = withTimeout(
+      (async () => {
+        if (!adminConnected) {
+          await admin.connect();
+          adminConnected = true;
+        }
+        const cluster = await admin.describeCluster();
+        return cluster.brokers.length > 0 && !emitter.stalled;
+      })(),
+      1500,
+      false,
+    );
+    const [r, k] = await Promise.all([redisOk, kafkaOk]);
+    const state = { ready: r && k && !draining, redis: r, kafka: k, draining };
+    cached = { at: Date.now(), state };
+    return state;
+  };
+
+  const ops: HttpServer = createOpsServer({
+    registry: metrics.registry,
+    readiness,
+    connections: () => hub.connections(),
+    stations: desk === undefined ? undefined : () => desk.stationsReport(),
+    log,
+  });
+  const { host, port } = splitHostPort(cfg.httpAddr);
+  const httpPort = await new Promise<number>((resolve, reject) => {
+    ops.once('error', reject);
+    ops.listen(port, host, () => {
+      const address = ops.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : port);
+    });
+  });
+  log.info(
+    { grpc: `${cfg.grpcAddr.replace(/:\d+$/, '')}:${grpcPort}`, http: `${host}:${httpPort}`, topic: cfg.topic, bookings: desk !== undefined },
+    cfg.usingDevelopmentToken ? 'ingestion ready (API_TOKENS unset: accepting the DEVELOPMENT token only)' : 'ingestion ready',
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      draining = true;
+      health.setStatus('', 'NOT_SERVING');
+      health.setStatus('fleet.FleetService', 'NOT_SERVING');
+      const { unacknowledged } = await hub.drain(cfg.drainTimeoutMs);
+      log.info({ unacknowledged }, 'streams drained');
+      await withTimeout(new Promise<void>((resolve) => server.tryShutdown(() => resolve())), 2000, undefined);
+      server.forceShutdown();
+      await withTimeout(emitter.close(Math.max(cfg.drainTimeoutMs, 1000)), Math.max(cfg.drainTimeoutMs, 1000) + 2000, undefined);
+      if (desk !== undefined) await withTimeout(desk.close(), 5000, undefined);
+      await withTimeout(grid.close(), 1000, undefined);
+      if (adminConnected) await withTimeout(admin.disconnect(), 1000, undefined);
+      await withTimeout(redis.quit().then(() => undefined), 2000, undefined);
+      await new Promise<void>((resolve) => {
+        ops.close(() => resolve());
+        ops.closeAllConnections();
+      });
+    })());
+
+  return { grpcPort, httpPort, hub, metrics, redis, stop };
+}

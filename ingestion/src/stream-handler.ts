@@ -1,0 +1,311 @@
+/**
+ * The StreamTelemetry handler and the registry of open streams. One CarStatus goes, in a straight
+ * line: validate → Redis and Kafka (batched with every other stream's messages) → bookings, when
+ * there is a desk → acknowledgement on the same stream, in the order the car sent its messages.
+ *
+ * Flow control: messages accepted and not yet acknowledged are counted per stream and for the
+ * whole process. At a bound, or while the car does not read its acknowledgements, the stream is
+ * paused: grpc-js then stops reading it from HTTP/2 and flow control holds the car back, so memory
+ * stays bounded however fast cars send. A message still unacknowledged after the ack timeout (Kafka
+ * or Redis down) fails its stream with UNAVAILABLE, and so do new streams while storage is stalled
+ * and the budget is spent; cars retry, and the service recovers by itself when storage is back.
+ */
+import { performance } from 'node:perf_hooks';
+import { status as GrpcStatus, type ServerDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import type { Logger } from '@greenlane/common';
+import { BookingStatus, type BookingResponse, type CarStatus } from '@greenlane/common/gen/fleet/fleet';
+import type { BookingDesk } from './bookings-bridge.js';
+import type { IngestionConfig } from './config.js';
+import { serializeTelemetry } from './event.js';
+import type { KafkaEmitter } from './kafka-emitter.js';
+import type { IngestionMetrics } from './metrics.js';
+import type { RedisIndex } from './redis-index.js';
+import { validateCarStatus } from './validate.js';
+
+type Call = ServerDuplexStream<CarStatus, BookingResponse>;
+
+interface Pending {
+  response: BookingResponse | undefined;
+  receivedAt: number;
+  /** Stored in Redis and Kafka (false for a rejected message). */
+  stored: boolean;
+}
+
+class Session {
+  readonly connectedSince = new Date();
+  carId = '';
+  messages = 0;
+  readonly pending: Pending[] = [];
+  inFlight = 0;
+  paused = false;
+  pausedSince = 0;
+  writeBlocked = false;
+  halfClosed = false;
+  closed = false;
+  constructor(readonly id: number, readonly call: Call, readonly peer: string) {}
+}
+
+export interface StreamHubDeps {
+  cfg: IngestionConfig;
+  log: Logger;
+  metrics: IngestionMetrics;
+  redisIndex: RedisIndex;
+  emitter: KafkaEmitter;
+  desk?: BookingDesk | undefined;
+}
+
+export interface ConnectionInfo {
+  car_id: string;
+  peer: string;
+  connected_since: string;
+  messages: number;
+  in_flight: number;
+  paused: boolean;
+}
+
+function serviceError(code: GrpcStatus, details: string): Partial<ServiceError> {
+  return { code, details, message: details };
+}
+
+export class StreamHub {
+  private readonly sessions = new Set<Session>();
+  private readonly byCar = new Map<string, Session>();
+  private readonly waitingForBudget = new Set<Session>();
+  private inFlight = 0;
+  private nextId = 1;
+  private draining = false;
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly lowWater: number;
+  private idleWaiters: Array<() => void> = [];
+  desk: BookingDesk | undefined;
+
+  constructor(private readonly deps: StreamHubDeps) {
+    this.desk = deps.desk;
+    this.lowWater = Math.floor(deps.cfg.maxInFlight * 0.75);
+    this.sweeper = setInterval(() => this.sweep(), Math.min(1000, deps.cfg.ackTimeoutMs / 2));
+    this.sweeper.unref();
+  }
+
+  get activeStreams(): number {
+    return this.sessions.size;
+  }
+
+  get inFlightMessages(): number {
+    return this.inFlight;
+  }
+
+  /** The grpc-js handler of /fleet.FleetService/StreamTelemetry. */
+  readonly handle = (call: Call): void => {
+    const { cfg, metrics } = this.deps;
+    if (this.draining) return this.refuse(call, GrpcStatus.UNAVAILABLE, 'server is shutting down; reconnect', 'draining');
+    if (this.sessions.size >= cfg.maxStreams) {
+      return this.refuse(call, GrpcStatus.RESOURCE_EXHAUSTED, `too many streams (${cfg.maxStreams}); retry later`, 'overloaded');
+    }
+    if (this.inFlight >= cfg.maxInFlight && this.deps.emitter.stalled) {
+      return this.refuse(call, GrpcStatus.UNAVAILABLE, 'storage unavailable; retry later', 'overloaded');
+    }
+    const session = new Session(this.nextId++, call, call.getPeer());
+    this.sessions.add(session);
+    metrics.activeStreams.inc();
+    call.on('data', (status: CarStatus) => this.receive(session, status));
+    call.on('end', () => {
+      session.halfClosed = true;
+      this.writeAcks(session);
+    });
+    call.on('drain', () => {
+      session.writeBlocked = false;
+      this.updateFlow(session);
+    });
+    call.on('cancelled', () => this.close(session));
+    call.on('finish', () => this.close(session));
+    call.on('close', () => this.close(session));
+  };
+
+  private refuse(call: Call, code: GrpcStatus, details: string, kind: 'draining' | 'overloaded'): void {
+    this.deps.metrics.error(kind);
+    call.emit('error', serviceError(code, details));
+  }
+
+  private receive(session: Session, status: CarStatus): void {
+    const entry: Pending = { response: undefined, receivedAt: performance.now(), stored: false };
+    session.messages++;
+    session.pending.push(entry);
+    const fault = validateCarStatus(status);
+    if (fault !== undefined) {
+      this.deps.metrics.rejected.inc();
+      entry.response = response(status, BookingStatus.BOOKING_FAILED, fault);
+      this.writeAcks(session);
+      return;
+    }
+    if (session.carId !== status.carId) {
+      session.carId = status.carId;
+      this.byCar.set(status.carId, session);
+    }
+    this.inFlight++;
+    session.inFlight++;
+    this.updateFlow(session);
+    const { value } = serializeTelemetry(status);
+    Promise.all([this.deps.redisIndex.index(status), this.deps.emitter.send(status.carId, value)])
+      .then(() => (this.desk === undefined ? ack(status) : this.book(status)))
+      .then(
+        (answer) => {
+          entry.response = answer;
+          entry.stored = true;
+          this.release(session);
+          this.writeAcks(session);
+        },
+        (error: unknown) => {
+          this.deps.metrics.error('redis_write');
+          this.deps.log.error({ err: error, car_id: status.carId }, 'could not store a CarStatus');
+          this.release(session);
+          this.fail(session, GrpcStatus.UNAVAILABLE, 'storage error; resend what was not acknowledged');
+        },
+      );
+  }
+
+  /** After the telemetry is durable: the booking desk sees it, and answers a booking request. */
+  private async book(status: CarStatus): Promise<BookingResponse> {
+    const desk = this.desk!;
+    try {
+      await desk.observe(status);
+      if (status.bookingRequest !== undefined) return await desk.request(status);
+    } catch (error) {
+      this.deps.metrics.error('booking');
+      this.deps.log.error({ err: error, car_id: status.carId }, 'booking desk failed');
+      if (status.bookingRequest !== undefined) {
+        return response(status, BookingStatus.BOOKING_FAILED, 'booking could not be processed; telemetry stored; ask again');
+      }
+    }
+    return ack(status);
+  }
+
+  /** Writes the answers that are ready, in the order the messages arrived. */
+  private writeAcks(session: Session): void {
+    const { pending, call } = session;
+    if (session.closed) return;
+    const now = performance.now();
+    while (pending.length > 0 && pending[0]!.response !== undefined) {
+      const entry = pending.shift()!;
+      if (entry.stored) this.deps.metrics.accepted.inc();
+      this.deps.metrics.ackLatency.observe((now - entry.receivedAt) / 1000);
+      if (!call.write(entry.response!)) session.writeBlocked = true;
+    }
+    if (session.writeBlocked) this.updateFlow(session);
+    if (session.halfClosed && pending.length === 0) {
+      session.closed = true;
+      call.end();
+      this.close(session);
+    }
+  }
+
+  private release(session: Session): void {
+    this.inFlight--;
+    session.inFlight--;
+    if (session.paused) this.updateFlow(session);
+    if (this.waitingForBudget.size > 0 && this.inFlight <= this.lowWater) {
+      for (const waiting of this.waitingForBudget) {
+        this.waitingForBudget.delete(waiting);
+        this.updateFlow(waiting);
+      }
+    }
+    if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  /** Pauses or resumes reading a stream according to the budgets and the car's reading. */
+  private updateFlow(session: Session): void {
+    if (session.closed) return;
+    const overBudget = this.inFlight >= this.deps.cfg.maxInFlight;
+    const shouldPause =
+      this.draining || session.writeBlocked || overBudget || session.inFlight >= this.deps.cfg.maxInFlightPerStream;
+    if (overBudget) this.waitingForBudget.add(session);
+    if (shouldPause && !session.paused) {
+      session.paused = true;
+      session.pausedSince = Date.now();
+      session.call.pause();
+    } else if (!shouldPause && session.paused) {
+      session.paused = false;
+      session.call.resume();
+    }
+  }
+
+  private fail(session: Session, code: GrpcStatus, details: string): void {
+    if (session.closed) return;
+    session.closed = true;
+    session.call.emit('error', serviceError(code, details));
+    this.close(session);
+  }
+
+  private close(session: Session): void {
+    session.closed = true;
+    if (!this.sessions.delete(session)) return;
+    this.deps.metrics.activeStreams.dec();
+    this.waitingForBudget.delete(session);
+    if (this.byCar.get(session.carId) === session) this.byCar.delete(session.carId);
+  }
+
+  /** Fails streams whose oldest message has waited longer than the ack timeout. */
+  private sweep(): void {
+    const limit = this.deps.cfg.ackTimeoutMs;
+    const nowPerf = performance.now();
+    const nowWall = Date.now();
+    for (const session of this.sessions) {
+      const oldest = session.pending[0];
+      const waitedMs = oldest !== undefined && oldest.response === undefined ? nowPerf - oldest.receivedAt : 0;
+      const starvedMs = session.paused && !session.writeBlocked ? nowWall - session.pausedSince : 0;
+      if (waitedMs > limit || starvedMs > limit) {
+        this.deps.metrics.error('ack_timeout');
+        this.fail(session, GrpcStatus.UNAVAILABLE, `not acknowledged within ${limit} ms (storage unavailable); resend what was not acknowledged`);
+      }
+    }
+  }
+
+  /** Writes a message to a car's stream on this instance; false when the car is not connected here. */
+  notifyCar(carId: string, message: BookingResponse): boolean {
+    const session = this.byCar.get(carId);
+    if (session === undefined || session.closed) return false;
+    session.call.write(message);
+    return true;
+  }
+
+  connections(): ConnectionInfo[] {
+    return [...this.sessions].map((s) => ({
+      car_id: s.carId,
+      peer: s.peer,
+      connected_since: s.connectedSince.toISOString(),
+      messages: s.messages,
+      in_flight: s.inFlight,
+      paused: s.paused,
+    }));
+  }
+
+  /**
+   * Shutdown, step one: stop reading every stream, wait (at most timeoutMs) until what is in flight
+   * is acknowledged, then end every stream with UNAVAILABLE so cars reconnect elsewhere and resend
+   * what was not acknowledged.
+   */
+  async drain(timeoutMs: number): Promise<{ unacknowledged: number }> {
+    this.draining = true;
+    for (const session of this.sessions) this.updateFlow(session);
+    if (this.inFlight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+      ]);
+      clearTimeout(timer);
+    }
+    const unacknowledged = this.inFlight;
+    for (const session of [...this.sessions]) this.fail(session, GrpcStatus.UNAVAILABLE, 'server is shutting down; reconnect');
+    clearInterval(this.sweeper);
+    return { unacknowledged };
+  }
+}
+
+function response(status: CarStatus, code: BookingStatus, message: string): BookingResponse {
+  return { bookingId: '', carId: status.carId, stationId: '', status: code, message, timestamp: status.timestamp, priceRate: 0 };
+}
+
+/** The plain acknowledgement: BOOKING_UNKNOWN, echoing the car and the timestamp of the CarStatus it answers. */
+function ack(status: CarStatus): BookingResponse {
+  return response(status, BookingStatus.BOOKING_UNKNOWN, '');
+}
