@@ -63,7 +63,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['KAFKA_BATCH_MAX', 'messages that close a producer batch early [4000]'],
   ['KAFKA_COMPRESSION', 'none or gzip [none] (see README: measured)'],
   ['INGESTION_DRAIN_TIMEOUT_MS', 'on SIGTERM, how long in-flight messages may take to be acknowledged [10000]'],
-  ['INGESTION_BOOKINGS', 'serve booking requests when the bookings module is present [true]'],
+  ['INGESTION_BOOKINGS', 'answer booking requests and follow charging stays (bookings desk); false = plain acks only [true]'],
   ['NODE_ENV', 'production makes API_TOKENS mandatory'],
   ['LOG_LEVEL', 'pino level [info]'],
 ];

@@ -10,7 +10,7 @@
  * what the acknowledgement to the car waits for. Memory stays bounded because the stream handler
  * bounds the messages in flight.
  */
-import { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
+import { CompressionTypes, Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { Logger } from '@greenlane/common';
 import type { Compression } from './config.js';
 import type { IngestionMetrics } from './metrics.js';
@@ -57,6 +57,8 @@ export class KafkaEmitter {
     this.producer = opts.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
+      // Murmur2 on the key, as the Java client: a car's events land where other clients expect.
+      createPartitioner: Partitioners.DefaultPartitioner,
       // Unlimited retries (what kafkajs wants for an idempotent producer), but short waits
       // between them, so the first batch after a broker comes back goes out within a second.
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 },

@@ -3,6 +3,7 @@
  * (--help lists it); SIGINT/SIGTERM drain and exit 0.
  */
 import { createLogger, exitOnStartupError, onShutdown, parseFlags } from '@greenlane/common';
+import { BOOKING_ENV } from './bookings/index.js';
 import { ENVIRONMENT, loadConfig } from './config.js';
 import { startIngestion } from './server.js';
 
@@ -10,7 +11,7 @@ parseFlags(process.argv.slice(2), {}, {
   summary: 'GreenLane ingestion: authenticated gRPC telemetry streams into Redis and Kafka, acknowledged once durable.',
   usage: 'npm start -w ingestion -- [--help]',
   options: [],
-  environment: ENVIRONMENT,
+  environment: [...ENVIRONMENT, ...BOOKING_ENV],
 });
 
 const log = createLogger('ingestion');

@@ -10,7 +10,7 @@ import { connectRedis, createKafka, ensureTopics, type Logger, type RedisClient 
 import { createGridClient } from '@greenlane/common/grid-client';
 import { FleetServiceService } from '@greenlane/common/gen/fleet/fleet';
 import { authInterceptor, tokenChecker } from './auth.js';
-import { loadBookingDesk, type BookingDesk } from './bookings-bridge.js';
+import { openBookingDesk, type BookingDesk } from './bookings-bridge.js';
 import { splitHostPort, type IngestionConfig } from './config.js';
 import { KafkaEmitter } from './kafka-emitter.js';
 import { createMetrics, type IngestionMetrics } from './metrics.js';
@@ -62,7 +62,7 @@ export async function startIngestion(
   const grid = createGridClient({ baseUrl: cfg.gridUrl, timeoutMs: 2000 });
   let desk: BookingDesk | undefined;
   if (cfg.bookings) {
-    desk = await loadBookingDesk({
+    desk = await openBookingDesk({
       redis,
       log: log.child({ component: 'bookings' }),
       publish: (events) => emitter.publish(events.map((e) => ({ key: e.car_id, value: JSON.stringify(e) }))),
