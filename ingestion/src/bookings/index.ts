@@ -87,7 +87,8 @@ class Desk implements BookingDesk {
 
   async start(): Promise<void> {
     const stations = [...this.stations.values()];
-    await SCRIPTS.loadStations.run(this.redis, [JSON.stringify(stations)]);
+    const rows = stations.map((s) => ({ ...s, lat: String(s.lat), lon: String(s.lon) }));
+    await SCRIPTS.loadStations.run(this.redis, [JSON.stringify(rows)]);
     this.log.info(
       { stations: stations.length, slots: stations.reduce((n, s) => n + s.slots, 0), file: this.config.stationsFile },
       'station registry loaded',

@@ -2,7 +2,8 @@
 
 /** "5 km", "2.5 km", "350 m". */
 export function formatDistance(km: number): string {
-  if (km < 1) return `${Math.max(10, Math.round((km * 1000) / 10) * 10)} m`;
+  const metres = Math.max(10, Math.round((km * 1000) / 10) * 10);
+  if (metres < 1000) return `${metres} m`;
   const rounded = Math.round(km * 10) / 10;
   return `${Number.isInteger(rounded) ? rounded.toFixed(0) : rounded.toFixed(1)} km`;
 }

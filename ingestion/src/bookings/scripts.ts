@@ -31,14 +31,15 @@ end
 `;
 
 /**
- * ARGV[1] = JSON array of {id, name, lat, lon, slots}. Idempotent: free is recomputed as
+ * ARGV[1] = JSON array of {id, name, lat, lon, slots}, lat/lon as strings (Lua's tostring would
+ * round them to 14 digits). Idempotent: free is recomputed as
  * slots - booked - occupied, so a restart never hands out a slot that is booked or occupied.
  */
 const LOAD_STATIONS = `
 local stations = cjson.decode(ARGV[1])
 for _, s in ipairs(stations) do
-  redis.call('GEOADD', GEO, tostring(s.lon), tostring(s.lat), s.id)
-  redis.call('HSET', info(s.id), 'name', s.name, 'lat', tostring(s.lat), 'lon', tostring(s.lon), 'slots', s.slots)
+  redis.call('GEOADD', GEO, s.lon, s.lat, s.id)
+  redis.call('HSET', info(s.id), 'name', s.name, 'lat', s.lat, 'lon', s.lon, 'slots', s.slots)
   local held = redis.call('SCARD', booked(s.id)) + redis.call('SCARD', occupied(s.id))
   local free = s.slots - held
   -- A registry that shrank below what is held: no free slot until enough are released.
