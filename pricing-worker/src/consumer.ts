@@ -1,0 +1,92 @@
+/**
+ * The consumer loop: kafkajs eachBatch with manual offsets. A batch's offset is resolved and
+ * committed only after processBatch has committed its rows (and sent its dead letters), so a crash
+ * at any point replays the batch, which the idempotent writer turns into nothing new.
+ *
+ * When the grid, the database or the DLQ fails, the partition is paused, the batch is left
+ * unresolved (kafkajs fetches it again from the last resolved offset) and the partition resumes
+ * after a backoff (250 ms doubling to 10 s): nothing is skipped, and heartbeats go on meanwhile.
+ */
+import type { Consumer, EachBatchPayload } from 'kafkajs';
+import { GridError } from '@greenlane/common/grid-client';
+import type { Logger } from '@greenlane/common';
+import { processBatch, type BatchDeps } from './batch.js';
+import type { Metrics } from './metrics.js';
+
+export interface ConsumerLoop {
+  /** Paused partitions waiting for their backoff to end. */
+  readonly paused: number;
+  stop(): void;
+}
+
+function causeOf(error: unknown): 'grid' | 'database' | 'dlq' {
+  if (error instanceof GridError || (error as Error | undefined)?.name === 'GridError') return 'grid';
+  if ((error as { name?: string } | undefined)?.name?.startsWith('KafkaJS')) return 'dlq';
+  return 'database';
+}
+
+export async function runConsumer(opts: {
+  consumer: Consumer;
+  deps: BatchDeps;
+  metrics: Metrics;
+  log: Logger;
+  concurrency: number;
+}): Promise<ConsumerLoop> {
+  const { consumer, deps, metrics, log } = opts;
+  const timers = new Set<NodeJS.Timeout>();
+  let failures = 0;
+
+  const eachBatch = async ({ batch, resolveOffset, commitOffsetsIfNecessary, pause, isStale }: EachBatchPayload) => {
+    if (batch.messages.length === 0) return;
+    const { topic, partition } = batch;
+    const endTimer = metrics.batchSeconds.startTimer();
+    let outcome;
+    try {
+      outcome = await processBatch(deps, topic, partition, batch.messages);
+    } catch (error) {
+      if (isStale()) return;
+      const cause = causeOf(error);
+      failures++;
+      const delay = Math.min(250 * 2 ** Math.min(failures - 1, 6), 10_000);
+      metrics.pauses.inc({ cause });
+      log.warn({ err: (error as Error).message, cause, topic, partition, offset: batch.firstOffset(), retryInMs: delay }, 'batch not processed: pausing the partition');
+      const resume = pause();
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        resume();
+      }, delay);
+      timers.add(timer);
+      return;
+    }
+    failures = 0;
+    const last = batch.lastOffset();
+    resolveOffset(last);
+    await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(last) + 1n).toString() }] }] });
+    endTimer();
+    metrics.eventsConsumed.inc(outcome.events);
+    metrics.rowsInserted.inc(outcome.inserted);
+    metrics.rowsSkipped.inc(outcome.samples - outcome.inserted);
+    metrics.noteRows(outcome.inserted);
+    metrics.deadLetters.inc(outcome.poison);
+    metrics.recomputedSessions.inc(outcome.recomputedSessions);
+    metrics.consumerLag.set({ topic, partition: String(partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n)));
+    log.debug({ topic, partition, ...outcome }, 'batch committed');
+  };
+
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: opts.concurrency,
+    eachBatch,
+  });
+
+  return {
+    get paused() {
+      return timers.size;
+    },
+    stop() {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+    },
+  };
+}

@@ -1,0 +1,60 @@
+/**
+ * The worker's database access: a pg pool (one connection on the embedded TimescaleDB, which
+ * serves one connection at a time) and the migration at start. On the embedded database the
+ * connection is closed after every batch so analysts' psql sessions get their turn.
+ */
+import type pg from 'pg';
+import { createPool, migrate, type DatabaseTarget, type Logger } from '@greenlane/common';
+
+export interface WorkerDatabase {
+  withDb<T>(fn: (client: pg.ClientBase) => Promise<T>): Promise<T>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export async function openDatabase(opts: { target: DatabaseTarget; schema: string | undefined; connections: number; log: Logger }): Promise<WorkerDatabase> {
+  const pool = createPool(opts.target, opts.connections);
+  pool.on('error', (error) => opts.log.warn({ err: error.message }, 'idle database connection failed'));
+  if (opts.schema !== undefined) {
+    const schema = opts.schema;
+    // Queries queue behind this on the same connection, so it applies before the first of them.
+    pool.on('connect', (client) => void client.query(`SET search_path TO ${schema}, public`).catch(() => undefined));
+  }
+
+  async function withDb<T>(fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    let failed: Error | undefined;
+    try {
+      return await fn(client);
+    } catch (error) {
+      failed = error as Error;
+      throw error;
+    } finally {
+      client.release(failed ?? opts.target.embedded);
+    }
+  }
+
+  // Two instances starting together must not race on CREATE ... IF NOT EXISTS.
+  await withDb(async (client) => {
+    await client.query('SELECT pg_advisory_lock(724242)');
+    try {
+      const { timescale } = await migrate(client, opts.log);
+      opts.log.info({ timescale, embedded: opts.target.embedded }, 'schema ready');
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(724242)');
+    }
+  });
+
+  return {
+    withDb,
+    async ping() {
+      try {
+        await withDb((client) => client.query('SELECT 1'));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    close: () => pool.end(),
+  };
+}
