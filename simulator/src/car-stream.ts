@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import type { BookingResponse, CarStatus, FleetServiceClient } from '@greenlane/common/gen/fleet/fleet';
+import { BookingStatus, type BookingResponse, type CarStatus, type FleetServiceClient } from '@greenlane/common/gen/fleet/fleet';
 import { Queue } from './queue.js';
 
 export interface PendingStatus {
@@ -11,6 +11,8 @@ export interface PendingStatus {
 export interface CarStreamEvents {
   /** The server acknowledged this message (acks come in order on a stream). */
   onAck(message: PendingStatus, response: BookingResponse): void;
+  /** A message the server sent on its own (a booking expiry), not an acknowledgement. */
+  onNotice?(response: BookingResponse): void;
   /** The server refused the stream for good (bad token, invalid data); these will never be acknowledged. */
   onRejected(messages: PendingStatus[], error: grpc.ServiceError): void;
   /** The stream broke; it reopens after `delayMs` and resends what was not acknowledged. */
@@ -105,6 +107,11 @@ export class CarStream {
     this.call = call;
     call.on('data', (response: BookingResponse) => {
       this.failures = 0;
+      // An expiry is pushed when the hold lapses; it answers no CarStatus, so it acknowledges nothing.
+      if (response.status === BookingStatus.BOOKING_EXPIRED) {
+        this.events.onNotice?.(response);
+        return;
+      }
       const message = this.pending.shift();
       if (message) this.events.onAck(message, response);
     });

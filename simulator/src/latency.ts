@@ -31,11 +31,13 @@ export function mergeEncoded(encoded: string[]): LatencyHistogram {
 
 export function summarizeMs(histogram: LatencyHistogram): LatencySummaryMs {
   if (histogram.totalCount === 0) return { p50: 0, p99: 0, p999: 0, max: 0 };
-  const ms = (us: number) => Math.round(us) / 1000;
+  const max = histogram.maxValue;
+  // Percentiles report the top of their bucket, which can pass the exact maximum; cap them at it.
+  const ms = (us: number) => Math.round(Math.min(us, max)) / 1000;
   return {
     p50: ms(histogram.getValueAtPercentile(50)),
     p99: ms(histogram.getValueAtPercentile(99)),
     p999: ms(histogram.getValueAtPercentile(99.9)),
-    max: ms(histogram.maxValue),
+    max: ms(max),
   };
 }

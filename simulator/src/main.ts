@@ -6,6 +6,8 @@ import { exitOnStartupError, parseFlags } from '@greenlane/common';
 import { createStderrLogger } from './log.js';
 import { FLAG_OPTIONS, USAGE, parseOptions, type SimulatorOptions } from './options.js';
 import { runLoad, type LoadSummary } from './load/run-load.js';
+import { runRealistic, type RealisticSummary } from './realistic/run-realistic.js';
+import { loadStations } from './car/stations.js';
 
 const log = createStderrLogger('simulator');
 
@@ -65,6 +67,48 @@ async function runLoadMode(options: SimulatorOptions): Promise<void> {
   process.exitCode = summary.acked > 0 && summary.rejected === 0 && summary.failed === 0 ? 0 : 1;
 }
 
+function printRealisticSummary(summary: RealisticSummary, json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify(summary) + '\n');
+    return;
+  }
+  const b = summary.bookings;
+  const l = summary.latencyMs;
+  process.stdout.write(
+    [
+      `realistic run against ${summary.target}: ${summary.cars} cars for ${summary.durationSec} s`,
+      `sent ${summary.sent}  acked ${summary.acked}  rejected ${summary.rejected}  failed ${summary.failed}  reconnects ${summary.reconnects}`,
+      `bookings requested ${b.requested}  confirmed ${b.confirmed}  failed ${b.failed}  expired ${b.expired};` +
+        ` charging stays completed ${summary.staysCompleted}, charging now ${summary.chargingNow}`,
+      `ack latency ms p50 ${l.p50}  p99 ${l.p99}  p99.9 ${l.p999}  max ${l.max}`,
+      ...(summary.firstError ? [`first error: ${summary.firstError}`] : []),
+    ].join('\n') + '\n',
+  );
+}
+
+async function runRealisticMode(options: SimulatorOptions): Promise<void> {
+  const { stations, source } = loadStations(options.stationsFile);
+  log.info({ stations: stations.size, source: source ?? null }, source ? 'station registry loaded' : 'no station registry: cars reach booked stations after a short trip');
+  const tty = process.stderr.isTTY === true;
+  const summary = await runRealistic({
+    target: options.target,
+    token: options.token,
+    cars: options.cars,
+    intervalMs: options.intervalMs,
+    durationSec: options.durationSec,
+    channels: options.channels,
+    seed: options.seed,
+    carPrefix: options.carPrefix,
+    stations,
+    log,
+    stopSignal: stopOnSignal(),
+    ...(tty ? { progress: (line: string) => process.stderr.write(`\r\x1b[2K${line}`) } : {}),
+  });
+  if (tty) process.stderr.write('\n');
+  printRealisticSummary(summary, options.json);
+  process.exitCode = summary.rejected === 0 && summary.failed === 0 ? 0 : 1;
+}
+
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2), FLAG_OPTIONS, USAGE);
   let options: SimulatorOptions;
@@ -75,10 +119,7 @@ async function main(): Promise<void> {
   }
   log.info({ mode: options.mode, target: options.target, cars: options.cars, seed: options.seed }, 'starting');
   if (options.mode === 'load') await runLoadMode(options);
-  else {
-    const { runRealistic } = await import('./realistic/run-realistic.js');
-    await runRealistic(options, log, stopOnSignal());
-  }
+  else await runRealisticMode(options);
 }
 
 main().catch((error: unknown) => exitOnStartupError(log, error));

@@ -51,8 +51,8 @@ export const USAGE = {
     ['--target HOST:PORT', 'ingestion gRPC address [INGESTION_TARGET, 127.0.0.1:50051]'],
     ['--token TOKEN', 'x-api-token sent by every car [API_TOKEN, greenlane-secret-token]'],
     ['--cars N', 'number of cars, one stream each [SIM_CARS, 10 realistic / 100 load]'],
-    ['--interval DUR', 'time between a car\'s updates, e.g. 2s, 500ms [SIM_INTERVAL, 2s]'],
-    ['--duration DUR', 'how long to run; 0 = until Ctrl+C [SIM_DURATION, 0 realistic / 10s load]'],
+    ['--interval DUR', 'time between a car\'s updates: 2s, 500ms, or bare milliseconds [SIM_INTERVAL, 2000]'],
+    ['--duration DUR', 'how long to run: bare seconds, 30s, 5m; 0 = until Ctrl+C [SIM_DURATION, 0 realistic / 10 load]'],
     ['--rate R', 'load: total messages/s; unset = as fast as acks allow [SIM_RATE]'],
     ['--inflight K', 'load without --rate: unacknowledged messages per stream [SIM_INFLIGHT, 1]'],
     ['--channels C', 'load: gRPC connections the cars share [SIM_CHANNELS, 2 per thread]'],
@@ -89,18 +89,20 @@ function integer(flags: Flags, flag: string, env: Env, variable: string, fallbac
   return n;
 }
 
-/** "2s", "500ms", "1.5m", or a bare number of seconds; returns milliseconds. */
-export function parseDurationMs(text: string): number | undefined {
+type Unit = 'ms' | 's' | 'm' | 'h';
+
+/** "2s", "500ms", "1.5m", or a bare number in `bareUnit`; returns milliseconds. */
+export function parseDurationMs(text: string, bareUnit: Unit = 's'): number | undefined {
   const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text);
   if (!match) return undefined;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? bareUnit) as Unit];
   return Number(match[1]) * unit;
 }
 
-function duration(flags: Flags, flag: string, env: Env, variable: string, fallbackMs: number, minMs: number): number {
+function duration(flags: Flags, flag: string, env: Env, variable: string, fallbackMs: number, minMs: number, bareUnit: Unit): number {
   const { value, name } = pick(flags, flag, env, variable);
   if (value === undefined) return fallbackMs;
-  const ms = parseDurationMs(value);
+  const ms = parseDurationMs(value, bareUnit);
   if (ms === undefined || ms < minMs) throw new ConfigError(name, value, `a duration like 2s or 500ms, at least ${minMs} ms`);
   return ms;
 }
@@ -128,9 +130,10 @@ export function parseOptions(flags: Flags, env: Env): SimulatorOptions {
     target: envHostPort({ [target.name]: target.value }, target.name, '127.0.0.1:50051'),
     token: token.value ?? DEFAULTS.API_TOKEN,
     cars: integer(flags, 'cars', env, 'SIM_CARS', load ? 100 : 10, 1, 1_000_000),
-    intervalMs: duration(flags, 'interval', env, 'SIM_INTERVAL', 2_000, 1),
+    // A bare --interval is milliseconds (as DEMO_INTERVAL_MS passes it); a bare --duration is seconds.
+    intervalMs: duration(flags, 'interval', env, 'SIM_INTERVAL', 2_000, 1, 'ms'),
     rate: rateValue,
-    durationSec: duration(flags, 'duration', env, 'SIM_DURATION', load ? 10_000 : 0, 0) / 1000,
+    durationSec: duration(flags, 'duration', env, 'SIM_DURATION', load ? 10_000 : 0, 0, 's') / 1000,
     inflight: integer(flags, 'inflight', env, 'SIM_INFLIGHT', 1, 1, 100_000),
     channels: integer(flags, 'channels', env, 'SIM_CHANNELS', threads * 2, 1, 10_000),
     threads,

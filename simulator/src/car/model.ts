@@ -86,6 +86,8 @@ export function move(p: Position, heading: number, km: number): Position & { hea
  * the battery drains 0.1–0.5 points (never below 0).
  */
 export function drive(car: DrivingState, random: Random, intervalMs: number): DrivingState {
+  // An empty battery strands the car where it is.
+  if (car.battery <= 0) return { ...car, battery: 0, velocity: 0 };
   const velocity = clamp(car.velocity + between(random, -12, 12), 0, MAX_SPEED_KMH);
   const turned = car.heading + between(random, -0.6, 0.6);
   const moved = move(car, turned, (velocity * intervalMs) / 3_600_000);
@@ -99,19 +101,19 @@ export function drive(car: DrivingState, random: Random, intervalMs: number): Dr
   };
 }
 
-/** Heads toward `target` at a city speed; returns the car on the target once it is within reach. */
-export function driveToward(car: DrivingState, target: Position, random: Random, intervalMs: number): DrivingState {
-  const velocity = clamp(between(random, 25, MAX_SPEED_KMH), 0, MAX_SPEED_KMH);
-  const reach = (velocity * intervalMs) / 3_600_000;
-  const remaining = distanceKm(car, target);
+/**
+ * Heads straight for `target` at a city speed, covering at least `minKm`; lands on the target (at
+ * rest) once it is within reach. The box is convex, so the straight line stays inside it.
+ */
+export function driveToward(car: DrivingState, target: Position, random: Random, intervalMs: number, minKm = 0): DrivingState {
   const battery = Math.max(0, car.battery - between(random, DRAIN_PER_UPDATE.min, DRAIN_PER_UPDATE.max));
-  if (remaining <= reach) return { ...car, lat: target.lat, lon: target.lon, velocity: 0, battery };
-  const heading = Math.atan2(
-    (target.lon - car.lon) * Math.cos((car.lat * Math.PI) / 180),
-    target.lat - car.lat,
-  );
-  const moved = move(car, heading, reach);
-  return { ...car, lat: moved.lat, lon: moved.lon, heading, velocity, battery };
+  const velocity = between(random, 25, MAX_SPEED_KMH);
+  const km = Math.max((velocity * intervalMs) / 3_600_000, minKm);
+  const remaining = distanceKm(car, target);
+  if (remaining <= km) return { ...car, lat: target.lat, lon: target.lon, velocity: 0, battery };
+  const f = km / remaining;
+  const heading = Math.atan2((target.lon - car.lon) * Math.cos((car.lat * Math.PI) / 180), target.lat - car.lat);
+  return { ...car, lat: car.lat + (target.lat - car.lat) * f, lon: car.lon + (target.lon - car.lon) * f, heading, velocity, battery };
 }
 
 export function round(value: number, digits: number): number {

@@ -1,7 +1,183 @@
+/**
+ * Realistic mode: every car is its own stream and timer; it drives, books, charges and drives on
+ * (car/behavior.ts), sending one CarStatus per interval, staggered so the fleet's load is even.
+ */
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import type { SimulatorOptions } from '../options.js';
+import { BookingStatus, type BookingResponse, type FleetServiceClient } from '@greenlane/common/gen/fleet/fleet';
+import { CarStream } from '../car-stream.js';
+import { createFleetClient, tokenMetadata } from '../grpc-client.js';
+import { createLatencyHistogram, recordMs, summarizeMs, type LatencySummaryMs } from '../latency.js';
+import { carId } from '../car/model.js';
+import { createRandom, deriveSeed, type Random } from '../car/prng.js';
+import { defaultBehavior, newSimCar, onBookingResponse, update, type BehaviorConfig, type SimCar } from '../car/behavior.js';
+import type { Position } from '../car/model.js';
 
-export async function runRealistic(_options: SimulatorOptions, log: Logger, _stop: Promise<void>): Promise<void> {
-  log.error('realistic mode is not implemented yet');
-  process.exitCode = 2;
+export interface RealisticOptions {
+  target: string;
+  token: string;
+  cars: number;
+  intervalMs: number;
+  /** 0 = until stopped. */
+  durationSec: number;
+  channels: number;
+  seed: number;
+  carPrefix: string;
+  stations: ReadonlyMap<string, Position>;
+  /** Overrides of the behaviour (tests use short trips and retries). */
+  behavior?: Partial<BehaviorConfig>;
+  progress?: (line: string) => void;
+  stopSignal?: Promise<void>;
+  log?: Logger;
+}
+
+export interface RealisticSummary {
+  mode: 'realistic';
+  target: string;
+  cars: number;
+  sent: number;
+  acked: number;
+  rejected: number;
+  failed: number;
+  reconnects: number;
+  durationSec: number;
+  ackedPerSec: number;
+  latencyMs: LatencySummaryMs;
+  bookings: { requested: number; confirmed: number; failed: number; expired: number };
+  staysCompleted: number;
+  chargingNow: number;
+  firstError?: string;
+}
+
+/** Unacknowledged messages a car keeps while the service is away; beyond it the car waits. */
+const MAX_UNACKED_PER_CAR = 1_000;
+
+interface RunningCar {
+  sim: SimCar;
+  random: Random;
+  stream: CarStream;
+  timer?: NodeJS.Timeout;
+}
+
+export async function runRealistic(options: RealisticOptions): Promise<RealisticSummary> {
+  const behavior: BehaviorConfig = { ...defaultBehavior(options.intervalMs, options.stations), ...options.behavior };
+  const metadata = tokenMetadata(options.token);
+  const clients: FleetServiceClient[] = [];
+  const channelCount = Math.max(1, Math.min(options.channels, options.cars));
+  for (let c = 0; c < channelCount; c++) clients.push(createFleetClient(options.target, c));
+
+  const histogram = createLatencyHistogram();
+  const counts = { sent: 0, acked: 0, rejected: 0, reconnects: 0 };
+  const bookings = { requested: 0, confirmed: 0, failed: 0, expired: 0 };
+  let firstError: string | undefined;
+  let running = true;
+
+  const cars: RunningCar[] = [];
+  for (let i = 0; i < options.cars; i++) {
+    // One generator per car, so a car's path depends only on the seed and its index.
+    const random = createRandom(deriveSeed(options.seed, i));
+    const car: RunningCar = { sim: newSimCar(carId(i, options.carPrefix), random), random, stream: undefined as unknown as CarStream };
+    car.stream = new CarStream(clients[i % clients.length]!, metadata, {
+      onAck: (message, response) => {
+        const asked = message.status.bookingRequest !== undefined;
+        if (response.status === BookingStatus.BOOKING_FAILED && !asked) {
+          // A plain CarStatus answered FAILED: the server refused it (validation).
+          counts.rejected += 1;
+          firstError ??= `refused: ${response.message}`;
+          return;
+        }
+        counts.acked += 1;
+        recordMs(histogram, performance.now() - message.startedAt);
+        if (asked) answer(car, response);
+      },
+      onNotice: (response) => answer(car, response),
+      onRejected: (messages, error) => {
+        counts.rejected += messages.length;
+        if (firstError === undefined) {
+          firstError = error.message;
+          options.log?.error({ code: error.code, car: car.sim.car.carId }, `stream refused: ${error.message}`);
+        }
+      },
+      onDisconnect: (error, delayMs) => {
+        counts.reconnects += 1;
+        options.log?.debug({ car: car.sim.car.carId, err: error?.message, delayMs }, 'stream broke; reconnecting');
+      },
+    });
+    cars.push(car);
+  }
+
+  function answer(car: RunningCar, response: BookingResponse): void {
+    if (response.status === BookingStatus.BOOKING_CONFIRMED) bookings.confirmed += 1;
+    else if (response.status === BookingStatus.BOOKING_FAILED) bookings.failed += 1;
+    else if (response.status === BookingStatus.BOOKING_EXPIRED) bookings.expired += 1;
+    car.sim = onBookingResponse(car.sim, response, Date.now(), behavior);
+  }
+
+  function tick(car: RunningCar): void {
+    if (!running || !car.stream.usable || car.stream.inflight >= MAX_UNACKED_PER_CAR) return;
+    const next = update(car.sim, Date.now(), car.random, behavior);
+    car.sim = next.sim;
+    if (next.status.bookingRequest) bookings.requested += 1;
+    car.stream.send(next.status, performance.now());
+    counts.sent += 1;
+  }
+
+  const started = performance.now();
+  cars.forEach((car, i) => {
+    car.stream.start();
+    const offset = Math.floor((i * options.intervalMs) / options.cars);
+    car.timer = setTimeout(() => {
+      tick(car);
+      car.timer = setInterval(() => tick(car), options.intervalMs);
+    }, offset);
+  });
+
+  const chargingNow = () => cars.filter((c) => c.sim.phase.kind === 'charging').length;
+  const staysCompleted = () => cars.reduce((n, c) => n + c.sim.stays, 0);
+  const ticker = options.progress
+    ? setInterval(() => {
+        const elapsed = (performance.now() - started) / 1000;
+        options.progress!(
+          `[${elapsed.toFixed(0).padStart(4)}s] ${options.cars} cars  sent ${counts.sent}  acked ${counts.acked}  rejected ${counts.rejected}` +
+            `  bookings ${bookings.confirmed}/${bookings.requested} (failed ${bookings.failed}, expired ${bookings.expired})` +
+            `  charging ${chargingNow()}  stays ${staysCompleted()}  reconnects ${counts.reconnects}`,
+        );
+      }, 1000)
+    : undefined;
+
+  await Promise.race([
+    options.durationSec > 0 ? new Promise((resolve) => setTimeout(resolve, options.durationSec * 1000)) : new Promise(() => {}),
+    options.stopSignal ?? new Promise(() => {}),
+  ]);
+  running = false;
+  for (const car of cars) {
+    clearTimeout(car.timer);
+    clearInterval(car.timer);
+  }
+  clearInterval(ticker);
+  // What is still in flight gets a few seconds to be acknowledged before it counts as failed.
+  const deadline = performance.now() + 5_000;
+  while (cars.some((c) => c.stream.inflight > 0) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  const elapsedSec = (performance.now() - started) / 1000;
+  const unacked = cars.reduce((n, c) => n + c.stream.inflight, 0);
+  await Promise.all(cars.map((c) => c.stream.close(1_000)));
+  for (const client of clients) client.close();
+
+  return {
+    mode: 'realistic',
+    target: options.target,
+    cars: options.cars,
+    sent: counts.sent,
+    acked: counts.acked,
+    rejected: counts.rejected,
+    failed: unacked,
+    reconnects: counts.reconnects,
+    durationSec: Math.round(elapsedSec * 1000) / 1000,
+    ackedPerSec: Math.round(counts.acked / elapsedSec),
+    latencyMs: summarizeMs(histogram),
+    bookings,
+    staysCompleted: staysCompleted(),
+    chargingNow: chargingNow(),
+    ...(firstError ? { firstError } : {}),
+  };
 }
