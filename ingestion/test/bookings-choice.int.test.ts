@@ -9,7 +9,8 @@ import type { RedisClient } from '@greenlane/common';
 import { BookingStatus } from '@greenlane/common/gen/fleet/fleet';
 import type { Station } from '../src/bookings/registry.js';
 import { KEYS } from '../src/bookings/keys.js';
-import { asking, freshRedis, invariantProblems, offset, openDesk, writeRegistry, type TestDesk } from './bookings-fixture.js';
+import { createBookingDesk } from '../src/bookings/index.js';
+import { asking, freshRedis, invariantProblems, log, offset, openDesk, writeRegistry, type TestDesk } from './bookings-fixture.js';
 
 // The car waits at CAR_AT; stations at known distances from it.
 const CAR_AT = { lat: 40.75, lon: -73.99 };
@@ -127,6 +128,30 @@ choice('the grid price is what the booking carries; an unavailable price still b
     assert.match(r.message, 'current price unavailable');
   } finally {
     await broken.desk.close();
+  }
+});
+
+choice('a burst of requests asks the grid once for its price', async ({ redis }) => {
+  let calls = 0;
+  const desk = await createBookingDesk({
+    redis,
+    log,
+    env: { STATIONS_FILE: writeRegistry(STATIONS) },
+    publish: async () => undefined,
+    notifyCar: () => false,
+    currentPrice: async () => {
+      calls++;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return 0.42;
+    },
+  });
+  try {
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => desk.request(asking(`CAR-${i}`, CAR_AT.lat, CAR_AT.lon))));
+    assert.is(calls, 1);
+    assert.ok(answers.filter((r) => r.status === BookingStatus.BOOKING_CONFIRMED).every((r) => r.priceRate === 0.42));
+    assert.is(answers.filter((r) => r.status === BookingStatus.BOOKING_CONFIRMED).length, 6);
+  } finally {
+    await desk.close();
   }
 });
 

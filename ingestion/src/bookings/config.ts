@@ -14,6 +14,8 @@ export interface BookingConfig {
   noticeLeaseMs: number;
   /** BOOKING_RESYNC_MS: how often the local mirror of occupied slots is reloaded from Redis. */
   resyncMs: number;
+  /** BOOKING_PRICE_CACHE_MS: how long one grid price answer serves bookings. */
+  priceCacheMs: number;
 }
 
 export const BOOKING_ENV: Array<[variable: string, description: string]> = [
@@ -23,6 +25,7 @@ export const BOOKING_ENV: Array<[variable: string, description: string]> = [
   ['BOOKING_SWEEP_MS', 'expiry sweep interval of every instance [1000]'],
   ['BOOKING_NOTICE_LEASE_MS', 'retry an undelivered expiry event after [30000]'],
   ['BOOKING_RESYNC_MS', 'reload the occupied-slot mirror every [30000]'],
+  ['BOOKING_PRICE_CACHE_MS', 'reuse the grid price for bookings this long; 0 = ask every time [1000]'],
 ];
 
 /** Throws ConfigError naming the variable on a bad value. */
@@ -34,5 +37,6 @@ export function readBookingConfig(env: Record<string, string | undefined>): Book
     sweepMs: envInt(env, 'BOOKING_SWEEP_MS', 1000, 20, 60_000),
     noticeLeaseMs: envInt(env, 'BOOKING_NOTICE_LEASE_MS', 30_000, 100, 3_600_000),
     resyncMs: envInt(env, 'BOOKING_RESYNC_MS', 30_000, 100, 3_600_000),
+    priceCacheMs: envInt(env, 'BOOKING_PRICE_CACHE_MS', 1000, 0, 900_000),
   };
 }

@@ -72,6 +72,8 @@ class Desk implements BookingDesk {
   private sweepTimer: NodeJS.Timeout | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> = Promise.resolve();
+  private price: { value: number; at: number } | undefined;
+  private priceFlight: Promise<number | undefined> | undefined;
   private closed = false;
 
   constructor(
@@ -79,7 +81,7 @@ class Desk implements BookingDesk {
     private readonly config: BookingConfig,
     stations: Station[],
   ) {
-    this.log = deps.log.child({ component: 'bookings' });
+    this.log = deps.log;
     this.redis = deps.redis;
     this.stations = new Map(stations.map((s) => [s.id, s]));
     this.subscriber = deps.redis.duplicate();
@@ -319,17 +321,26 @@ class Desk implements BookingDesk {
     }
   }
 
-  private async priceNow(): Promise<number | undefined> {
+  /**
+   * The grid's price now. Concurrent bookings share one call and its answer is reused for
+   * BOOKING_PRICE_CACHE_MS (the grid's prices change every 15 min), so a burst of requests costs
+   * the grid one call; a slow or failing grid books with price_rate 0 rather than holding the slot.
+   */
+  private priceNow(): Promise<number | undefined> {
+    const now = Date.now();
+    if (this.price !== undefined && now - this.price.at < this.config.priceCacheMs) return Promise.resolve(this.price.value);
+    return (this.priceFlight ??= this.fetchPrice().finally(() => (this.priceFlight = undefined)));
+  }
+
+  private async fetchPrice(): Promise<number | undefined> {
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), PRICE_TIMEOUT_MS);
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), PRICE_TIMEOUT_MS);
     });
     try {
       const price = await Promise.race([this.deps.currentPrice(), timeout]);
-      if (price === undefined || !Number.isFinite(price)) {
-        this.log.warn('grid price unavailable; booking with price_rate 0');
-        return undefined;
-      }
+      if (price === 'timeout' || !Number.isFinite(price)) throw new Error(price === 'timeout' ? `no answer within ${PRICE_TIMEOUT_MS} ms` : `not a price: ${price}`);
+      this.price = { value: price, at: Date.now() };
       return price;
     } catch (error) {
       this.log.warn({ err: (error as Error).message }, 'grid price unavailable; booking with price_rate 0');
