@@ -40,6 +40,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['GRID_TIMEOUT_MS', 'grid request timeout [5000]'],
   ['DATABASE_URL', 'PostgreSQL/TimescaleDB URL [unset: the embedded TimescaleDB on 127.0.0.1:55433]'],
   ['PRICING_DB_SCHEMA', 'schema first on the search_path [unset]'],
+  ['PRICING_DB_ONE_CONNECTION', 'one connection, closed after each batch, as the embedded database needs [true when DATABASE_URL is unset]'],
   ['PRICING_POOL_SIZE', 'decode threads (piscina) [2]'],
   ['PRICING_CONCURRENCY', 'partitions processed concurrently [4]'],
   ['PRICING_MAX_BYTES_PER_PARTITION', 'fetch size per partition, bytes [2097152]'],
@@ -47,6 +48,12 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['PRICING_FROM_BEGINNING', 'a new group starts at the oldest event [true]'],
   ['LOG_LEVEL', 'pino level [info]'],
 ];
+
+/** The embedded database (PGlite) serves one connection at a time, also when named by DATABASE_URL. */
+function oneConnection(env: Record<string, string | undefined>): DatabaseTarget {
+  const target = databaseTarget(env);
+  return { ...target, embedded: envBool(env, 'PRICING_DB_ONE_CONNECTION', target.embedded) };
+}
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): PricingConfig {
   const dbSchema = envOptional(env, 'PRICING_DB_SCHEMA');
@@ -60,7 +67,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     groupId: envString(env, 'PRICING_GROUP_ID', 'pricing-worker-group'),
     gridUrl: envUrl(env, 'GRID_URL', DEFAULTS.GRID_URL, ['http:', 'https:']),
     gridTimeoutMs: envInt(env, 'GRID_TIMEOUT_MS', 5000, 100, 120_000),
-    database: databaseTarget(env),
+    database: oneConnection(env),
     dbSchema,
     poolSize: envInt(env, 'PRICING_POOL_SIZE', 2, 1, 64),
     concurrency: envInt(env, 'PRICING_CONCURRENCY', 4, 1, 256),

@@ -15,11 +15,14 @@ export interface WorkerDatabase {
 export async function openDatabase(opts: { target: DatabaseTarget; schema: string | undefined; connections: number; log: Logger }): Promise<WorkerDatabase> {
   const pool = createPool(opts.target, opts.connections);
   pool.on('error', (error) => opts.log.warn({ err: error.message }, 'idle database connection failed'));
-  if (opts.schema !== undefined) {
-    const schema = opts.schema;
-    // Queries queue behind this on the same connection, so it applies before the first of them.
-    pool.on('connect', (client) => void client.query(`SET search_path TO ${schema}, public`).catch(() => undefined));
-  }
+  // Always set: the embedded database is one backend whose session settings outlive a
+  // connection, so another client's SET search_path would otherwise still apply to ours.
+  // Queries queue behind this on the same connection, so it applies before the first of them.
+  const searchPath = opts.schema === undefined ? '"$user", public' : `${opts.schema}, public`;
+  // On the embedded database a killed client's open transaction also survives it (the socket
+  // server does not roll back on close): roll it back, as a real server would have.
+  const setup = opts.target.embedded ? `ROLLBACK; SET search_path TO ${searchPath}` : `SET search_path TO ${searchPath}`;
+  pool.on('connect', (client) => void client.query(setup).catch(() => undefined));
 
   async function withDb<T>(fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
     const client = await pool.connect();
@@ -34,14 +37,16 @@ export async function openDatabase(opts: { target: DatabaseTarget; schema: strin
     }
   }
 
-  // Two instances starting together must not race on CREATE ... IF NOT EXISTS.
+  // Two instances starting together must not race on CREATE ... IF NOT EXISTS: a session lock
+  // (the continuous aggregate cannot be created inside a transaction). The embedded database
+  // serves one connection at a time, and a session lock there would outlive a killed worker.
   await withDb(async (client) => {
-    await client.query('SELECT pg_advisory_lock(724242)');
+    if (!opts.target.embedded) await client.query('SELECT pg_advisory_lock(724242)');
     try {
       const { timescale } = await migrate(client, opts.log);
       opts.log.info({ timescale, embedded: opts.target.embedded }, 'schema ready');
     } finally {
-      await client.query('SELECT pg_advisory_unlock(724242)');
+      if (!opts.target.embedded) await client.query('SELECT pg_advisory_unlock(724242)');
     }
   });
 

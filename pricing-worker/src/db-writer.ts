@@ -93,11 +93,11 @@ export async function writeRows(client: pg.ClientBase, rows: RowColumns, lock: {
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1::int, $2::int)', [topicLockKey(lock.topic), lock.partition]);
-    const { rows: result } = await client.query<{ inserted: number; late_sessions: string[] }>({
-      name: 'pricing-insert-rows',
-      text: INSERT,
-      values: [rows.timeMs, rows.sessionId, rows.stationId, rows.carId, rows.meterKwh, rows.priceRate],
-    });
+    // Unnamed statement on purpose: the embedded database is one backend shared by every
+    // connection, where a named statement would outlive its connection and clash with the next.
+    const { rows: result } = await client.query<{ inserted: number; late_sessions: string[] }>(INSERT, [
+      rows.timeMs, rows.sessionId, rows.stationId, rows.carId, rows.meterKwh, rows.priceRate,
+    ]);
     const inserted = result[0]?.inserted ?? 0;
     const late = result[0]?.late_sessions ?? [];
     let updated = 0;

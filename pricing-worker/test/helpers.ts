@@ -136,6 +136,20 @@ export async function produce(kafka: Kafka, topic: string, events: Array<{ key: 
   }
 }
 
+/** Produces `events` in chunks spread over time, like a live stream; resolves when all are sent. */
+export async function produceOverTime(kafka: Kafka, topic: string, events: Array<{ key: string; value: string }>, chunk: number, intervalMs: number): Promise<void> {
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    for (let i = 0; i < events.length; i += chunk) {
+      await producer.send({ topic, acks: -1, messages: events.slice(i, i + chunk) });
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
 /** A fresh database on the PostgreSQL 15 test server, since the worker migrates its default schema. */
 export async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   const name = uniqueName('pricing').replace(/-/g, '_');
