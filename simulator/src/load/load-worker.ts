@@ -63,8 +63,9 @@ for (let i = 0; i < config.cars; i++) {
 function sendNext(car: LoadCar, startedAt: number): void {
   if (!car.stream.usable) return;
   car.state = drive(car.state, random, config.intervalMs);
-  // A load run outlasts any battery; recharge instantly instead of reporting an empty fleet.
-  if (car.state.battery < 5) car.state = { ...car.state, battery: 100 };
+  // A load run outlasts any battery; recharge instantly before the critical zone, so a load test
+  // does not flood the operators' screens with battery alerts.
+  if (car.state.battery < 20) car.state = { ...car.state, battery: 100 };
   car.stream.send(drivingStatus(car.state, Date.now()), startedAt);
   counts.sent += 1;
 }

@@ -1,0 +1,27 @@
+import type { EventView } from './event.js';
+import { isCritical } from './render.js';
+
+export interface EventFilter {
+  /** Only these cars; empty = every car. */
+  cars: ReadonlySet<string>;
+  /** Only events with a battery level below this. */
+  batteryBelow: number | undefined;
+  /** Only critical battery alerts. */
+  alertsOnly: boolean;
+  /** Only booking events. */
+  bookingsOnly: boolean;
+}
+
+export const NO_FILTER: EventFilter = { cars: new Set(), batteryBelow: undefined, alertsOnly: false, bookingsOnly: false };
+
+/** Every filter given must hold (they combine with AND). */
+export function matches(event: EventView, f: EventFilter): boolean {
+  if (f.cars.size > 0 && !f.cars.has(event.carId)) return false;
+  if (f.bookingsOnly && event.kind === 'telemetry') return false;
+  if (f.alertsOnly && !isCritical(event)) return false;
+  if (f.batteryBelow !== undefined) {
+    // Booking events carry a battery level only sometimes; without one they do not match.
+    if (event.battery === undefined || !(event.battery < f.batteryBelow)) return false;
+  }
+  return true;
+}

@@ -1,0 +1,79 @@
+/** The CLI's options: flags, else environment, else defaults; a bad value names its source. */
+import { ConfigError, DEFAULTS, TOPICS, envHostPortList, envString, type Flags } from '@greenlane/common';
+import type { EventFilter } from './filter.js';
+
+export interface CliOptions {
+  brokers: string[];
+  topic: string;
+  fromBeginning: boolean;
+  filter: EventFilter;
+  json: boolean;
+  maxLinesPerSec: number;
+  utc: boolean;
+}
+
+export const FLAG_OPTIONS = {
+  'from-beginning': { type: 'boolean' },
+  car: { type: 'string' },
+  'battery-below': { type: 'string' },
+  'alerts-only': { type: 'boolean' },
+  'bookings-only': { type: 'boolean' },
+  json: { type: 'boolean' },
+  'max-lines': { type: 'string' },
+  utc: { type: 'boolean' },
+} as const;
+
+export const USAGE = {
+  summary: 'Live tail of the fleet events for operators: one line per event, critical battery alerts always shown.',
+  usage: 'npm start -w liveops-cli -- [flags]',
+  options: [
+    ['--from-beginning', 'replay the topic from its start (default: from now)'],
+    ['--car IDS', 'only these cars, comma-separated (CAR-001,CAR-002)'],
+    ['--battery-below N', 'only events with a battery level below N %'],
+    ['--alerts-only', 'only critical battery alerts (below 15 %)'],
+    ['--bookings-only', 'only booking events'],
+    ['--json', 'one raw JSON event per line, every matching event (for piping)'],
+    ['--max-lines N', 'ordinary lines shown per second at most; the rest is sampled [LIVEOPS_MAX_LINES, 25]'],
+    ['--utc', 'times in UTC (default: local time)'],
+  ] as Array<[string, string]>,
+  environment: [
+    ['KAFKA_BROKERS', `bootstrap brokers [${DEFAULTS.KAFKA_BROKERS}]`],
+    ['FLEET_EVENTS_TOPIC', `topic to tail [${TOPICS.FLEET_EVENTS}]`],
+    ['LIVEOPS_MAX_LINES', 'as --max-lines [25]'],
+    ['NO_COLOR', 'set (any value) for no colors; colors are also off when output is not a terminal'],
+  ] as Array<[string, string]>,
+};
+
+type Env = Record<string, string | undefined>;
+
+function positiveNumber(raw: string | undefined, name: string, fallback: number | undefined): number | undefined {
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new ConfigError(name, raw, 'a positive number');
+  return value;
+}
+
+export function parseOptions(flags: Flags, env: Env): CliOptions {
+  const carFlag = typeof flags.car === 'string' ? flags.car : '';
+  const cars = new Set(carFlag.split(',').map((s) => s.trim()).filter((s) => s !== ''));
+  if (typeof flags.car === 'string' && cars.size === 0) throw new ConfigError('--car', carFlag, 'car ids, comma-separated');
+  const batteryFlag = typeof flags['battery-below'] === 'string' ? flags['battery-below'] : undefined;
+  const maxLinesFlag = typeof flags['max-lines'] === 'string' ? flags['max-lines'] : undefined;
+  return {
+    brokers: envHostPortList(env, 'KAFKA_BROKERS', DEFAULTS.KAFKA_BROKERS),
+    topic: envString(env, 'FLEET_EVENTS_TOPIC', TOPICS.FLEET_EVENTS),
+    fromBeginning: flags['from-beginning'] === true,
+    filter: {
+      cars,
+      batteryBelow: positiveNumber(batteryFlag, '--battery-below', undefined),
+      alertsOnly: flags['alerts-only'] === true,
+      bookingsOnly: flags['bookings-only'] === true,
+    },
+    json: flags.json === true,
+    maxLinesPerSec:
+      maxLinesFlag !== undefined
+        ? positiveNumber(maxLinesFlag, '--max-lines', 25)!
+        : positiveNumber(env.LIVEOPS_MAX_LINES, 'LIVEOPS_MAX_LINES', 25)!,
+    utc: flags.utc === true,
+  };
+}

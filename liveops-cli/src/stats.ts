@@ -1,0 +1,81 @@
+import type { EventView } from './event.js';
+import { isCritical } from './render.js';
+
+/** What the CLI has seen since it started: for the status line and the summary on exit. */
+export class TailStats {
+  readonly startedAt: number;
+  events = 0;
+  malformed = 0;
+  alerts = 0;
+  matched = 0;
+  shown = 0;
+  hidden = 0;
+  readonly bookings = { booking_confirmed: 0, booking_failed: 0, booking_expired: 0 };
+  private readonly cars = new Set<string>();
+  private windowStart: number;
+  private windowEvents = 0;
+  private windowShown = 0;
+  private windowHidden = 0;
+  private rate = { events: 0, shown: 0, hidden: 0 };
+
+  constructor(now: number) {
+    this.startedAt = now;
+    this.windowStart = now;
+  }
+
+  see(event: EventView): void {
+    this.events += 1;
+    this.windowEvents += 1;
+    this.cars.add(event.carId);
+    if (isCritical(event)) this.alerts += 1;
+    if (event.kind !== 'telemetry') this.bookings[event.kind] += 1;
+  }
+
+  seeMalformed(): void {
+    this.events += 1;
+    this.windowEvents += 1;
+    this.malformed += 1;
+  }
+
+  shownLine(): void {
+    this.shown += 1;
+    this.windowShown += 1;
+  }
+
+  hiddenLine(): void {
+    this.hidden += 1;
+    this.windowHidden += 1;
+  }
+
+  get carsSeen(): number {
+    return this.cars.size;
+  }
+
+  /** Closes a rate window (about a second) and returns its per-second figures. */
+  tick(now: number): { events: number; shown: number; hidden: number } {
+    const seconds = Math.max(0.001, (now - this.windowStart) / 1000);
+    this.rate = { events: this.windowEvents / seconds, shown: this.windowShown / seconds, hidden: this.windowHidden / seconds };
+    this.windowStart = now;
+    this.windowEvents = 0;
+    this.windowShown = 0;
+    this.windowHidden = 0;
+    return this.rate;
+  }
+
+  get perSecond(): { events: number; shown: number; hidden: number } {
+    return this.rate;
+  }
+}
+
+const n = (v: number) => Math.round(v).toLocaleString('en-US');
+
+/** The summary printed on Ctrl+C. */
+export function summaryText(s: TailStats, now: number, formatDuration: (ms: number) => string): string {
+  const elapsed = now - s.startedAt;
+  const b = s.bookings;
+  return [
+    `live-ops summary: ${n(s.events)} events in ${formatDuration(elapsed)} (${n(s.events / Math.max(0.001, elapsed / 1000))}/s on average)`,
+    `  ${n(s.carsSeen)} cars seen, ${n(s.alerts)} critical battery alerts, bookings: ${n(b.booking_confirmed)} confirmed, ${n(b.booking_failed)} failed, ${n(b.booking_expired)} expired`,
+    `  ${n(s.matched)} matched the filters: ${n(s.shown)} shown, ${n(s.hidden)} sampled out${s.malformed > 0 ? `; ${n(s.malformed)} unreadable events skipped` : ''}`,
+  ].join('\n');
+}
