@@ -29,6 +29,8 @@ export interface PricingConfig {
   maxBytesPerPartition: number;
   httpAddr: string;
   fromBeginning: boolean;
+  /** How long the group waits for a silent (killed) member before handing its partitions on. */
+  sessionTimeoutMs: number;
 }
 
 export const ENVIRONMENT: Array<[string, string]> = [
@@ -45,6 +47,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['PRICING_CONCURRENCY', 'partitions processed concurrently [4]'],
   ['PRICING_MAX_BYTES_PER_PARTITION', 'fetch size per partition, bytes [2097152]'],
   ['PRICING_HTTP_ADDR', 'ops HTTP (/health, /ready, /metrics) [0.0.0.0:9465]'],
+  ['PRICING_SESSION_TIMEOUT_MS', 'consumer group session timeout [30000]'],
   ['PRICING_FROM_BEGINNING', 'a new group starts at the oldest event [true]'],
   ['LOG_LEVEL', 'pino level [info]'],
 ];
@@ -74,5 +77,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxBytesPerPartition: envInt(env, 'PRICING_MAX_BYTES_PER_PARTITION', 2 * 1024 * 1024, 1024, 256 * 1024 * 1024),
     httpAddr: envHostPort(env, 'PRICING_HTTP_ADDR', '0.0.0.0:9465'),
     fromBeginning: envBool(env, 'PRICING_FROM_BEGINNING', true),
+    sessionTimeoutMs: envInt(env, 'PRICING_SESSION_TIMEOUT_MS', 30_000, 6_000, 300_000),
   };
 }

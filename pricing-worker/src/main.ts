@@ -55,6 +55,8 @@ try {
 
   const consumer = kafka.consumer({
     groupId: config.groupId,
+    sessionTimeout: config.sessionTimeoutMs,
+    heartbeatInterval: Math.min(3000, Math.floor(config.sessionTimeoutMs / 3)),
     maxBytesPerPartition: config.maxBytesPerPartition,
     maxBytes: Math.max(config.maxBytesPerPartition * 6, 10 * 1024 * 1024),
     maxWaitTimeInMs: 250,

@@ -216,6 +216,7 @@ export async function startWorker(w: WorkerEnv, extra: Record<string, string> = 
     PRICING_POOL_SIZE: String(w.poolSize ?? 2),
     PRICING_HTTP_ADDR: `127.0.0.1:${port}`,
     PRICING_MAX_BYTES_PER_PARTITION: '65536',
+    PRICING_SESSION_TIMEOUT_MS: '8000',
     ...extra,
   });
   await waitFor(
