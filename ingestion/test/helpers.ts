@@ -79,9 +79,10 @@ export function client(address: string): FleetServiceClient {
   return new FleetServiceClient(address, credentials.createInsecure());
 }
 
-export function tokenMetadata(token: string | undefined = TOKEN): Metadata {
+/** `null` sends no token at all (a default parameter would turn `undefined` into the valid one). */
+export function tokenMetadata(token: string | null = TOKEN): Metadata {
   const metadata = new Metadata();
-  if (token !== undefined) metadata.set('x-api-token', token);
+  if (token !== null) metadata.set('x-api-token', token);
   return metadata;
 }
 
@@ -109,7 +110,7 @@ export interface RecordedStream {
   ended: Promise<{ code: number; details: string }>;
 }
 
-export function openStream(c: FleetServiceClient, token: string | undefined = TOKEN): RecordedStream {
+export function openStream(c: FleetServiceClient, token: string | null = TOKEN): RecordedStream {
   const call = c.streamTelemetry(tokenMetadata(token));
   const responses: BookingResponse[] = [];
   call.on('data', (r: BookingResponse) => responses.push(r));

@@ -33,6 +33,11 @@ try {
   const port = envInt(process.env, 'EMBEDDED_DB_PORT', 55433, 1, 65535);
   mkdirSync(dataDir, { recursive: true });
   const db = await PGlite.create({ dataDir, extensions: { timescaledb } });
+  // Loading the library before anything touches the extension is what brings in its TSL part
+  // (continuous aggregates): on a data folder that already has the extension, the lazy load on
+  // first use leaves only the Apache part, and continuous aggregates then fail "under the current
+  // license".
+  await db.exec("LOAD 'timescaledb'");
   await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
   const server = new PGLiteSocketServer({
     // pglite-socket is typed against @electric-sql/pglite; this build is the same class with TimescaleDB.
