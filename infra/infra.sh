@@ -236,6 +236,8 @@ case "$cmd" in
     install_redis; install_kafka; install_postgres
     # docker-compose only parses docker-compose.yml in the tests; it needs no engine.
     command -v docker-compose >/dev/null || apt_install docker-compose
+    # The live-ops CLI's end-to-end test reads its screen in a real terminal.
+    command -v tmux >/dev/null || apt_install tmux
     ;;
   *) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

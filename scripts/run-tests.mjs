@@ -12,6 +12,7 @@ const args = process.argv.slice(2);
 const unitOnly = args.includes('--unit');
 const filters = args.filter((a) => !a.startsWith('--'));
 const fileTimeoutMs = Number(process.env.TEST_FILE_TIMEOUT_MS ?? 600_000);
+const exitGraceMs = Number(process.env.TEST_EXIT_GRACE_MS ?? 20_000);
 
 function findTests(dir) {
   if (!existsSync(dir)) return [];
@@ -43,9 +44,19 @@ function runFile(file) {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
+    let lingering;
     const collect = (chunk) => {
       output += chunk;
       process.stdout.write(chunk);
+      // uvu's summary ends with its Duration line; a file still running long after it leaks
+      // handles (a socket, a timer) and would otherwise hold the whole run until the timeout.
+      if (lingering === undefined && /^\s*Duration:/m.test(output)) {
+        lingering = setTimeout(() => {
+          output += `\n[run-tests] ${relative(root, file)} did not exit ${exitGraceMs} ms after its summary (open handles); killed\n`;
+          process.stdout.write(`[run-tests] ${relative(root, file)} did not exit after its summary; killed\n`);
+          child.kill('SIGKILL');
+        }, exitGraceMs);
+      }
     };
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
@@ -55,6 +66,7 @@ function runFile(file) {
     }, fileTimeoutMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      clearTimeout(lingering);
       const count = (label) => Number(new RegExp(`^\\s*${label}:\\s+(\\d+)`, 'm').exec(output)?.[1] ?? NaN);
       const total = count('Total');
       const passed = count('Passed');

@@ -99,7 +99,7 @@ restart('an instance that died after claiming expiries: slots came back once, an
 
   const b = await openDesk(redis, { STATIONS_FILE: file, BOOKING_TTL_SECONDS: '1', BOOKING_SWEEP_MS: '50' });
   try {
-    await waitFor('the orphaned expiry notices to be delivered', () => b.events.length === 2, 10_000, 20);
+    await waitFor('the orphaned expiries: events and stream notices', () => b.events.length === 2 && b.notices.length === 2, 10_000, 20);
     assert.equal(b.events.map((e) => e.booking_id).sort(), [r1.bookingId, r2.bookingId].sort());
     assert.ok(b.events.every((e) => e.event_type === 'booking_expired'));
     assert.equal(b.notices.map((n) => n.carId).sort(), ['CAR-E1', 'CAR-E2']);

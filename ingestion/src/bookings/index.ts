@@ -89,8 +89,7 @@ class Desk implements BookingDesk {
 
   async start(): Promise<void> {
     const stations = [...this.stations.values()];
-    const rows = stations.map((s) => ({ ...s, lat: String(s.lat), lon: String(s.lon) }));
-    await SCRIPTS.loadStations.run(this.redis, [JSON.stringify(rows)]);
+    await this.loadStations();
     this.log.info(
       { stations: stations.length, slots: stations.reduce((n, s) => n + s.slots, 0), file: this.config.stationsFile },
       'station registry loaded',
@@ -105,7 +104,13 @@ class Desk implements BookingDesk {
     await this.resync();
 
     this.scheduleSweep(0);
-    this.resyncTimer = setInterval(() => void this.resync(), this.config.resyncMs);
+    this.resyncTimer = setInterval(() => void this.resync(true), this.config.resyncMs);
+  }
+
+  /** Idempotent: free is recomputed from what is booked and occupied, never reset. */
+  private async loadStations(): Promise<void> {
+    const rows = [...this.stations.values()].map((s) => ({ ...s, lat: String(s.lat), lon: String(s.lon) }));
+    await SCRIPTS.loadStations.run(this.redis, [JSON.stringify(rows)]);
   }
 
   async request(status: CarStatus): Promise<BookingResponse> {
@@ -312,9 +317,14 @@ class Desk implements BookingDesk {
     }
   }
 
-  private async resync(): Promise<void> {
+  /**
+   * Reloads the occupancy mirror; periodically also re-applies the registry, so stations come back
+   * by themselves if Redis lost its data.
+   */
+  private async resync(withStations = false): Promise<void> {
     if (this.closed) return;
     try {
+      if (withStations) await this.loadStations();
       this.mirror.replaceAll(await this.redis.hGetAll(KEYS.occupying));
     } catch (error) {
       this.log.warn({ err: (error as Error).message }, 'could not reload occupied slots; keeping the mirror');

@@ -19,11 +19,22 @@ local function booking(id) return '${P.booking}' .. id end
 local function meta(id) return '${P.meta}' .. id end
 local GEO, DEADLINES, OUTBOX = '${KEYS.stationsGeo}', '${KEYS.deadlines}', '${KEYS.outbox}'
 local BY_CAR, OCCUPYING, CHANGES = '${KEYS.byCar}', '${KEYS.occupying}', '${KEYS.changesChannel}'
+-- free is never adjusted by itself: it is recomputed from the station's slots and the sets of
+-- bookings and occupants, so free + booked + occupied = slots holds by construction (and a registry
+-- that shrank below what is held gives 0 free until enough is released).
+local function recount(id)
+  local free = tonumber(redis.call('HGET', info(id), 'slots') or '0')
+    - redis.call('SCARD', booked(id)) - redis.call('SCARD', occupied(id))
+  if free < 0 then free = 0 end
+  redis.call('SET', capacity(id), free)
+  return free
+end
 -- Frees the slot a car occupies, if any; returns the station id or false.
 local function release(car)
   local station = redis.call('HGET', OCCUPYING, car)
   if not station then return false end
-  if redis.call('SREM', occupied(station), car) == 1 then redis.call('INCR', capacity(station)) end
+  redis.call('SREM', occupied(station), car)
+  recount(station)
   redis.call('HDEL', OCCUPYING, car)
   redis.call('PUBLISH', CHANGES, cjson.encode({op = 'release', car_id = car, station_id = station}))
   return station
@@ -40,11 +51,7 @@ local stations = cjson.decode(ARGV[1])
 for _, s in ipairs(stations) do
   redis.call('GEOADD', GEO, s.lon, s.lat, s.id)
   redis.call('HSET', info(s.id), 'name', s.name, 'lat', s.lat, 'lon', s.lon, 'slots', s.slots)
-  local held = redis.call('SCARD', booked(s.id)) + redis.call('SCARD', occupied(s.id))
-  local free = s.slots - held
-  -- A registry that shrank below what is held: no free slot until enough are released.
-  if free < 0 then free = 0 end
-  redis.call('SET', capacity(s.id), free)
+  recount(s.id)
 end
 return cjson.encode({loaded = #stations})
 `;
@@ -86,8 +93,8 @@ if not chosen then
   return cjson.encode({outcome = 'none', in_range = in_range, preferred = preferred_state})
 end
 local expires = now + ttl
-redis.call('DECR', capacity(chosen))
 redis.call('SADD', booked(chosen), new_id)
+recount(chosen)
 redis.call('SET', booking(new_id), car, 'PX', ttl)
 redis.call('HSET', meta(new_id), 'car_id', car, 'station_id', chosen, 'price_rate', price,
   'created_at', ARGV[7], 'expires_at', string.format('%d', expires), 'state', 'live')
@@ -125,11 +132,11 @@ if not outcome then
   if tonumber(redis.call('GET', capacity(station)) or '0') <= 0 then
     return cjson.encode({outcome = 'full', released = released})
   end
-  redis.call('DECR', capacity(station))
   outcome = 'walk_in'
   booking_id = false
 end
 redis.call('SADD', occupied(station), car)
+recount(station)
 redis.call('HSET', OCCUPYING, car, station)
 redis.call('PUBLISH', CHANGES, cjson.encode({op = 'occupy', car_id = car, station_id = station}))
 return cjson.encode({outcome = outcome, booking_id = booking_id, released = released})
@@ -153,7 +160,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', DEADLINES, '-inf', ARGV[1], 'LIM
   if redis.call('ZREM', DEADLINES, id) == 1 then
     local m = redis.call('HMGET', meta(id), 'car_id', 'station_id')
     if m[2] and redis.call('SREM', booked(m[2]), id) == 1 then
-      redis.call('INCR', capacity(m[2]))
+      recount(m[2])
       released = released + 1
     end
     redis.call('DEL', booking(id))

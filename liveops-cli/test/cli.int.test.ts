@@ -1,0 +1,157 @@
+/**
+ * End to end: the compiled CLI runs in a real terminal (tmux) against the real Kafka broker on a
+ * topic of its own; the test produces contract events and reads the screen.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Producer } from 'kafkajs';
+import { createKafka, createLogger, ensureTopics } from '@greenlane/common';
+import { testServers, uniqueName, waitFor } from '@greenlane/common/testing';
+
+const CLI = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
+const test = suite('live-ops CLI in a terminal');
+const topic = uniqueName('liveops-it');
+const socket = uniqueName('liveops-tmux');
+// 2023-12-02T20:15:32Z, shown with --utc as 20:15:32.
+const T = Date.UTC(2023, 11, 2, 20, 15, 32);
+const kafka = createKafka({ brokers: testServers.kafkaBrokers, clientId: 'liveops-test', log: createLogger('liveops-test', { LOG_LEVEL: 'silent' }), quiet: true });
+let producer: Producer;
+
+function tmux(...args: string[]): string {
+  return execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
+}
+
+function startCli(session: string, args: string[], env: Record<string, string> = {}): void {
+  const vars = { FLEET_EVENTS_TOPIC: topic, KAFKA_BROKERS: testServers.kafkaBrokers.join(','), ...env };
+  const assignments = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
+  // The test runner sets NO_COLOR; the terminal decides here, unless a case sets it again.
+  const command = ['env', '-u', 'NO_COLOR', ...assignments, process.execPath, CLI, '--utc', ...args].map((a) => `'${a}'`).join(' ');
+  tmux('new-session', '-d', '-s', session, '-x', '200', '-y', '50', `sleep 0.3; exec ${command}`);
+  tmux('set-option', '-t', session, 'remain-on-exit', 'on');
+}
+
+function screen(session: string, escapes = false): string {
+  return tmux('capture-pane', '-p', '-J', '-S', '-', '-t', session, ...(escapes ? ['-e'] : []));
+}
+
+async function waitForScreen(session: string, what: string | RegExp, timeoutMs = 20_000): Promise<string> {
+  return waitFor(
+    `${String(what)} on screen`,
+    () => {
+      const text = screen(session);
+      return (typeof what === 'string' ? text.includes(what) : what.test(text)) ? text : undefined;
+    },
+    timeoutMs,
+    100,
+  );
+}
+
+const telemetry = (car: string, battery: number, lat: number, lon: number, velocity: number, timestamp = T) =>
+  JSON.stringify({ car_id: car, lat, lon, battery, velocity, timestamp, event_type: 'telemetry', event_id: uniqueName('e') });
+
+async function produce(values: Array<{ key: string; value: string }>): Promise<void> {
+  for (let i = 0; i < values.length; i += 5000) await producer.send({ topic, messages: values.slice(i, i + 5000) });
+}
+
+test.before(async () => {
+  await ensureTopics(kafka, [{ topic, numPartitions: 3 }]);
+  producer = kafka.producer();
+  await producer.connect();
+  // An event from before any CLI started: only --from-beginning shows it.
+  await produce([{ key: 'CAR-OLD', value: telemetry('CAR-OLD', 70, 40.75, -73.98, 10) }]);
+});
+
+test.after(async () => {
+  try {
+    tmux('kill-server');
+  } catch {
+    // already gone
+  }
+  await producer?.disconnect();
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+  await admin.disconnect();
+});
+
+test('from now: the contract lines, booking style, colors, status line, every alert in a flood, summary on Ctrl+C', async () => {
+  startCli('live', ['--max-lines', '5']);
+  await waitForScreen('live', 'connected');
+  // The consumer resolves "now" on its first fetch just after joining.
+  await new Promise((r) => setTimeout(r, 2000));
+  await produce([
+    { key: 'CAR-001', value: telemetry('CAR-001', 85.3, 40.7234, -73.9876, 45.2) },
+    { key: 'CAR-002', value: telemetry('CAR-002', 35, 40.7301, -73.99, 20) },
+    { key: 'CAR-003', value: telemetry('CAR-003', 12.1, 40.7123, -73.9987, 8.3) },
+    {
+      key: 'CAR-004',
+      value: JSON.stringify({ event_type: 'booking_confirmed', event_id: 'b1', car_id: 'CAR-004', booking_id: '5f0c1d2e-1111', station_id: 'ST-017', price_rate: 0.31, timestamp: T }),
+    },
+  ]);
+  const text = await waitForScreen('live', 'BOOKING CONFIRMED');
+  assert.ok(text.includes('[20:15:32] 🟢 CAR-001    | Battery:  85.3% | Location: (40.7234, -73.9876) | Speed: 45.2 km/h'), text);
+  assert.ok(text.includes('[20:15:32] 🟡 CAR-002    | Battery:  35.0% | Location: (40.7301, -73.9900) | Speed: 20.0 km/h'), text);
+  assert.ok(text.includes('[20:15:32] 🔴 CAR-003    | Battery:  12.1% | Location: (40.7123, -73.9987) | Speed:  8.3 km/h  CRITICAL BATTERY!'), text);
+  assert.ok(text.includes('[20:15:32] 🔌 CAR-004    | BOOKING CONFIRMED | Station: ST-017 | Rate: $0.310/kWh | Booking: 5f0c1d2e'), text);
+  assert.not.ok(text.includes('CAR-OLD'), 'from now: the older event is not shown');
+  // A terminal without NO_COLOR gets colors.
+  assert.match(screen('live', true), /\x1b\[[0-9;]*m.*CRITICAL BATTERY!/);
+  await waitForScreen('live', /events\/s │ \d+ cars │ 1 alerts │ up 00:00:\d\d/);
+
+  // A flood: 20,000 ordinary events and 3 critical ones; the screen samples, the alerts all show.
+  const flood = Array.from({ length: 20_000 }, (_, i) => ({ key: `CAR-1${i % 100}`, value: telemetry(`CAR-1${String(i % 100).padStart(2, '0')}`, 70, 40.75, -73.98, 30) }));
+  flood.splice(5000, 0, { key: 'CAR-901', value: telemetry('CAR-901', 9.5, 40.75, -73.98, 5) });
+  flood.splice(12000, 0, { key: 'CAR-902', value: telemetry('CAR-902', 14.9, 40.75, -73.98, 5) });
+  flood.push({ key: 'CAR-903', value: telemetry('CAR-903', 1.2, 40.75, -73.98, 0) });
+  await produce(flood);
+  const after = await waitForScreen('live', 'CAR-903');
+  await waitForScreen('live', 'CAR-902');
+  for (const car of ['CAR-901', 'CAR-902', 'CAR-903']) assert.match(screen('live'), new RegExp(`🔴 ${car}    \\| .*CRITICAL BATTERY!`));
+  const ordinary = after.split('\n').filter((l) => /🟢 CAR-1\d\d/.test(l)).length;
+  assert.ok(ordinary < 2000, `sampled: ${ordinary} ordinary lines of 20,000`);
+  await waitForScreen('live', 'sampling: showing');
+
+  tmux('send-keys', '-t', 'live', 'C-c');
+  const end = await waitForScreen('live', 'live-ops summary');
+  assert.match(end, /live-ops summary: 20,007 events/);
+  assert.match(end, /4 critical battery alerts, bookings: 1 confirmed/);
+  const pane = () => tmux('display-message', '-p', '-t', 'live', '#{pane_dead} #{pane_dead_status}').trim();
+  await waitFor('the CLI to exit', () => pane().startsWith('1 '), 30_000);
+  assert.is(pane(), '1 0', 'exit status 0');
+});
+
+test('--from-beginning with a car filter, NO_COLOR: plain lines of that car only', async () => {
+  startCli('filtered', ['--from-beginning', '--car', 'CAR-OLD,CAR-003'], { NO_COLOR: '1' });
+  const text = await waitForScreen('filtered', 'CAR-003');
+  await waitForScreen('filtered', 'CAR-OLD');
+  assert.ok(text.includes('[20:15:32] 🔴 CAR-003    | Battery:  12.1% | Location: (40.7123, -73.9987) | Speed:  8.3 km/h  CRITICAL BATTERY!'));
+  const lines = screen('filtered').split('\n').filter((l) => l.startsWith('['));
+  assert.ok(lines.every((l) => / (CAR-OLD|CAR-003) /.test(l)), lines.join('\n'));
+  assert.not.match(screen('filtered', true), /\x1b\[3[0-9]m/);
+  tmux('send-keys', '-t', 'filtered', 'C-c');
+  await waitForScreen('filtered', 'live-ops summary');
+});
+
+test('--json through a pipe: one raw event per line, clean exit on SIGINT', async () => {
+  const child = spawn(process.execPath, [CLI, '--from-beginning', '--json', '--bookings-only'], {
+    env: { ...process.env, FLEET_EVENTS_TOPIC: topic, KAFKA_BROKERS: testServers.kafkaBrokers.join(',') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (chunk) => (out += chunk));
+  child.stderr.on('data', (chunk) => (err += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await waitFor('the booking event', () => out.includes('\n'));
+  child.kill('SIGINT');
+  assert.is(await exited, 0);
+  const lines = out.trim().split('\n');
+  assert.is(lines.length, 1, out);
+  assert.is(JSON.parse(lines[0]!).booking_id, '5f0c1d2e-1111');
+  // The CLI's own words and the summary go to stderr, so stdout stays JSON.
+  assert.match(err, 'live-ops summary');
+});
+
+test.run();
