@@ -38,12 +38,16 @@ bash infra/infra.sh up $([ -n "${DATABASE_URL:-}" ] && echo --no-embedded-db) ||
 
 start() { # start NAME ARGS...: a program in the background, its log in .cache/logs/demo-NAME.log
   local name=$1; shift
-  npm start --silent -w "$name" -- "$@" >"$LOGS/demo-$name.log" 2>&1 &
+  # What `npm start -w NAME` runs, without npm in between, so our signals reach the program itself.
+  node "$name/dist/src/main.js" "$@" >"$LOGS/demo-$name.log" 2>&1 &
   pids+=($!)
   echo "[demo] $name started (log: $LOGS/demo-$name.log)"
 }
 wait_http() { # wait_http NAME URL
-  for _ in $(seq 1 150); do curl -fsS "$2" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  for _ in $(seq 1 150); do
+    node -e 'fetch(process.argv[1]).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$2" && return 0
+    sleep 0.2
+  done
   echo "[demo] $1 did not become ready at $2; see $LOGS/demo-$1.log" >&2
   exit 1
 }
@@ -63,4 +67,4 @@ cat <<EOF
 [demo] live-ops CLI below; Ctrl+C stops everything.
 EOF
 sleep 1
-npm start --silent -w liveops-cli
+node liveops-cli/dist/src/main.js

@@ -27,6 +27,24 @@ parseFlags(process.argv.slice(2), {}, {
   ],
 });
 
+// pglite-socket leaves a client's socket error to surface as an unhandled rejection (its lock
+// promise) or an unhandled 'error' event (a socket still queued): a client killed mid-query would
+// take the database down with it. A client going away is that client's problem; anything else
+// still ends the process.
+const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED']);
+const survivable = (error: unknown): boolean => CLIENT_GONE.has((error as NodeJS.ErrnoException)?.code ?? '');
+process.on('unhandledRejection', (error) => {
+  if (!survivable(error)) throw error;
+  log.warn({ err: (error as Error).message }, 'a client connection broke; serving the next one');
+});
+process.on('uncaughtException', (error) => {
+  if (!survivable(error)) {
+    log.fatal({ err: error }, 'embedded TimescaleDB failed');
+    process.exit(1);
+  }
+  log.warn({ err: error.message }, 'a queued client connection broke');
+});
+
 try {
   const dataDir = envString(process.env, 'EMBEDDED_DB_DIR', '.cache/embedded-timescaledb');
   const host = envString(process.env, 'EMBEDDED_DB_HOST', '127.0.0.1');
