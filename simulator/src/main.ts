@@ -3,11 +3,13 @@
  *   npm start -w simulator -- --help
  */
 import { exitOnStartupError, parseFlags } from '@greenlane/common';
+import type { CarStatus } from '@greenlane/common/gen/fleet/fleet';
 import { createStderrLogger } from './log.js';
 import { FLAG_OPTIONS, USAGE, parseOptions, type SimulatorOptions } from './options.js';
 import { runLoad, type LoadSummary } from './load/run-load.js';
 import { runRealistic, type RealisticSummary } from './realistic/run-realistic.js';
 import { loadStations } from './car/stations.js';
+import { openAckedLog } from './acked-log.js';
 
 const log = createStderrLogger('simulator');
 
@@ -90,6 +92,7 @@ async function runRealisticMode(options: SimulatorOptions): Promise<void> {
   const { stations, source } = loadStations(options.stationsFile);
   log.info({ stations: stations.size, source: source ?? null }, source ? 'station registry loaded' : 'no station registry: cars reach booked stations after a short trip');
   const tty = process.stderr.isTTY === true;
+  const ackedLog = options.ackedLog === undefined ? undefined : openAckedLog(options.ackedLog);
   const summary = await runRealistic({
     target: options.target,
     token: options.token,
@@ -101,9 +104,11 @@ async function runRealisticMode(options: SimulatorOptions): Promise<void> {
     carPrefix: options.carPrefix,
     stations,
     log,
+    ...(ackedLog ? { onAck: (status: CarStatus) => ackedLog.record(status) } : {}),
     stopSignal: stopOnSignal(),
     ...(tty ? { progress: (line: string) => process.stderr.write(`\r\x1b[2K${line}`) } : {}),
   });
+  await ackedLog?.close();
   if (tty) process.stderr.write('\n');
   printRealisticSummary(summary, options.json);
   process.exitCode = summary.rejected === 0 && summary.failed === 0 ? 0 : 1;

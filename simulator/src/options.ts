@@ -24,6 +24,8 @@ export interface SimulatorOptions {
   json: boolean;
   carPrefix: string;
   stationsFile: string | undefined;
+  /** Realistic mode: file that gets one line per acknowledged CarStatus (for fault-injection checkers). */
+  ackedLog: string | undefined;
 }
 
 export const FLAG_OPTIONS = {
@@ -40,6 +42,7 @@ export const FLAG_OPTIONS = {
   seed: { type: 'string' },
   'car-prefix': { type: 'string' },
   stations: { type: 'string' },
+  'acked-log': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -60,13 +63,14 @@ export const USAGE = {
     ['--seed N', 'seed of the random walk, for reproducible runs [SIM_SEED, random]'],
     ['--car-prefix P', 'car id prefix [SIM_CAR_PREFIX, CAR- realistic / LOAD- load]'],
     ['--stations FILE', 'realistic: JSON station registry for positions [SIM_STATIONS_FILE, ingestion/data/stations.json if present]'],
+    ['--acked-log FILE', 'realistic: append "car_id timestamp acked_at_ms" per acknowledged CarStatus to FILE [SIM_ACKED_LOG]'],
     ['--json', 'print one JSON summary line at the end (for scripts)'],
   ] as Array<[string, string]>,
   environment: [
     ['INGESTION_TARGET', 'ingestion gRPC address [127.0.0.1:50051]'],
     ['API_TOKEN', `token [${DEFAULTS.API_TOKEN}]`],
     ['SIM_MODE, SIM_CARS, SIM_INTERVAL, SIM_DURATION, SIM_RATE, SIM_INFLIGHT', 'as the flags'],
-    ['SIM_CHANNELS, SIM_THREADS, SIM_SEED, SIM_CAR_PREFIX, SIM_STATIONS_FILE', 'as the flags'],
+    ['SIM_CHANNELS, SIM_THREADS, SIM_SEED, SIM_CAR_PREFIX, SIM_STATIONS_FILE, SIM_ACKED_LOG', 'as the flags'],
     ['LOG_LEVEL', 'log level (logs go to stderr) [info]'],
   ] as Array<[string, string]>,
 };
@@ -123,6 +127,9 @@ export function parseOptions(flags: Flags, env: Env): SimulatorOptions {
   }
   const threads = integer(flags, 'threads', env, 'SIM_THREADS', Math.min(4, availableParallelism()), 1, 64);
   const seedRaw = pick(flags, 'seed', env, 'SIM_SEED');
+  const ackedLog = pick(flags, 'acked-log', env, 'SIM_ACKED_LOG');
+  // Load mode generates in worker threads and keeps no per-message record; only realistic mode logs acks.
+  if (ackedLog.value !== undefined && load) throw new ConfigError(ackedLog.name, ackedLog.value, 'a file, in realistic mode only');
   const seed = seedRaw.value === undefined ? Math.floor(Math.random() * 2 ** 31) : integer(flags, 'seed', env, 'SIM_SEED', 0, 0, 2 ** 32 - 1);
 
   return {
@@ -141,5 +148,6 @@ export function parseOptions(flags: Flags, env: Env): SimulatorOptions {
     json: flags.json === true,
     carPrefix: pick(flags, 'car-prefix', env, 'SIM_CAR_PREFIX').value ?? (load ? 'LOAD-' : 'CAR-'),
     stationsFile: pick(flags, 'stations', env, 'SIM_STATIONS_FILE').value,
+    ackedLog: ackedLog.value,
   };
 }

@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { BookingStatus, type BookingResponse, type FleetServiceClient } from '@greenlane/common/gen/fleet/fleet';
+import { BookingStatus, type BookingResponse, type CarStatus, type FleetServiceClient } from '@greenlane/common/gen/fleet/fleet';
 import { CarStream } from '../car-stream.js';
 import { createFleetClient, tokenMetadata } from '../grpc-client.js';
 import { createLatencyHistogram, recordMs, summarizeMs, type LatencySummaryMs } from '../latency.js';
@@ -27,6 +27,8 @@ export interface RealisticOptions {
   /** Overrides of the behaviour (tests use short trips and retries). */
   behavior?: Partial<BehaviorConfig>;
   progress?: (line: string) => void;
+  /** Called for every CarStatus the server durably acknowledged (what --acked-log records). */
+  onAck?: (status: CarStatus) => void;
   stopSignal?: Promise<void>;
   log?: Logger;
 }
@@ -88,6 +90,7 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
         }
         counts.acked += 1;
         recordMs(histogram, performance.now() - message.startedAt);
+        options.onAck?.(message.status);
         if (asked) answer(car, response);
       },
       onNotice: (response) => answer(car, response),
