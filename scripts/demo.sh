@@ -29,9 +29,9 @@ cleanup() {
   echo "[demo] stopped. Rows written:"
   rows
 }
-trap cleanup INT TERM EXIT
+trap cleanup INT TERM HUP EXIT
 
-db_url=${DATABASE_URL:-postgres://postgres@127.0.0.1:${EMBEDDED_DB_PORT:-55433}/postgres}
+db_url=${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:${EMBEDDED_DB_PORT:-55433}/postgres?sslmode=disable}
 rows() { psql "$db_url" -Atc "SELECT count(*) || ' charging samples, ' || count(DISTINCT session_id) || ' stays, ' || round(coalesce(sum(kwh_usage * price_rate), 0)::numeric, 2) || ' USD' FROM charging_sessions" 2>/dev/null || echo "(database not reachable)"; }
 
 bash infra/infra.sh up $([ -n "${DATABASE_URL:-}" ] && echo --no-embedded-db) || exit 1

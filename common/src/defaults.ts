@@ -7,7 +7,7 @@ export const DEFAULTS = {
   /** Development-only token; production must set API_TOKENS. */
   API_TOKEN: 'greenlane-secret-token',
   /** Where `make up` serves the embedded TimescaleDB when DATABASE_URL is unset. */
-  EMBEDDED_DATABASE_URL: 'postgres://postgres@127.0.0.1:55433/postgres',
+  EMBEDDED_DATABASE_URL: 'postgres://postgres:postgres@127.0.0.1:55433/postgres?sslmode=disable',
 } as const;
 
 export const TOPICS = {
