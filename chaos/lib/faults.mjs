@@ -1,0 +1,48 @@
+/**
+ * The faults a chaos run injects, in this order by default. Each returns when the fault has been
+ * undone (the thing is restarted); `restoredAt` marks that instant for the recovery figures.
+ */
+import { infraStop, infraUp, sleep } from './stack.mjs';
+
+export const FAULTS = {
+  /** kill -9 the ingestion (the first one in scale-out mode) and restart it at once, as a supervisor would. */
+  'ingestion-kill': async ({ services }) => {
+    const target = services.ingestion[0];
+    await target.kill9();
+    await target.start();
+  },
+  /**
+   * kill -9 one pricing worker of two; the other takes its partitions once the group notices
+   * (session timeout, 10 s in chaos runs). Restarted after 15 s, when the takeover has happened.
+   */
+  'pricing-kill': async ({ services }) => {
+    const target = services.pricing[1];
+    await target.kill9();
+    await sleep(15_000);
+    await target.start();
+  },
+  /** Stop the Kafka broker (clean shutdown), leave it down 10 s, start it again. */
+  'kafka-stop': async ({ cfg, outageMs }) => {
+    await infraStop(cfg, 'kafka');
+    await sleep(outageMs);
+    await infraUp(cfg);
+  },
+  /** Restart PostgreSQL (fast shutdown, start). */
+  'postgres-restart': async ({ cfg }) => {
+    await infraStop(cfg, 'postgres');
+    await infraUp(cfg);
+  },
+  /** Stop the grid mock, leave it down 10 s, start it again. */
+  'grid-stop': async ({ services, outageMs }) => {
+    await services.grid.stop();
+    await sleep(outageMs);
+    await services.grid.start();
+  },
+  /** Restart Redis (SIGTERM: it writes its append-only file and exits; start). */
+  'redis-restart': async ({ cfg }) => {
+    await infraStop(cfg, 'redis');
+    await infraUp(cfg);
+  },
+};
+
+export const ALL_FAULTS = Object.keys(FAULTS);

@@ -1,0 +1,268 @@
+/**
+ * One chaos run: private stack up, services started, the simulator (one, or one per ingestion in
+ * scale-out mode) in realistic mode logging every ack, faults injected in turn, the pricing
+ * worker drained, services stopped, then the checker. Returns the report.
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import kafkajs from 'kafkajs';
+import pg from 'pg';
+import { createClient } from 'redis';
+import { ROOT, createServices, infraStop, infraUp, sleep, stackConfig, urls } from './stack.mjs';
+import { FAULTS } from './faults.mjs';
+import { check } from './checker.mjs';
+
+const { Kafka, logLevel } = kafkajs;
+
+export const DEFAULTS = {
+  messages: 100_000,
+  faults: Object.keys(FAULTS),
+  /** Seconds between one fault being undone and the next one. */
+  phaseSec: 15,
+  warmupSec: 20,
+  /** Seconds of clean running after the last fault. */
+  tailSec: 10,
+  outageSec: 10,
+  intervalMs: 200,
+  scale: false,
+  offset: 0,
+  keepInfra: false,
+  seed: 42,
+};
+
+function say(line) {
+  process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+}
+
+/** Samples the row count every 500 ms (null while the database is away). */
+function sampleRows(dbUrl) {
+  const samples = [];
+  let client;
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const t = Date.now();
+      try {
+        if (!client) {
+          client = new pg.Client({ connectionString: dbUrl, connectionTimeoutMillis: 1000 });
+          client.on('error', () => {});
+          await client.connect();
+        }
+        const { rows } = await client.query('SELECT count(*)::int AS n FROM charging_sessions');
+        samples.push({ t, rows: rows[0].n });
+      } catch {
+        samples.push({ t, rows: null });
+        await client?.end().catch(() => {});
+        client = undefined;
+      }
+      await sleep(Math.max(0, 500 - (Date.now() - t)));
+    }
+  })();
+  return {
+    samples,
+    async stop() {
+      stopped = true;
+      await loop;
+      await client?.end().catch(() => {});
+    },
+  };
+}
+
+/** The simulator as a child process, run until stopped (SIGTERM makes it print its summary). */
+function startSimulator({ name, target, cars, intervalMs, seed, prefix, ackedLog, logDir }) {
+  const log = createWriteStream(join(logDir, `${name}.log`));
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'simulator/dist/src/main.js'), '--mode', 'realistic', '--target', target, '--cars', String(cars), '--interval', `${intervalMs}ms`,
+      '--duration', '0', '--seed', String(seed), '--car-prefix', prefix, '--channels', '4', '--json', '--acked-log', ackedLog],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } },
+  );
+  let out = '';
+  child.stdout.on('data', (chunk) => (out += chunk));
+  child.stderr.pipe(log);
+  const done = new Promise((resolve) =>
+    child.on('exit', (code) => {
+      let summary;
+      try {
+        summary = JSON.parse(out.trim().split('\n').pop());
+      } catch {
+        summary = { error: `no summary (exit ${code})`, output: out.slice(-500) };
+      }
+      resolve({ ...summary, exitCode: code });
+    }),
+  );
+  return { done, stop: () => child.kill('SIGTERM') };
+}
+
+/** Lines in the acked logs so far (the simulator flushes them every 200 ms). */
+function countAcked(paths) {
+  let n = 0;
+  for (const path of paths) {
+    let text = '';
+    try {
+      text = readFileSync(path, 'latin1');
+    } catch {
+      continue;
+    }
+    for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) n++;
+  }
+  return n;
+}
+
+/** Waits until the pricing group has committed every offset of the topic (it has processed everything). */
+async function waitDrained(brokers, topic, groupId, timeoutMs) {
+  const kafka = new Kafka({ brokers, clientId: 'chaos-drain', logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      const at = new Map(committed.partitions.map((p) => [p.partition, Number(p.offset)]));
+      const lag = ends.reduce((n, p) => n + Math.max(0, Number(p.high) - Math.max(0, at.get(p.partition) ?? 0)), 0);
+      if (lag === 0) return 0;
+      if (Date.now() > deadline) return lag;
+      await sleep(1000);
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export async function runChaos(options) {
+  const o = { ...DEFAULTS, ...options };
+  const cfg = stackConfig(o.offset);
+  const runId = `chaos-${o.scale ? 'scale-' : ''}${Date.now()}`;
+  const dir = join(cfg.cache, 'runs', runId);
+  mkdirSync(dir, { recursive: true });
+  const db = runId.replace(/-/g, '_');
+  const u = urls(cfg, db);
+  const faultNames = o.faults;
+  for (const f of faultNames) if (!FAULTS[f]) throw new Error(`unknown fault ${f}; known: ${Object.keys(FAULTS).join(', ')}`);
+
+  // Planned length: the faults take about 10 s each (Kafka and the grid mock stay down 10 s).
+  const durationSec = o.warmupSec + faultNames.length * (o.phaseSec + 10) + o.tailSec;
+  // Each car sends one CarStatus per interval; 10% more cars than the count needs, for the outages.
+  const cars = Math.max(4, Math.ceil((o.messages * 1.1) / (durationSec * (1000 / o.intervalMs))));
+  say(`run ${runId}: ${cars} cars every ${o.intervalMs} ms for about ${durationSec} s, until ${o.messages} messages are acknowledged and the faults are done; faults: ${faultNames.join(', ')}${o.scale ? '; scale-out: 2 ingestions' : ''}`);
+  say(`private stack: redis :${cfg.redisPort}, kafka :${cfg.kafkaPort}, postgres :${cfg.postgresPort}; logs ${dir}`);
+
+  await infraUp(cfg);
+  // The private Redis belongs to chaos runs alone: start each run from an empty one.
+  const redis = createClient({ url: u.redisUrl });
+  await redis.connect();
+  await redis.flushDb();
+  await redis.quit();
+  const admin = new pg.Client({ connectionString: u.adminDbUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${db}`);
+  await admin.end();
+
+  const services = createServices(cfg, {
+    topic: runId,
+    dlqTopic: `${runId}-dlq`,
+    groupId: `${runId}-pricing`,
+    dbUrl: u.dbUrl,
+    logDir: dir,
+    ingestions: o.scale ? 2 : 1,
+  });
+  const started = Date.now();
+  const report = { runId, options: o, cars, durationSec, stack: cfg, topic: runId, database: db, logs: dir };
+  let rows;
+  try {
+    await services.grid.start();
+    for (const s of services.ingestion) await s.start();
+    for (const s of services.pricing) await s.start();
+    say(`services up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+    rows = sampleRows(u.dbUrl);
+    const sims = services.ingestion.map((ing, i) => {
+      const ackedLog = join(dir, `acked-${i + 1}.log`);
+      return {
+        ackedLog,
+        ...startSimulator({
+          name: `simulator-${i + 1}`,
+          target: `127.0.0.1:${cfg.ingestion[i].grpcPort}`,
+          cars: Math.ceil(cars / services.ingestion.length),
+          intervalMs: o.intervalMs,
+          seed: o.seed + i,
+          prefix: `${runId.slice(-6)}${String.fromCharCode(65 + i)}-`,
+          ackedLog,
+          logDir: dir,
+        }),
+      };
+    });
+
+    const faults = [];
+    let next = Date.now() + o.warmupSec * 1000;
+    for (const [i, name] of faultNames.entries()) {
+      await sleep(Math.max(0, next - Date.now()));
+      const fault = { name, at: Date.now() };
+      say(`fault ${i + 1}/${faultNames.length}: ${name} (${countAcked(sims.map((s) => s.ackedLog))} acknowledged so far)`);
+      await FAULTS[name]({ cfg, services, outageMs: o.outageSec * 1000 });
+      fault.restoredAt = Date.now();
+      say(`  ${name}: undone after ${((fault.restoredAt - fault.at) / 1000).toFixed(1)} s`);
+      faults.push(fault);
+      next = fault.restoredAt + o.phaseSec * 1000;
+    }
+    // Clean running after the last fault, and on until the run has its count of messages.
+    await sleep(Math.max(0, next - Date.now() - o.phaseSec * 1000 + o.tailSec * 1000));
+    while (countAcked(sims.map((s) => s.ackedLog)) < o.messages) await sleep(1000);
+    for (const s of sims) s.stop();
+    const simulators = await Promise.all(sims.map((s) => s.done));
+    say(`simulator done: ${simulators.map((s) => `sent ${s.sent} acked ${s.acked} rejected ${s.rejected} failed ${s.failed} reconnects ${s.reconnects}`).join(' | ')}`);
+    const lag = await waitDrained(u.brokers, runId, `${runId}-pricing`, 180_000);
+    say(lag === 0 ? 'pricing workers drained the topic' : `pricing workers still ${lag} behind after 180 s`);
+    await sleep(1500);
+    await rows.stop();
+
+    Object.assign(report, { simulators, faults, pricingLagAtEnd: lag, rowSamples: rows.samples.length });
+    const crashes = services.all().flatMap((s) => s.crashes.map((c) => ({ service: s.name, ...c })));
+    for (const s of services.all()) await s.stop();
+    report.crashes = crashes;
+    report.restarts = Object.fromEntries(services.all().map((s) => [s.name, s.starts - 1]));
+
+    const run = { brokers: u.brokers, topic: runId, dbUrl: u.dbUrl, redisUrl: u.redisUrl, ackedLogs: sims.map((s) => s.ackedLog), faults, rowSamples: rows.samples };
+    writeFileSync(join(dir, 'run.json'), JSON.stringify(run));
+    say('checking');
+    report.check = await check(run);
+    report.ok =
+      report.check.ok &&
+      crashes.length === 0 &&
+      lag === 0 &&
+      simulators.every((s) => s.rejected === 0 && s.acked > 0);
+    report.elapsedSec = Math.round((Date.now() - started) / 1000);
+    writeFileSync(join(dir, 'report.json'), JSON.stringify(report, null, 2));
+    return report;
+  } finally {
+    await rows?.stop().catch(() => {});
+    for (const s of services.all()) await s.stop().catch(() => {});
+    if (!o.keepInfra) await infraStop(cfg, 'redis', 'kafka', 'postgres').catch((e) => say(`could not stop the private servers: ${e.message}`));
+  }
+}
+
+/** The report as a table for the terminal. */
+export function formatReport(report) {
+  const c = report.check;
+  const lines = [];
+  const pad = (s, n) => String(s).padEnd(n);
+  const num = (s, n) => String(s).padStart(n);
+  lines.push(`chaos run ${report.runId}: ${report.ok ? 'PASS' : 'FAIL'} (${report.elapsedSec} s)`);
+  lines.push(`${pad('fault', 18)}${num('acked', 9)}${num('lost', 6)}${num('dup rows', 10)}${num('recovery s', 12)}${num('ack stall s', 13)}${num('row stall s', 13)}`);
+  for (const f of c.faults) {
+    lines.push(
+      `${pad(f.fault, 18)}${num(f.acknowledged, 9)}${num(f.lost, 6)}${num(f.duplicatedRows, 10)}${num((f.recoveryMs / 1000).toFixed(1), 12)}${num((f.ackStallMs / 1000).toFixed(1), 13)}${num((f.rowStallMs / 1000).toFixed(1), 13)}`,
+    );
+  }
+  const t = c.totals;
+  lines.push(
+    `total: acknowledged ${t.acknowledged}, lost ${t.lost}; topic ${t.topicEvents} events (${t.redeliveredOnTopic} redelivered telemetry); ` +
+      `charging samples ${t.chargingSamples} in ${t.stays} stays; rows ${t.rows}: missing ${t.missingRows}, duplicated ${t.duplicatedRows}, unexplained ${t.unexplainedRows}, NaN ${t.nanRows}; ` +
+      `energy violations ${t.energyViolations}; stations ${t.stations} (${t.slots} slots), slot violations ${t.slotViolations}`,
+  );
+  lines.push(`simulators: ${report.simulators.map((s) => `sent ${s.sent} acked ${s.acked} rejected ${s.rejected} unacked-at-end ${s.failed} reconnects ${s.reconnects}`).join(' | ')}`);
+  lines.push(`crashes: ${report.crashes.length === 0 ? 'none' : JSON.stringify(report.crashes)}; restarts: ${JSON.stringify(report.restarts)}; pricing lag at end ${report.pricingLagAtEnd}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,172 @@
+/**
+ * The private GreenLane stack a chaos run owns: its own Redis, Kafka and PostgreSQL 15 (started by
+ * infra/infra.sh with a private cache folder and ports, so stopping them never touches the shared
+ * servers), the grid mock, one or two ingestions and two pricing workers, each a child process
+ * whose log goes to the run folder. Every port is the default one plus an offset.
+ */
+import { spawn, execFile } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+const run = promisify(execFile);
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Ports and folders for a stack at `offset` (0 for `make chaos`, others for tests running alongside). */
+export function stackConfig(offset = 0) {
+  const cache = process.env.CHAOS_CACHE ?? join(ROOT, '.cache', `chaos-${offset}`);
+  return {
+    offset,
+    cache,
+    redisPort: 16379 + offset,
+    kafkaPort: 29092 + offset,
+    kafkaControllerPort: 29093 + offset,
+    postgresPort: 55532 + offset,
+    gridPort: 18081 + offset,
+    ingestion: [0, 1].map((i) => ({ grpcPort: 15051 + offset + i, httpPort: 19464 + offset + 10 * i })),
+    pricing: [0, 1].map((i) => ({ httpPort: 19465 + offset + 10 * i })),
+  };
+}
+
+function infraEnv(cfg) {
+  return {
+    ...process.env,
+    GREENLANE_CACHE: cfg.cache,
+    INFRA_REDIS_PORT: String(cfg.redisPort),
+    INFRA_KAFKA_PORT: String(cfg.kafkaPort),
+    INFRA_KAFKA_CONTROLLER_PORT: String(cfg.kafkaControllerPort),
+    INFRA_POSTGRES_PORT: String(cfg.postgresPort),
+    KAFKA_LIBS: process.env.KAFKA_LIBS ?? join(ROOT, '.cache', 'kafka', 'libs'),
+    KAFKA_PARTITIONS: '6',
+    KAFKA_HEAP: process.env.KAFKA_HEAP ?? '384m',
+  };
+}
+
+/** Starts whatever of the private Redis, Kafka and PostgreSQL is not running (idempotent). */
+export async function infraUp(cfg) {
+  await run('bash', [join(ROOT, 'infra/infra.sh'), 'up', '--postgres', '--no-embedded-db'], { env: infraEnv(cfg), cwd: ROOT, timeout: 180_000 });
+}
+
+/** Stops private servers by name (redis, kafka, postgres); the pid files are in the private cache. */
+export async function infraStop(cfg, ...names) {
+  await run('bash', [join(ROOT, 'infra/infra.sh'), 'stop', ...names], { env: infraEnv(cfg), cwd: ROOT, timeout: 60_000 });
+}
+
+export function urls(cfg, db) {
+  return {
+    brokers: [`127.0.0.1:${cfg.kafkaPort}`],
+    redisUrl: `redis://127.0.0.1:${cfg.redisPort}/0`,
+    gridUrl: `http://127.0.0.1:${cfg.gridPort}`,
+    adminDbUrl: `postgres://postgres@127.0.0.1:${cfg.postgresPort}/postgres`,
+    dbUrl: `postgres://postgres@127.0.0.1:${cfg.postgresPort}/${db}`,
+  };
+}
+
+/**
+ * A service as a child process (what `npm start -w NAME` runs, without npm in between, so a signal
+ * reaches the program itself). `start()` again after a kill is a restart with the same settings.
+ */
+export class Service {
+  constructor(name, script, env, logDir, readyUrl) {
+    Object.assign(this, { name, script, env, logDir, readyUrl });
+    this.child = undefined;
+    this.starts = 0;
+    /** Exits nobody asked for (a crash), with their code or signal. */
+    this.crashes = [];
+    this.expectExit = false;
+  }
+
+  async start() {
+    this.starts += 1;
+    const log = createWriteStream(join(this.logDir, `${this.name}.log`), { flags: 'a' });
+    const child = spawn(process.execPath, [join(ROOT, this.script)], { cwd: ROOT, env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.pipe(log);
+    child.stderr.pipe(log);
+    this.child = child;
+    this.expectExit = false;
+    child.on('exit', (code, signal) => {
+      if (this.child === child) this.child = undefined;
+      if (!this.expectExit) this.crashes.push({ at: Date.now(), code, signal });
+    });
+    if (this.readyUrl) await waitHttp(this.readyUrl, 60_000, () => this.child === child);
+  }
+
+  get pid() {
+    return this.child?.pid;
+  }
+
+  /** kill -9: no shutdown code runs. */
+  kill9() {
+    const child = this.child;
+    if (!child) return Promise.resolve();
+    this.expectExit = true;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    return exited;
+  }
+
+  /** SIGTERM and wait (SIGKILL after `graceMs`). */
+  async stop(graceMs = 15_000) {
+    const child = this.child;
+    if (!child) return;
+    this.expectExit = true;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+export async function waitHttp(url, timeoutMs, alive = () => true) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (response.ok) return;
+    } catch {
+      // not up yet
+    }
+    if (!alive()) throw new Error(`${url}: the process exited before it was ready`);
+    if (Date.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
+/** The services of one run; `ingestions` 1 or 2, always two pricing workers. */
+export function createServices(cfg, { topic, dlqTopic, groupId, dbUrl, logDir, ingestions = 1, pricingSessionTimeoutMs = 10_000 }) {
+  mkdirSync(logDir, { recursive: true });
+  const u = urls(cfg, 'unused');
+  const common = { KAFKA_BROKERS: u.brokers.join(','), FLEET_EVENTS_TOPIC: topic, GRID_URL: u.gridUrl, LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? 'info' };
+  const grid = new Service('grid-mock', 'grid-mock/dist/src/main.js', { ...common, GRID_ADDR: `127.0.0.1:${cfg.gridPort}` }, logDir, `${u.gridUrl}/health`);
+  const ingestion = cfg.ingestion.slice(0, ingestions).map(
+    (p, i) =>
+      new Service(
+        `ingestion-${i + 1}`,
+        'ingestion/dist/src/main.js',
+        { ...common, INGESTION_ADDR: `127.0.0.1:${p.grpcPort}`, INGESTION_HTTP_ADDR: `127.0.0.1:${p.httpPort}`, REDIS_URL: u.redisUrl, FLEET_EVENTS_PARTITIONS: '6' },
+        logDir,
+        `http://127.0.0.1:${p.httpPort}/ready`,
+      ),
+  );
+  const pricing = cfg.pricing.map(
+    (p, i) =>
+      new Service(
+        `pricing-worker-${i + 1}`,
+        'pricing-worker/dist/src/main.js',
+        {
+          ...common,
+          DATABASE_URL: dbUrl,
+          PRICING_DLQ_TOPIC: dlqTopic,
+          PRICING_GROUP_ID: groupId,
+          PRICING_HTTP_ADDR: `127.0.0.1:${p.httpPort}`,
+          PRICING_SESSION_TIMEOUT_MS: String(pricingSessionTimeoutMs),
+          PRICING_POOL_SIZE: '1',
+        },
+        logDir,
+        `http://127.0.0.1:${p.httpPort}/health`,
+      ),
+  );
+  return { grid, ingestion, pricing, all: () => [grid, ...ingestion, ...pricing] };
+}
