@@ -39,6 +39,7 @@ bench: setup ## benchmarks that print their figures (each workspace's `npm run b
 	@bash infra/infra.sh up --postgres
 	node infra/bench-startup.mjs
 	npm run bench --workspaces --if-present
+	node bench/e2e.mjs
 
 lint: ## type-check and lint the contract
 	npx tsc -b

@@ -1,0 +1,316 @@
+#!/usr/bin/env node
+// End to end: the simulator in load mode → ingestion → Kafka → pricing worker → PostgreSQL, with
+// the grid mock, all as separate processes on this machine. For each rate it reports accepted
+// messages/s and ack latency (the simulator's HDR histogram), end-to-end latency from a charging
+// CarStatus being sent to its row being queryable (probe cars sending beside the load), consumer
+// lag over time, and the resident memory and CPU of every process; a table on stdout and JSON in
+// bench/results/.
+//
+//   node bench/e2e.mjs                      (make bench; the servers of `infra/infra.sh up --postgres`)
+//   BENCH_RATES=5000,10000,15000  BENCH_SECONDS=60  BENCH_CARS=1000  BENCH_PROBE_MS=200
+//   BENCH_RATES=10000 BENCH_SECONDS=300     the 5-minute sustained run
+//
+// Load mode sends driving telemetry (no rows); the probe cars send charging samples through the
+// same ingestion, topic partitions and worker batches, so their latency is the pipeline's.
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import pg from 'pg';
+import hdr from 'hdr-histogram-js';
+import { createKafka, createLogger, ensureTopics } from '@greenlane/common';
+import { uniqueName, testServers } from '@greenlane/common/testing';
+import { createFleetClient, tokenMetadata } from '../simulator/dist/src/grpc-client.js';
+
+const root = new URL('..', import.meta.url).pathname;
+const env = process.env;
+const rates = (env.BENCH_RATES ?? '5000,10000,15000').split(',').map(Number);
+const seconds = Number(env.BENCH_SECONDS ?? 60);
+const cars = Number(env.BENCH_CARS ?? 1000);
+const probeEveryMs = Number(env.BENCH_PROBE_MS ?? 200);
+const probeCars = 4;
+const token = 'e2e-bench-token';
+const postgresAdmin = testServers.postgresUrl;
+const log = createLogger('e2e-bench', { LOG_LEVEL: 'silent' });
+const CLK_TCK = 100;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** A compiled program as a child process; its output goes to a log file under .cache/logs. */
+function startProgram(name, file, extraEnv, args = []) {
+  const logPath = join(root, '.cache', 'logs', `bench-e2e-${name}.log`);
+  mkdirSync(join(root, '.cache', 'logs'), { recursive: true });
+  const child = spawn(process.execPath, [join(root, file), ...args], {
+    env: { ...env, LOG_LEVEL: 'warn', ...extraEnv },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (c) => (out += c));
+  child.stderr.on('data', (c) => (out += c));
+  child.on('exit', () => writeFileSync(logPath, out));
+  return { name, child, output: () => out };
+}
+
+async function waitHttp(url, what) {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not yet
+    }
+    await sleep(200);
+  }
+  throw new Error(`${what} did not become ready at ${url}`);
+}
+
+function procSample(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    return { ticks: Number(f[11]) + Number(f[12]), rssMb: rssKb / 1024 };
+  } catch {
+    return undefined;
+  }
+}
+
+function pidOf(name) {
+  try {
+    return Number(readFileSync(join(env.GREENLANE_CACHE ?? join(root, '.cache'), 'run', `${name}.pid`), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Probe cars: plugged in at a station, one charging sample every probeEveryMs, timestamp = now. */
+function startProbes(target, db, ackLatency, e2eLatency) {
+  const client = createFleetClient(target, 9999);
+  const pending = new Map(); // `${car} ${timestamp}` → sentAt
+  const streams = [];
+  let lastTs = 0;
+  let stopped = false;
+  for (let i = 0; i < probeCars; i++) {
+    const carId = `PROBE-${i}-${Date.now().toString(36)}`;
+    const call = client.streamTelemetry(tokenMetadata(token));
+    const inflight = [];
+    call.on('data', () => {
+      const sentAt = inflight.shift();
+      if (sentAt !== undefined) ackLatency.recordValue(Math.max(1, Math.round((performance.now() - sentAt) * 1000)));
+    });
+    call.on('error', () => {});
+    streams.push({ carId, call, inflight, meter: 0, pluggedInAt: Date.now() });
+  }
+  let k = 0;
+  const sender = setInterval(() => {
+    const s = streams[k++ % streams.length];
+    const timestamp = Math.max(Date.now(), lastTs + 1);
+    lastTs = timestamp;
+    s.meter += 0.05;
+    const sentAt = performance.now();
+    s.inflight.push(sentAt);
+    pending.set(`${s.carId} ${timestamp}`, sentAt);
+    s.call.write({
+      carId: s.carId, latitude: 40.7033, longitude: -74.017, batteryLevel: 50, velocity: 0, timestamp,
+      stationId: 'ST-001', charging: true, chargeEnergyKwh: Number(s.meter.toFixed(3)), pluggedInAt: s.pluggedInAt, bookingRequest: undefined,
+    });
+  }, probeEveryMs / probeCars);
+  // Rows become visible when the worker's transaction commits: poll for the probes' rows.
+  const poller = (async () => {
+    let since = new Date(Date.now() - 1000);
+    while (!stopped || pending.size > 0) {
+      if (pending.size > 0) {
+        const { rows } = await db.query(
+          "SELECT car_id, (extract(epoch FROM time) * 1000)::bigint AS t FROM charging_sessions WHERE car_id LIKE 'PROBE-%' AND time >= $1",
+          [since],
+        );
+        const now = performance.now();
+        for (const r of rows) {
+          const key = `${r.car_id} ${r.t}`;
+          const sentAt = pending.get(key);
+          if (sentAt !== undefined) {
+            e2eLatency.recordValue(Math.max(1, Math.round(now - sentAt)));
+            pending.delete(key);
+          }
+        }
+        const oldest = Math.min(...[...pending.keys()].map((key) => Number(key.split(' ')[1])));
+        if (Number.isFinite(oldest)) since = new Date(oldest);
+      }
+      if (stopped && pending.size > 0 && Date.now() - lastTs > 30_000) break; // give up on stragglers
+      await sleep(20);
+    }
+  })();
+  return {
+    pending: () => pending.size,
+    async stop() {
+      clearInterval(sender);
+      for (const s of streams) s.call.end();
+      stopped = true;
+      await poller;
+      client.close();
+      return pending.size;
+    },
+  };
+}
+
+async function lagOf(admin, topic, groupId) {
+  const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
+  const done = new Map(committed[0].partitions.map((p) => [p.partition, Number(p.offset)]));
+  return ends.reduce((sum, p) => sum + Math.max(0, Number(p.high) - Math.max(0, done.get(p.partition) ?? 0)), 0);
+}
+
+async function runRate(rate) {
+  const topic = uniqueName('e2e-bench');
+  const group = uniqueName('e2e-bench-group');
+  const dbName = `e2e_${Date.now().toString(36)}`;
+  const admin = new pg.Client({ connectionString: postgresAdmin });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  await admin.end();
+  const dbUrl = postgresAdmin.replace(/\/[^/]*$/, `/${dbName}`);
+  const kafka = createKafka({ brokers: testServers.kafkaBrokers, clientId: 'e2e-bench', log, quiet: true });
+  await ensureTopics(kafka, [{ topic, numPartitions: 6 }]);
+  const kadmin = kafka.admin();
+  await kadmin.connect();
+
+  const [grpcPort, opsPort, pricingPort, gridPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const gridUrl = `http://127.0.0.1:${gridPort}`;
+  const common = { KAFKA_BROKERS: testServers.kafkaBrokers.join(','), FLEET_EVENTS_TOPIC: topic, GRID_URL: gridUrl };
+  const programs = [];
+  const grid = startProgram('grid-mock', 'grid-mock/dist/src/main.js', { GRID_ADDR: `127.0.0.1:${gridPort}` });
+  programs.push(grid);
+  await waitHttp(`${gridUrl}/health`, 'grid mock');
+  const ingestion = startProgram('ingestion', 'ingestion/dist/src/main.js', {
+    ...common,
+    INGESTION_ADDR: `127.0.0.1:${grpcPort}`,
+    INGESTION_HTTP_ADDR: `127.0.0.1:${opsPort}`,
+    REDIS_URL: `${testServers.redisUrl}/12`,
+    API_TOKENS: token,
+  });
+  programs.push(ingestion);
+  await waitHttp(`http://127.0.0.1:${opsPort}/ready`, 'ingestion');
+  const worker = startProgram('pricing-worker', 'pricing-worker/dist/src/main.js', {
+    ...common,
+    DATABASE_URL: dbUrl,
+    PRICING_GROUP_ID: group,
+    PRICING_HTTP_ADDR: `127.0.0.1:${pricingPort}`,
+  });
+  programs.push(worker);
+  await waitHttp(`http://127.0.0.1:${pricingPort}/ready`, 'pricing worker');
+
+  const db = new pg.Client({ connectionString: dbUrl });
+  await db.connect();
+  const ackLatency = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+  const e2eLatency = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 600_000, numberOfSignificantValueDigits: 3 });
+  const probes = startProbes(`127.0.0.1:${grpcPort}`, db, ackLatency, e2eLatency);
+
+  const simulator = startProgram('simulator', 'simulator/dist/src/main.js', { API_TOKEN: token }, [
+    '--mode', 'load', '--target', `127.0.0.1:${grpcPort}`, '--cars', String(cars), '--rate', String(rate),
+    '--duration', String(seconds), '--json', '--seed', '7',
+  ]);
+  programs.push(simulator);
+
+  // Once a second: consumer lag and every process's CPU and memory.
+  const watched = [
+    ...programs.map((p) => ({ name: p.name, pid: p.child.pid })),
+    { name: 'kafka', pid: pidOf('kafka') },
+    { name: 'redis', pid: pidOf('redis') },
+    { name: 'postgres', pid: pidOf('postgres') },
+  ].filter((w) => w.pid);
+  const usage = new Map(watched.map((w) => [w.name, { first: procSample(w.pid), last: undefined, peakRssMb: 0 }]));
+  const lagSeries = [];
+  const started = Date.now();
+  const simulatorDone = new Promise((resolve) => simulator.child.on('exit', resolve));
+  let running = true;
+  simulatorDone.then(() => (running = false));
+  while (running) {
+    await sleep(1000);
+    for (const w of watched) {
+      const u = usage.get(w.name);
+      const s = procSample(w.pid);
+      if (!s) continue;
+      u.last = s;
+      u.peakRssMb = Math.max(u.peakRssMb, s.rssMb);
+    }
+    lagSeries.push({ t: Math.round((Date.now() - started) / 1000), lag: await lagOf(kadmin, topic, group).catch(() => null) });
+  }
+  const elapsed = (Date.now() - started) / 1000;
+  const summary = JSON.parse(simulator.output().trim().split('\n').filter((l) => l.startsWith('{"mode"')).pop() ?? '{}');
+  const unmatched = await probes.stop();
+  // Drain: how long until the lag is back to zero after the load stops.
+  const drainStart = Date.now();
+  let lagAfter = await lagOf(kadmin, topic, group);
+  while (lagAfter > 0 && Date.now() - drainStart < 60_000) {
+    await sleep(500);
+    lagAfter = await lagOf(kadmin, topic, group);
+  }
+
+  for (const p of [...programs].reverse()) if (p.child.exitCode === null) p.child.kill('SIGTERM');
+  await Promise.all(programs.map((p) => (p.child.exitCode === null ? new Promise((r) => p.child.once('exit', r)) : null)));
+  await db.end();
+  await kadmin.deleteTopics({ topics: [topic] }).catch(() => {});
+  await kadmin.disconnect();
+  const cleanup = new pg.Client({ connectionString: postgresAdmin });
+  await cleanup.connect();
+  await cleanup.query(`DROP DATABASE IF EXISTS ${dbName}`).catch(() => {});
+  await cleanup.end();
+
+  const half = Math.floor(lagSeries.length / 2);
+  const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+  const lags = lagSeries.map((x) => x.lag ?? 0);
+  const processes = Object.fromEntries(
+    [...usage].map(([name, u]) => [
+      name,
+      {
+        cpuPercent: u.first && u.last ? Math.round(((u.last.ticks - u.first.ticks) / CLK_TCK / elapsed) * 1000) / 10 : null,
+        peakRssMb: Math.round(u.peakRssMb),
+      },
+    ]),
+  );
+  return {
+    rate,
+    seconds,
+    cars,
+    acceptedPerSec: Math.round(summary.ackedPerSec ?? 0),
+    sent: summary.sent,
+    acked: summary.acked,
+    failed: summary.failed,
+    ackMs: summary.latencyMs,
+    probeAckMs: { p50: ackLatency.getValueAtPercentile(50) / 1000, p99: ackLatency.getValueAtPercentile(99) / 1000 },
+    e2eMs: { p50: e2eLatency.getValueAtPercentile(50), p99: e2eLatency.getValueAtPercentile(99), max: e2eLatency.maxValue, samples: e2eLatency.totalCount },
+    probesWithoutRow: unmatched,
+    lag: { firstHalfMean: Math.round(mean(lags.slice(0, half))), secondHalfMean: Math.round(mean(lags.slice(half))), max: Math.max(0, ...lags), drainSec: (Date.now() - drainStart) / 1000, series: lagSeries },
+    processes,
+  };
+}
+
+const results = [];
+console.log(`end to end: simulator load → ingestion → Kafka → pricing worker → PostgreSQL 15; ${seconds}s per rate, ${cars} cars, probes every ${probeEveryMs} ms`);
+console.log('rate/s  accepted/s  ack p50/p99 ms   e2e p50/p99 ms   lag mean 1st/2nd half  max   drain s');
+for (const rate of rates) {
+  const r = await runRate(rate);
+  results.push(r);
+  const sustained = r.acceptedPerSec >= 0.98 * rate && r.e2eMs.p99 <= 1000 && r.lag.secondHalfMean <= Math.max(1000, r.lag.firstHalfMean * 1.5);
+  r.sustained = sustained;
+  console.log(
+    `${String(rate).padStart(6)}  ${String(r.acceptedPerSec).padStart(10)}  ${`${r.ackMs?.p50}/${r.ackMs?.p99}`.padStart(14)}   ${`${r.e2eMs.p50}/${r.e2eMs.p99}`.padStart(14)}   ${`${r.lag.firstHalfMean}/${r.lag.secondHalfMean}`.padStart(20)}  ${String(r.lag.max).padStart(6)}  ${r.lag.drainSec.toFixed(1).padStart(6)}  ${sustained ? 'sustained' : 'NOT sustained'}`,
+  );
+  console.log(`        cpu % / peak RSS MiB: ${Object.entries(r.processes).map(([n, p]) => `${n} ${p.cpuPercent}/${p.peakRssMb}`).join(', ')}`);
+}
+const best = results.filter((r) => r.sustained).reduce((m, r) => Math.max(m, r.rate), 0);
+console.log(`highest sustained rate of those tried: ${best || 'none'} msgs/s`);
+mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+const file = join(root, 'bench', 'results', `e2e-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+writeFileSync(file, JSON.stringify({ at: new Date().toISOString(), cpus: (await import('node:os')).cpus().length, results, highestSustained: best }, null, 2));
+console.log(`results: ${file}`);
+console.log(JSON.stringify({ e2e: results.map(({ lag, ...r }) => ({ ...r, lag: { ...lag, series: undefined } })), highestSustained: best }));
