@@ -14,22 +14,14 @@ import { CompressionTypes, Partitioners, type Kafka, type Message, type Producer
 import type { Logger } from '@greenlane/common';
 import type { Compression } from './config.js';
 import type { IngestionMetrics } from './metrics.js';
+import { deferred, type Deferred } from './deferred.js';
 
-interface Batch {
+interface Batch extends Deferred {
   messages: Message[];
-  promise: Promise<void>;
-  resolve(): void;
-  reject(error: unknown): void;
 }
 
 function newBatch(): Batch {
-  let resolve!: () => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { messages: [], promise, resolve, reject };
+  return { messages: [], ...deferred() };
 }
 
 export interface KafkaEmitterOptions {

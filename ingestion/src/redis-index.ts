@@ -6,25 +6,17 @@
  */
 import type { RedisClient } from '@greenlane/common';
 import type { CarStatus } from '@greenlane/common/gen/fleet/fleet';
+import { deferred, type Deferred } from './deferred.js';
 
 export const LOCATIONS_KEY = 'fleet:locations';
 export const carKey = (carId: string): string => `car:${carId}`;
 
-interface Batch {
+interface Batch extends Deferred {
   latest: Map<string, CarStatus>;
-  promise: Promise<void>;
-  resolve(): void;
-  reject(error: unknown): void;
 }
 
 function newBatch(): Batch {
-  let resolve!: () => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { latest: new Map(), promise, resolve, reject };
+  return { latest: new Map(), ...deferred() };
 }
 
 function carFields(s: CarStatus): string[] {
