@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import kafkajs from 'kafkajs';
 import pg from 'pg';
 import { createClient } from 'redis';
-import { sessionIdOf } from '../../pricing-worker/dist/src/decode.js';
+import { classify, sessionIdOf } from '../../pricing-worker/dist/src/decode.js';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -78,6 +78,7 @@ export async function scanTopic(brokers, topic) {
   const types = {};
   await readTopic(brokers, topic, (value) => {
     events += 1;
+    if (value === null) return void (unparsable += 1);
     let e;
     try {
       e = JSON.parse(value.toString('utf8'));
@@ -90,7 +91,8 @@ export async function scanTopic(brokers, topic) {
     if (e.event_type !== 'telemetry') return;
     const key = `${e.car_id} ${e.timestamp}`;
     telemetry.set(key, (telemetry.get(key) ?? 0) + 1);
-    if (e.charging === true) {
+    // A charging sample as the pricing worker sees it; poison (fuzz runs put some on the topic) is the DLQ's.
+    if (classify(e).kind === 'sample') {
       const session = sessionIdOf(e.car_id, e.station_id, e.plugged_in_at);
       samples.set(`${session} ${e.timestamp}`, { meter: e.charge_energy_kwh, car: e.car_id });
       finalMeter.set(session, Math.max(finalMeter.get(session) ?? 0, e.charge_energy_kwh));
@@ -157,7 +159,7 @@ export function recovery(times, fault, thresholdMs, nextFaultAt = Infinity) {
     if (times[mid] < from) lo = mid + 1;
     else hi = mid;
   }
-  for (let i = Math.max(1, lo); i < times.length && times[i - 1] <= until; i++) {
+  for (let i = Math.max(1, lo); i < times.length && times[i - 1] < until; i++) {
     const gap = times[i] - times[i - 1];
     if (times[i - 1] >= from && gap > best.gapMs) best = { gapMs: gap, endsAt: times[i] };
   }

@@ -31,12 +31,12 @@ export const DEFAULTS = {
   seed: 42,
 };
 
-function say(line) {
+export function say(line) {
   process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 }
 
 /** Samples the row count every 500 ms (null while the database is away). */
-function sampleRows(dbUrl) {
+export function sampleRows(dbUrl) {
   const samples = [];
   let client;
   let stopped = false;
@@ -70,7 +70,7 @@ function sampleRows(dbUrl) {
 }
 
 /** The simulator as a child process, run until stopped (SIGTERM makes it print its summary). */
-function startSimulator({ name, target, cars, intervalMs, seed, prefix, ackedLog, logDir }) {
+export function startSimulator({ name, target, cars, intervalMs, seed, prefix, ackedLog, logDir }) {
   const log = createWriteStream(join(logDir, `${name}.log`));
   const child = spawn(
     process.execPath,
@@ -96,7 +96,7 @@ function startSimulator({ name, target, cars, intervalMs, seed, prefix, ackedLog
 }
 
 /** Lines in the acked logs so far (the simulator flushes them every 200 ms). */
-function countAcked(paths) {
+export function countAcked(paths) {
   let n = 0;
   for (const path of paths) {
     let text = '';
@@ -111,7 +111,7 @@ function countAcked(paths) {
 }
 
 /** Waits until the pricing group has committed every offset of the topic (it has processed everything). */
-async function waitDrained(brokers, topic, groupId, timeoutMs) {
+export async function waitDrained(brokers, topic, groupId, timeoutMs) {
   const kafka = new Kafka({ brokers, clientId: 'chaos-drain', logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
@@ -220,7 +220,7 @@ export async function runChaos(options) {
 
     Object.assign(report, { simulators, faults, pricingLagAtEnd: lag, rowSamples: rows.samples.length });
     const crashes = services.all().flatMap((s) => s.crashes.map((c) => ({ service: s.name, ...c })));
-    for (const s of services.all()) await s.stop();
+    for (const s of services.all()) await s.stop(15_000, true);
     report.crashes = crashes;
     report.restarts = Object.fromEntries(services.all().map((s) => [s.name, s.starts - 1]));
 
@@ -238,7 +238,7 @@ export async function runChaos(options) {
     return report;
   } finally {
     await rows?.stop().catch(() => {});
-    for (const s of services.all()) await s.stop().catch(() => {});
+    for (const s of services.all()) await s.stop(15_000, true).catch(() => {});
     if (!o.keepInfra) await infraStop(cfg, 'redis', 'kafka', 'postgres').catch((e) => say(`could not stop the private servers: ${e.message}`));
   }
 }

@@ -75,9 +75,14 @@ export class Service {
     /** Exits nobody asked for (a crash), with their code or signal. */
     this.crashes = [];
     this.expectExit = false;
+    /** Restart after a crash, as a supervisor (systemd, Kubernetes) would; the crash still counts. */
+    this.supervise = true;
+    this.retired = false;
+    this.restartTimer = undefined;
   }
 
   async start() {
+    if (this.retired) return;
     this.starts += 1;
     const log = createWriteStream(join(this.logDir, `${this.name}.log`), { flags: 'a' });
     const child = spawn(process.execPath, [join(ROOT, this.script)], { cwd: ROOT, env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -87,7 +92,9 @@ export class Service {
     this.expectExit = false;
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = undefined;
-      if (!this.expectExit) this.crashes.push({ at: Date.now(), code, signal });
+      if (this.expectExit) return;
+      this.crashes.push({ at: Date.now(), code, signal });
+      if (this.supervise && !this.retired) this.restartTimer = setTimeout(() => this.start().catch(() => {}), 1000);
     });
     if (this.readyUrl) await waitHttp(this.readyUrl, 60_000, () => this.child === child);
   }
@@ -106,8 +113,12 @@ export class Service {
     return exited;
   }
 
-  /** SIGTERM and wait (SIGKILL after `graceMs`). */
-  async stop(graceMs = 15_000) {
+  /** SIGTERM and wait (SIGKILL after `graceMs`). `retire` = for good (the run is over). */
+  async stop(graceMs = 15_000, retire = false) {
+    if (retire) {
+      this.retired = true;
+      clearTimeout(this.restartTimer);
+    }
     const child = this.child;
     if (!child) return;
     this.expectExit = true;
