@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import kafkajs from 'kafkajs';
 import pg from 'pg';
 import { createClient } from 'redis';
-import { createServices, infraStop, infraUp, sleep, stackConfig, urls } from './lib/stack.mjs';
+import { createServices, infraStop, infraUp, metric, sleep, stackConfig, urls } from './lib/stack.mjs';
 import { countAcked, say, startSimulator, waitDrained } from './lib/run-chaos.mjs';
 import { check, readTopic } from './lib/checker.mjs';
 import { RAW, frame, poison, rawHeaders, wild } from './lib/fuzz-inputs.mjs';
@@ -22,20 +22,6 @@ import { pooled, sendStream, sessionPool } from './lib/fuzz-wire.mjs';
 const { Kafka, logLevel } = kafkajs;
 const TOKEN = 'greenlane-secret-token';
 const FAILED = 2;
-
-/** Sum of a Prometheus metric's samples whose labels include `match` (e.g. 'kind="unauthenticated"'). */
-export async function metric(url, name, match = '') {
-  const text = await (await fetch(url)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (rest[0] !== ' ' && rest[0] !== '{') continue;
-    if (match && !rest.includes(match)) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
 
 export async function runFuzz(options = {}) {
   const o = { wild: 60_000, raw: 26_000, poison: 20_000, perStream: 500, concurrency: 48, cars: 40, intervalMs: 200, offset: 200, keepInfra: false, ...options };

@@ -41,7 +41,7 @@ export async function readTopic(brokers, topic, onMessage) {
   const ends = await admin.fetchTopicOffsets(topic);
   await admin.disconnect();
   const remaining = new Map(ends.filter((p) => Number(p.high) > Number(p.low)).map((p) => [p.partition, Number(p.high)]));
-  if (remaining.size === 0) return;
+  if (remaining.size === 0) return { partitions: ends.length };
   const consumer = kafka.consumer({ groupId: `chaos-checker-${Date.now()}-${Math.random().toString(36).slice(2)}`, maxBytes: 20 * 1024 * 1024 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
@@ -65,6 +65,7 @@ export async function readTopic(brokers, topic, onMessage) {
       .catch(reject);
   });
   await consumer.disconnect();
+  return { partitions: ends.length };
 }
 
 /** What the topic holds: telemetry keys, redeliveries, charging samples by stay, final meters. */
@@ -76,7 +77,7 @@ export async function scanTopic(brokers, topic) {
   let events = 0;
   let unparsable = 0;
   const types = {};
-  await readTopic(brokers, topic, (value) => {
+  const { partitions } = await readTopic(brokers, topic, (value) => {
     events += 1;
     if (value === null) return void (unparsable += 1);
     let e;
@@ -101,7 +102,7 @@ export async function scanTopic(brokers, topic) {
   });
   let redelivered = 0;
   for (const n of telemetry.values()) redelivered += n - 1;
-  return { events, unparsable, types, telemetry, redelivered, samples, finalMeter, stayOf };
+  return { partitions, events, unparsable, types, telemetry, redelivered, samples, finalMeter, stayOf };
 }
 
 export async function scanRows(dbUrl) {
@@ -236,6 +237,7 @@ export async function check(run) {
     ackedLines: lines,
     acknowledged: acked.size,
     lost: lost.length,
+    topicPartitions: topic.partitions,
     topicEvents: topic.events,
     topicEventTypes: topic.types,
     telemetryOnTopic: topic.telemetry.size,

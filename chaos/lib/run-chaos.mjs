@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import kafkajs from 'kafkajs';
 import pg from 'pg';
 import { createClient } from 'redis';
-import { ROOT, createServices, infraStop, infraUp, sleep, stackConfig, urls } from './stack.mjs';
+import { ROOT, createServices, infraStop, infraUp, metric, sleep, stackConfig, urls } from './stack.mjs';
 import { FAULTS } from './faults.mjs';
 import { check } from './checker.mjs';
 
@@ -219,6 +219,12 @@ export async function runChaos(options) {
     await rows.stop();
 
     Object.assign(report, { simulators, faults, pricingLagAtEnd: lag, rowSamples: rows.samples.length });
+    // Who did the work (counters since each process's last start).
+    report.work = {
+      ingestionAccepted: await Promise.all(cfg.ingestion.slice(0, services.ingestion.length).map((p) => metric(`http://127.0.0.1:${p.httpPort}/metrics`, 'ingestion_messages_accepted_total'))),
+      pricingEventsConsumed: await Promise.all(cfg.pricing.map((p) => metric(`http://127.0.0.1:${p.httpPort}/metrics`, 'pricing_events_consumed_total'))),
+      pricingRowsInserted: await Promise.all(cfg.pricing.map((p) => metric(`http://127.0.0.1:${p.httpPort}/metrics`, 'pricing_rows_inserted_total'))),
+    };
     const crashes = services.all().flatMap((s) => s.crashes.map((c) => ({ service: s.name, ...c })));
     for (const s of services.all()) await s.stop(15_000, true);
     report.crashes = crashes;
@@ -264,5 +270,6 @@ export function formatReport(report) {
   );
   lines.push(`simulators: ${report.simulators.map((s) => `sent ${s.sent} acked ${s.acked} rejected ${s.rejected} unacked-at-end ${s.failed} reconnects ${s.reconnects}`).join(' | ')}`);
   lines.push(`crashes: ${report.crashes.length === 0 ? 'none' : JSON.stringify(report.crashes)}; restarts: ${JSON.stringify(report.restarts)}; pricing lag at end ${report.pricingLagAtEnd}`);
+  lines.push(`topic partitions ${t.topicPartitions}; since each process's last start: ingestion accepted ${JSON.stringify(report.work.ingestionAccepted)}, pricing consumed ${JSON.stringify(report.work.pricingEventsConsumed)}, rows inserted ${JSON.stringify(report.work.pricingRowsInserted)}`);
   return lines.join('\n');
 }

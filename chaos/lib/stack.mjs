@@ -181,3 +181,22 @@ export function createServices(cfg, { topic, dlqTopic, groupId, dbUrl, logDir, i
   );
   return { grid, ingestion, pricing, all: () => [grid, ...ingestion, ...pricing] };
 }
+
+/** Sum of a Prometheus metric's samples whose labels include `match` (e.g. 'kind="unauthenticated"'); null when unreachable. */
+export async function metric(url, name, match = '') {
+  let text;
+  try {
+    text = await (await fetch(url, { signal: AbortSignal.timeout(5000) })).text();
+  } catch {
+    return null;
+  }
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== ' ' && rest[0] !== '{') continue;
+    if (match && !rest.includes(match)) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
