@@ -20,7 +20,9 @@ export function createKafka(opts: { brokers: string[]; clientId: string; log: Lo
       const { message, ...extra } = entry.log;
       kafkaLog[LEVELS[entry.level] ?? 'info']({ namespace: entry.namespace, ...extra }, message);
     },
-    retry: { initialRetryTime: 200, retries: 8 },
+    // Backoff capped at 2 s (kafkajs default 30 s): after a broker outage the clients are back
+    // within about 2 s of it, instead of waiting out a long backoff.
+    retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 8 },
   });
 }
 

@@ -17,7 +17,8 @@ export function onShutdown(log: Logger, stop: (signal: string) => Promise<void>)
     stop(signal).then(
       () => {
         log.info('stopped cleanly');
-        process.exit(0);
+        // A program that stops itself after a fatal error has set exitCode first.
+        process.exit(process.exitCode ?? 0);
       },
       (error: unknown) => {
         log.error({ err: error }, 'error while stopping');

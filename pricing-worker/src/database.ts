@@ -27,12 +27,21 @@ export async function openDatabase(opts: { target: DatabaseTarget; schema: strin
   async function withDb<T>(fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
     const client = await pool.connect();
     let failed: Error | undefined;
+    // The pool listens for errors only on idle clients. A server that goes away between two
+    // queries of ours (a restart sends FATAL 57P01) would otherwise be an unhandled 'error'
+    // event; the next query fails instead, and the batch is retried on a new connection.
+    const onError = (error: Error) => {
+      failed = error;
+      opts.log.warn({ err: error.message }, 'database connection failed during a batch');
+    };
+    client.on('error', onError);
     try {
       return await fn(client);
     } catch (error) {
-      failed = error as Error;
+      failed ??= error as Error;
       throw error;
     } finally {
+      client.off('error', onError);
       client.release(failed ?? opts.target.embedded);
     }
   }

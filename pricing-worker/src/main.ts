@@ -69,6 +69,14 @@ try {
   consumer.on(consumer.events.CRASH, (e) => {
     ready = false;
     log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'consumer crashed');
+    // kafkajs restarts the consumer after retriable errors only. Otherwise the worker would sit
+    // idle; exiting 1 lets the supervisor restart it (offsets are committed only after rows, so
+    // nothing is lost).
+    if (!e.payload.restart) {
+      log.fatal('consumer stopped for good; exiting so that a supervisor restarts the worker');
+      process.exitCode = 1;
+      process.kill(process.pid, 'SIGTERM');
+    }
   });
   await consumer.connect();
   await consumer.subscribe({ topic: config.topic, fromBeginning: config.fromBeginning });
