@@ -41,6 +41,11 @@ bench: setup ## benchmarks that print their figures (each workspace's `npm run b
 	npm run bench --workspaces --if-present
 	node bench/e2e.mjs
 
+chaos: setup ## fault injection, bad input at volume, scale-out; each ends with the checker (chaos/README.md)
+	node chaos/run.mjs
+	node chaos/fuzz.mjs
+	node chaos/run.mjs --scale
+
 lint: ## type-check and lint the contract
 	npx tsc -b
 	npx buf lint

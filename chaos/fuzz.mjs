@@ -24,7 +24,7 @@ const TOKEN = 'greenlane-secret-token';
 const FAILED = 2;
 
 export async function runFuzz(options = {}) {
-  const o = { wild: 60_000, raw: 26_000, poison: 20_000, perStream: 500, concurrency: 48, cars: 40, intervalMs: 200, offset: 200, keepInfra: false, ...options };
+  const o = { wild: 60_000, raw: 26_000, poison: 20_000, perStream: 500, concurrency: 48, cars: 40, intervalMs: 200, warmupSec: 20, tailSec: 10, offset: 200, keepInfra: false, ...options };
   const cfg = stackConfig(o.offset);
   const runId = `fuzz-${Date.now()}`;
   const dir = join(cfg.cache, 'runs', runId);
@@ -68,7 +68,8 @@ export async function runFuzz(options = {}) {
       ackedLog,
       logDir: dir,
     });
-    await sleep(5000);
+    // Valid cars first, so some are charging (and being priced) while the bad input arrives.
+    await sleep(o.warmupSec * 1000);
 
     pool = sessionPool(`http://127.0.0.1:${cfg.ingestion[0].grpcPort}`, 8);
     const outcomes = {};
@@ -123,7 +124,7 @@ export async function runFuzz(options = {}) {
     pool.close();
     pool = undefined;
 
-    await sleep(5000);
+    await sleep(o.tailSec * 1000);
     sim.stop();
     const simulator = await sim.done;
     const lag = await waitDrained(u.brokers, runId, `${runId}-pricing`, 180_000);
@@ -234,8 +235,21 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       'keep-infra': { type: 'boolean' },
       json: { type: 'boolean' },
       results: { type: 'string' },
+      help: { type: 'boolean' },
     },
   });
+  if (values.help) {
+    process.stdout.write(`node chaos/fuzz.mjs [flags]  (make chaos runs it after the fault run)
+  --wild N        well-formed CarStatus with one wild value each [60000]
+  --raw N         broken raw HTTP/2 gRPC streams, one bad message each [26000]
+  --poison N      poison events written straight to the topic [20000]
+  --offset N      added to every private port [200]
+  --keep-infra    leave the private Redis, Kafka and PostgreSQL running
+  --results FILE  also write the report JSON there
+  --json          print the report as JSON instead of text
+`);
+    process.exit(0);
+  }
   const n = (v) => (v === undefined ? undefined : Number(v));
   const opts = Object.fromEntries(
     Object.entries({ wild: n(values.wild), raw: n(values.raw), poison: n(values.poison), offset: n(values.offset), keepInfra: values['keep-infra'] }).filter(([, v]) => v !== undefined),

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Runs every compiled uvu test file (<workspace>/dist/test/**/*.test.js) in its own process and
+// Runs every compiled uvu test file (<workspace>/dist/test/**/*.test.js), and the plain-JavaScript
+// ones of the folders that are not workspaces (chaos/test/*.test.mjs), each in its own process, and
 // ends with one plain line `N passed, N failed`, which is what CI reads.
 //   node scripts/run-tests.mjs [--unit] [substring...]
 // --unit runs only the tests that need no servers (files not named *.int.test.ts).
@@ -19,14 +20,15 @@ function findTests(dir) {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return findTests(path);
-    return name.endsWith('.test.js') ? [path] : [];
+    return /\.test\.m?js$/.test(name) ? [path] : [];
   });
 }
 
 const workspaces = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).workspaces;
-const files = workspaces
-  .flatMap((ws) => findTests(join(root, ws, 'dist', 'test')).sort())
-  .filter((f) => !unitOnly || !f.endsWith('.int.test.js'))
+const testDirs = [...workspaces.map((ws) => join(root, ws, 'dist', 'test')), join(root, 'chaos', 'test')];
+const files = testDirs
+  .flatMap((dir) => findTests(dir).sort())
+  .filter((f) => !unitOnly || !/\.int\.test\.m?js$/.test(f))
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
 
 if (files.length === 0) {

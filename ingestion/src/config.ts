@@ -61,7 +61,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['INGESTION_MAX_STREAMS', 'concurrent streams; more are refused with RESOURCE_EXHAUSTED [50000]'],
   ['KAFKA_LINGER_MS', 'how long a producer batch waits for more messages [2]'],
   ['KAFKA_BATCH_MAX', 'messages that close a producer batch early [4000]'],
-  ['KAFKA_COMPRESSION', 'none or gzip [none] (see README: measured)'],
+  ['KAFKA_COMPRESSION', 'none or gzip [none]; gzip trades CPU for bytes on the wire'],
   ['INGESTION_DRAIN_TIMEOUT_MS', 'on SIGTERM, how long in-flight messages may take to be acknowledged [10000]'],
   ['INGESTION_BOOKINGS', 'answer booking requests and follow charging stays (bookings desk); false = plain acks only [true]'],
   ['NODE_ENV', 'production makes API_TOKENS mandatory'],

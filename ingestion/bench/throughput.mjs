@@ -1,0 +1,376 @@
+#!/usr/bin/env node
+// Ingestion throughput, latency and memory, through the real Redis and Kafka, against the
+// transport's ceiling. Runs the COMPILED programs (npx tsc -b ingestion simulator first):
+//   - the ingestion service as a child process (its own topic, deleted at the end; Redis db 4,
+//     FLUSHed: the bench's database), production defaults otherwise (bookings desk on);
+//   - the simulator's bare grpc-js echo server as a child process (the ceiling);
+//   - the simulator's load mode as the load generator, in its own process, once per case.
+//
+//   node bench/throughput.mjs            (from ingestion/; `npm run bench -w ingestion` runs it)
+//
+// a) S streams (BENCH_STREAMS, default 1,100,1000,10000) as fast as acks allow, BENCH_SECONDS each
+//    (default 8) against echo and ingestion: acked msgs/s, ack p50/p99/p99.9, ingestion ÷ echo;
+// b) a steady BENCH_STEADY_RATE msgs/s (10000) for BENCH_STEADY_SECONDS (20): ack latency;
+// c) BENCH_HOLD_STREAMS streams (10000) held open, one message per second each (a total rate of
+//    one per stream per second, spread round-robin), BENCH_HOLD_SECONDS (30): ingestion's VmRSS.
+// Other knobs: BENCH_INFLIGHT ("S:K,..." messages in flight per stream; default 1:256,100:8,
+// 1000:1,10000:1), BENCH_THREADS (load generator threads, 2), BENCH_REDIS_URL, KAFKA_BROKERS,
+// BENCH_NOTE. Prints a table and, last, one JSON line with every figure.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { connectRedis, createKafka, createLogger } from '@greenlane/common';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const INGESTION_MAIN = join(root, 'ingestion', 'dist', 'src', 'main.js');
+const SIMULATOR_MAIN = join(root, 'simulator', 'dist', 'src', 'main.js');
+const ECHO_MAIN = join(root, 'simulator', 'dist', 'src', 'echo-server.js');
+
+const env = process.env;
+const num = (name, fallback) => {
+  const value = Number(env[name] ?? fallback);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number, got ${env[name]}`);
+  return value;
+};
+const SECONDS = num('BENCH_SECONDS', 8);
+const STEADY_SECONDS = num('BENCH_STEADY_SECONDS', 20);
+const STEADY_RATE = num('BENCH_STEADY_RATE', 10_000);
+const HOLD_SECONDS = num('BENCH_HOLD_SECONDS', 30);
+const HOLD_STREAMS = num('BENCH_HOLD_STREAMS', 10_000);
+const THREADS = num('BENCH_THREADS', 2);
+const STREAMS = (env.BENCH_STREAMS ?? '1,100,1000,10000').split(',').map(Number);
+const INFLIGHT = new Map(
+  (env.BENCH_INFLIGHT ?? '1:256,100:8,1000:1,10000:1').split(',').map((pair) => pair.split(':').map(Number)),
+);
+const REDIS_URL = env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/4';
+const BROKERS = (env.KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
+const TOKEN = 'bench-token';
+const TOPIC = `bench-ingestion-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+const log = createLogger('ingestion-bench', { LOG_LEVEL: 'error' });
+
+/** One HTTP/2 connection carries at most this many of the generator's streams. */
+const STREAMS_PER_CHANNEL = 125;
+
+for (const main of [INGESTION_MAIN, SIMULATOR_MAIN, ECHO_MAIN]) {
+  try {
+    readFileSync(main);
+  } catch {
+    console.error(`${main} is missing: run \`npx tsc -b ingestion simulator\` first`);
+    process.exit(1);
+  }
+}
+
+// Every stream is no file descriptor, but every channel and every Kafka/Redis socket is one; the
+// largest case needs a few hundred. Say so early if the limit is absurdly low.
+const maxOpenFiles = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0);
+if (maxOpenFiles > 0 && maxOpenFiles < 4096) console.warn(`warning: open files limit is ${maxOpenFiles}; raise it (ulimit -n) for 10,000 streams`);
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function startChild(name, script, args, childEnv) {
+  const child = spawn(process.execPath, [script, ...args], { env: { ...env, ...childEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (chunk) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return { name, child, exited, output: () => output };
+}
+
+async function stopChild(proc) {
+  if (proc.child.exitCode !== null || proc.child.signalCode !== null) return proc.exited;
+  proc.child.kill('SIGTERM');
+  const timer = setTimeout(() => proc.child.kill('SIGKILL'), 20_000);
+  const result = await proc.exited;
+  clearTimeout(timer);
+  return result;
+}
+
+/** VmRSS of a process in MB, or undefined once it is gone. */
+function rssMb(pid) {
+  try {
+    const kb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+    return Math.round((kb / 1024) * 10) / 10;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Samples a process's VmRSS every 250 ms until stopped; returns the peak and the last sample. */
+function rssSampler(pid) {
+  let peak = 0;
+  let last = 0;
+  const sample = () => {
+    const mb = rssMb(pid);
+    if (mb !== undefined) {
+      last = mb;
+      peak = Math.max(peak, mb);
+    }
+  };
+  sample();
+  const timer = setInterval(sample, 250);
+  return {
+    now: () => (sample(), last),
+    stop: () => (clearInterval(timer), sample(), { peakMb: peak, lastMb: last }),
+  };
+}
+
+async function metric(http, name) {
+  const text = await (await fetch(`${http}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.split(' ')[1]);
+}
+
+/** The ingestion's own metrics, parsed: `name{labels}` → value. */
+async function scrape(http) {
+  const values = new Map();
+  for (const line of (await (await fetch(`${http}/metrics`)).text()).split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    values.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return { at: performance.now(), values };
+}
+
+/**
+ * What the service itself saw between two scrapes: its ack latency (receive → ack written) by the
+ * histogram's bucket bounds, the mean Kafka batch, its CPU use, and the event loop's delay (the
+ * default metrics reset it at every scrape, so the second scrape covers the run).
+ */
+function serverView(before, after) {
+  const d = (name) => (after.values.get(name) ?? 0) - (before.values.get(name) ?? 0);
+  const bucketPrefix = 'ingestion_ack_latency_seconds_bucket{le="';
+  const buckets = [...after.values.keys()]
+    .filter((k) => k.startsWith(bucketPrefix))
+    .map((k) => ({ le: Number(k.slice(bucketPrefix.length, k.indexOf('"', bucketPrefix.length))), count: d(k) }))
+    .sort((a, b) => a.le - b.le);
+  const total = d('ingestion_ack_latency_seconds_count');
+  const quantileMs = (q) => {
+    const bound = buckets.find((b) => b.count >= q * total)?.le;
+    return bound === undefined || !Number.isFinite(bound) ? undefined : bound * 1000;
+  };
+  const seconds = (after.at - before.at) / 1000;
+  const batches = d('ingestion_producer_batch_messages_count');
+  return {
+    serverAckP50LeMs: quantileMs(0.5),
+    serverAckP99LeMs: quantileMs(0.99),
+    meanKafkaBatch: batches > 0 ? Math.round(d('ingestion_producer_batch_messages_sum') / batches) : 0,
+    cpuCores: Math.round((d('ingestion_process_cpu_seconds_total') / seconds) * 100) / 100,
+    eventLoopDelayP99Ms: Math.round((after.values.get('ingestion_nodejs_eventloop_lag_p99_seconds') ?? 0) * 1e4) / 10,
+    eventLoopDelayMaxMs: Math.round((after.values.get('ingestion_nodejs_eventloop_lag_max_seconds') ?? 0) * 1e4) / 10,
+  };
+}
+
+const serverLine = (v) =>
+  `service: ack p50 ≤ ${v.serverAckP50LeMs ?? '-'} ms, p99 ≤ ${v.serverAckP99LeMs ?? '-'} ms (receive → ack), ` +
+  `Kafka batch ${v.meanKafkaBatch} msgs, CPU ${v.cpuCores} cores, event loop delay p99 ${v.eventLoopDelayP99Ms} ms max ${v.eventLoopDelayMaxMs} ms`;
+
+/** One load run of the simulator in its own process; resolves with its JSON summary. */
+async function load(target, { cars, seconds, inflight, rate, threads, channels, prefix }) {
+  const args = [
+    '--mode', 'load', '--json', '--target', target, '--token', TOKEN,
+    '--cars', String(cars), '--duration', String(seconds),
+    '--threads', String(threads), '--channels', String(channels), '--car-prefix', prefix,
+    ...(rate === undefined ? ['--inflight', String(inflight)] : ['--rate', String(rate)]),
+  ];
+  const sim = startChild('simulator', SIMULATOR_MAIN, args, { LOG_LEVEL: 'warn' });
+  const { code } = await sim.exited;
+  const line = sim.output().trim().split('\n').reverse().find((l) => l.startsWith('{"mode":"load"'));
+  if (line === undefined) throw new Error(`the simulator printed no summary (exit ${code}):\n${sim.output().slice(-2000)}`);
+  return JSON.parse(line);
+}
+
+function shape(summary) {
+  return {
+    ackedPerSec: summary.ackedPerSec,
+    p50: summary.latencyMs.p50,
+    p99: summary.latencyMs.p99,
+    p999: summary.latencyMs.p999,
+    max: summary.latencyMs.max,
+    acked: summary.acked,
+    failed: summary.failed,
+    rejected: summary.rejected,
+    reconnects: summary.reconnects,
+    ...(summary.skipped ? { skipped: summary.skipped } : {}),
+    ...(summary.firstError ? { firstError: summary.firstError } : {}),
+  };
+}
+
+const channelsFor = (streams) => (streams === 1 ? 1 : Math.min(100, Math.max(THREADS * 2, Math.ceil(streams / STREAMS_PER_CHANNEL))));
+const threadsFor = (streams) => (streams === 1 ? 1 : THREADS);
+const ms = (v) => (v === undefined ? '-' : v.toFixed(2));
+const pad = (v, n) => String(v).padStart(n);
+const problems = (r) => (r.failed || r.rejected ? ` (failed ${r.failed}, rejected ${r.rejected}${r.firstError ? `: ${r.firstError}` : ''})` : '');
+
+const runId = randomBytes(2).toString('hex');
+const results = { topic: TOPIC, note: env.BENCH_NOTE ?? 'shared 2-core machine', streams: [], steady: undefined, hold: undefined };
+const redis = await connectRedis(REDIS_URL, log);
+await redis.flushDb();
+
+const ingestionPort = await freePort();
+const httpPort = await freePort();
+const echoPort = await freePort();
+const http = `http://127.0.0.1:${httpPort}`;
+const ingestion = startChild('ingestion', INGESTION_MAIN, [], {
+  INGESTION_ADDR: `127.0.0.1:${ingestionPort}`,
+  INGESTION_HTTP_ADDR: `127.0.0.1:${httpPort}`,
+  REDIS_URL,
+  KAFKA_BROKERS: BROKERS.join(','),
+  FLEET_EVENTS_TOPIC: TOPIC,
+  API_TOKENS: TOKEN,
+  LOG_LEVEL: 'warn',
+});
+const echo = startChild('echo', ECHO_MAIN, ['--addr', `127.0.0.1:${echoPort}`], { LOG_LEVEL: 'warn' });
+const ingestionTarget = `127.0.0.1:${ingestionPort}`;
+const echoTarget = `127.0.0.1:${echoPort}`;
+
+let exitCode = 0;
+try {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (ingestion.child.exitCode !== null) throw new Error(`ingestion exited at start:\n${ingestion.output()}`);
+    const ready = await fetch(`${http}/ready`).then((r) => r.status === 200, () => false);
+    if (ready) break;
+    if (Date.now() > deadline) throw new Error(`ingestion not ready in 60 s:\n${ingestion.output()}`);
+    await sleep(250);
+  }
+  const pid = ingestion.child.pid;
+  console.log(
+    `ingestion (pid ${pid}, topic ${TOPIC}, ${REDIS_URL}) vs bare grpc-js echo; load generator: simulator --mode load, ` +
+      `${THREADS} threads; ${results.note}; open files limit ${maxOpenFiles || '?'}; idle ingestion VmRSS ${rssMb(pid)} MB`,
+  );
+
+  // a) S streams as fast as acks allow.
+  console.log(`\na) streams as fast as acks allow, ${SECONDS} s each`);
+  const serviceLines = [];
+  console.log('streams inflight chan |     echo/s    p50    p99  p99.9 |  ingest/s    p50    p99  p99.9 | ratio | ingestion peak RSS');
+  for (const streams of STREAMS) {
+    const inflight = INFLIGHT.get(streams) ?? 1;
+    const opts = { cars: streams, seconds: SECONDS, inflight, threads: threadsFor(streams), channels: channelsFor(streams) };
+    const e = shape(await load(echoTarget, { ...opts, prefix: `ECHO-${runId}-${streams}-` }));
+    const rss = rssSampler(pid);
+    const before = await scrape(http);
+    const i = shape(await load(ingestionTarget, { ...opts, prefix: `BENCH-${runId}-${streams}-` }));
+    const service = serverView(before, await scrape(http));
+    const { peakMb } = rss.stop();
+    const ratio = e.ackedPerSec > 0 ? Math.round((i.ackedPerSec / e.ackedPerSec) * 100) / 100 : null;
+    results.streams.push({ streams, inflight, channels: opts.channels, threads: opts.threads, echo: e, ingestion: i, ratio, ingestionPeakRssMb: peakMb, service });
+    serviceLines.push(`${pad(streams, 7)} streams: ${serverLine(service)}`);
+    console.log(
+      `${pad(streams, 7)} ${pad(inflight, 8)} ${pad(opts.channels, 4)} | ${pad(e.ackedPerSec, 10)} ${pad(ms(e.p50), 6)} ${pad(ms(e.p99), 6)} ${pad(ms(e.p999), 6)} |` +
+        ` ${pad(i.ackedPerSec, 9)} ${pad(ms(i.p50), 6)} ${pad(ms(i.p99), 6)} ${pad(ms(i.p999), 6)} | ${pad(ratio ?? '-', 5)} | ${peakMb} MB` +
+        problems(e) + problems(i),
+    );
+  }
+
+  for (const line of serviceLines) console.log(line);
+
+  // b) a steady rate.
+  {
+    const streams = 100;
+    const opts = { cars: streams, seconds: STEADY_SECONDS, rate: STEADY_RATE, threads: THREADS, channels: channelsFor(streams) };
+    // The same rate against echo first: what the generator and the transport alone add to latency.
+    const e = shape(await load(echoTarget, { ...opts, prefix: `STEADY-ECHO-${runId}-` }));
+    const before = await scrape(http);
+    const s = shape(await load(ingestionTarget, { ...opts, prefix: `STEADY-${runId}-` }));
+    const service = serverView(before, await scrape(http));
+    results.steady = { rate: STEADY_RATE, streams, seconds: STEADY_SECONDS, ...s, echo: e, service, targetP99Ms: 10, meetsTarget: s.p99 <= 10 && s.failed === 0 };
+    console.log(`\nb) steady ${STEADY_RATE} msgs/s over ${streams} streams for ${STEADY_SECONDS} s`);
+    const line = (name, r) =>
+      `   ${name} acked ${r.ackedPerSec}/s  ack latency ms p50 ${ms(r.p50)}  p99 ${ms(r.p99)}  p99.9 ${ms(r.p999)}  max ${ms(r.max)}` +
+      `${problems(r)}${r.skipped ? `, skipped ${r.skipped}` : ''}`;
+    console.log(line('echo     ', e));
+    console.log(line('ingestion', s) + `  (target p99 ≤ 10 ms: ${results.steady.meetsTarget ? 'met' : 'NOT met'})`);
+    console.log(`   ${serverLine(service)}`);
+  }
+
+  // c) many streams held open, one message per second each.
+  {
+    const streams = HOLD_STREAMS;
+    const opts = { cars: streams, seconds: HOLD_SECONDS, rate: streams, threads: THREADS, channels: channelsFor(streams) };
+    const before = rssMb(pid);
+    const rss = rssSampler(pid);
+    let openMid;
+    let rssAtEnd;
+    let openAtEnd;
+    const probes = [
+      sleep((HOLD_SECONDS * 1000) / 2).then(async () => (openMid = await metric(http, 'ingestion_active_streams'))),
+      // "end": the last moment all streams are still open and sending, just before the generator stops.
+      sleep(HOLD_SECONDS * 1000 - 500).then(async () => {
+        rssAtEnd = rss.now();
+        openAtEnd = await metric(http, 'ingestion_active_streams');
+      }),
+    ];
+    const scraped = await scrape(http);
+    const h = shape(await load(ingestionTarget, { ...opts, prefix: `HOLD-${runId}-` }));
+    await Promise.all(probes);
+    const service = serverView(scraped, await scrape(http));
+    const { peakMb } = rss.stop();
+    results.hold = {
+      streams, seconds: HOLD_SECONDS, channels: opts.channels, ...h, service,
+      activeStreamsMid: openMid, activeStreamsEnd: openAtEnd,
+      rssBeforeMb: before, rssPeakMb: peakMb, rssEndMb: rssAtEnd, targetRssMb: 1024, meetsTarget: peakMb <= 1024,
+    };
+    console.log(`\nc) ${streams} streams held open over ${opts.channels} connections, 1 msg/s each, ${HOLD_SECONDS} s`);
+    console.log(
+      `   active streams mid-run ${openMid}, at the end ${openAtEnd}; acked ${h.ackedPerSec}/s, p50 ${ms(h.p50)} p99 ${ms(h.p99)} p99.9 ${ms(h.p999)} ms${problems(h)}`,
+    );
+    console.log(
+      `   ingestion VmRSS: before ${before} MB, peak ${peakMb} MB, end ${rssAtEnd} MB (target ≤ 1024 MB: ${results.hold.meetsTarget ? 'met' : 'NOT met'})`,
+    );
+    console.log(`   ${serverLine(service)} (event loop: second half)`);
+  }
+
+  const offsets = await (async () => {
+    const admin = createKafka({ brokers: BROKERS, clientId: 'ingestion-bench', log, quiet: true }).admin();
+    await admin.connect();
+    try {
+      return (await admin.fetchTopicOffsets(TOPIC)).reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+    } finally {
+      await admin.disconnect();
+    }
+  })();
+  const ackedByIngestion =
+    results.streams.reduce((n, r) => n + r.ingestion.acked, 0) + results.steady.acked + results.hold.acked;
+  results.topicEvents = offsets;
+  results.ackedByIngestion = ackedByIngestion;
+  console.log(`\nthe topic holds ${offsets} events; ingestion acknowledged ${ackedByIngestion} (every ack is an event: ${offsets >= ackedByIngestion ? 'yes' : 'NO'})`);
+  if (offsets < ackedByIngestion) exitCode = 1;
+} catch (error) {
+  console.error(error instanceof Error ? error.stack : error);
+  exitCode = 1;
+} finally {
+  const [ingestionExit] = await Promise.all([stopChild(ingestion), stopChild(echo)]);
+  if (ingestionExit.code !== 0) {
+    console.error(`ingestion exited ${JSON.stringify(ingestionExit)}:\n${ingestion.output().slice(-3000)}`);
+    exitCode = 1;
+  }
+  const admin = createKafka({ brokers: BROKERS, clientId: 'ingestion-bench', log, quiet: true }).admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics: [TOPIC] }).catch((e) => console.error(`could not delete ${TOPIC}: ${e.message}`));
+  await admin.disconnect();
+  await redis.flushDb();
+  await redis.quit();
+}
+results.elapsedSec = Math.round(performance.now() / 1000);
+console.log(`(${results.elapsedSec} s in all)`);
+console.log(JSON.stringify({ bench: 'ingestion-throughput', ...results }));
+process.exitCode = exitCode;
