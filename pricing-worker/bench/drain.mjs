@@ -25,7 +25,7 @@
 // Needs the compiled worker and grid mock: npx tsc -b pricing-worker grid-mock.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -264,14 +264,40 @@ async function waitUntil(what, probe, timeoutMs, intervalMs = 100) {
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
 }
 
-/** CPU seconds (user + system, all threads) of a live process, from /proc. */
+/** CPU seconds (user + system) of a live process: all its threads, and its main thread alone. */
 function cpuSeconds(pid) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const read = (path) => {
+    const fields = readFileSync(path, 'utf8').split(') ')[1].split(' ');
     return (Number(fields[11]) + Number(fields[12])) / 100;
+  };
+  try {
+    return { total: read(`/proc/${pid}/stat`), main: read(`/proc/${pid}/task/${pid}/stat`) };
   } catch {
-    return NaN;
+    return { total: NaN, main: NaN };
   }
+}
+
+/**
+ * CPU seconds of the shared servers' processes (postgres backends, the shared Kafka broker's JVM), for
+ * where the time goes; other helpers' use of the same servers is counted too.
+ */
+function serverCpu() {
+  const total = { postgres: 0, java: 0 };
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (comm !== 'postgres' && comm !== 'java') continue;
+      // Only the shared broker, not the private ones tests start.
+      if (comm === 'java' && !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('/.cache/kafka/server.properties')) continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      total[comm] += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
 }
 
 /** Busy share of the whole machine between two /proc/stat readings. */
@@ -306,6 +332,7 @@ async function drain({ topic, pool, gridUrl, expectedRows, admin }) {
   const groupId = `bench-drain-${runId}-${topic.slice(-6)}-p${pool}`;
   const port = await freePort();
   const ticks0 = machineTicks();
+  const servers0 = serverCpu();
   const started = performance.now();
   const worker = spawnNode('pricing-worker/dist/src/main.js', {
     KAFKA_BROKERS: BROKERS.join(','),
@@ -340,11 +367,15 @@ async function drain({ topic, pool, gridUrl, expectedRows, admin }) {
     const done = performance.now();
     const cpu = cpuSeconds(worker.proc.pid);
     const ticks1 = machineTicks();
+    const servers1 = serverCpu();
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     return {
       seconds: (done - started) / 1000,
       startupSeconds: (ready - started) / 1000,
-      workerCpu: cpu,
+      workerCpu: cpu.total,
+      workerMainCpu: cpu.main,
+      postgresCpu: servers1.postgres - servers0.postgres,
+      kafkaCpu: servers1.java - servers0.java,
       machineBusy: 1 - (ticks1.idle - ticks0.idle) / (ticks1.total - ticks0.total),
       batches: metric(metrics, 'pricing_batch_duration_seconds_count'),
       batchSecondsSum: metric(metrics, 'pricing_batch_duration_seconds_sum'),
@@ -400,7 +431,7 @@ try {
           seconds: +run.seconds.toFixed(2), startup_seconds: +run.startupSeconds.toFixed(2),
           events_per_s: Math.round(EVENTS / run.seconds), rows_per_s: Math.round(rowsPerSecond),
           copy_rows_per_s: Math.round(copyRate), worker_over_copy: +(rowsPerSecond / copyRate).toFixed(3),
-          worker_cpu_s: +run.workerCpu.toFixed(1), machine_busy: +run.machineBusy.toFixed(2),
+          worker_cpu_s: +run.workerCpu.toFixed(1), worker_main_thread_cpu_s: +run.workerMainCpu.toFixed(1), postgres_cpu_s: +run.postgresCpu.toFixed(1), kafka_cpu_s: +run.kafkaCpu.toFixed(1), machine_busy: +run.machineBusy.toFixed(2),
           batches: run.batches, mean_batch_ms: +((run.batchSecondsSum / run.batches) * 1000).toFixed(1),
           recomputed_sessions: run.recomputed, pauses: run.pauses,
         };
@@ -414,8 +445,8 @@ try {
     await admin.disconnect();
   }
 
-  const header = ['mix', 'pool', 'events', 'rows', 'seconds', 'events/s', 'rows/s', 'COPY rows/s', 'worker÷COPY', 'worker CPU s', 'machine busy', 'batches', 'ms/batch'];
-  const table = results.map((r) => [`${r.mix_charging_pct}%`, r.pool, fmt(r.events), fmt(r.rows), fmt(r.seconds, 1), fmt(r.events_per_s), fmt(r.rows_per_s), fmt(r.copy_rows_per_s), fmt(r.worker_over_copy, 2), fmt(r.worker_cpu_s, 1), `${fmt(r.machine_busy * 100)}%`, fmt(r.batches), fmt(r.mean_batch_ms, 1)].map(String));
+  const header = ['mix', 'pool', 'events', 'rows', 'seconds', 'events/s', 'rows/s', 'COPY rows/s', 'worker÷COPY', 'CPU s: worker', '(main)', 'postgres', 'kafka', 'machine busy', 'batches', 'ms/batch'];
+  const table = results.map((r) => [`${r.mix_charging_pct}%`, r.pool, fmt(r.events), fmt(r.rows), fmt(r.seconds, 1), fmt(r.events_per_s), fmt(r.rows_per_s), fmt(r.copy_rows_per_s), fmt(r.worker_over_copy, 2), fmt(r.worker_cpu_s, 1), fmt(r.worker_main_thread_cpu_s, 1), fmt(r.postgres_cpu_s, 1), fmt(r.kafka_cpu_s, 1), `${fmt(r.machine_busy * 100)}%`, fmt(r.batches), fmt(r.mean_batch_ms, 1)].map(String));
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
   const line = (cells) => cells.map((c, i) => (i < 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   console.log(line(header));

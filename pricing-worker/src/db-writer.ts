@@ -135,9 +135,30 @@ function staysOf(rows: RowColumns): Stays {
   return stays;
 }
 
-/** A float8[]/int4[] literal: numbers print exactly (shortest round trip), and pg's per-element escaping is skipped. */
-function numberArray(values: ArrayLike<number>): string {
-  return `{${Array.prototype.join.call(values, ',')}}`;
+const OID = { float8: 701, int4: 23 } as const;
+
+/**
+ * A float8[]/int4[] parameter in PostgreSQL's binary array format (pg sends a Buffer as a binary
+ * parameter): no number printing here, no number parsing in the server, exact values.
+ */
+export function binaryArray(values: ArrayLike<number>, type: keyof typeof OID): Buffer {
+  const width = type === 'float8' ? 8 : 4;
+  const n = values.length;
+  const buf = Buffer.allocUnsafe(n === 0 ? 12 : 20 + n * (4 + width));
+  buf.writeInt32BE(n === 0 ? 0 : 1, 0); // dimensions
+  buf.writeInt32BE(0, 4); // no nulls
+  buf.writeInt32BE(OID[type], 8);
+  if (n === 0) return buf;
+  buf.writeInt32BE(n, 12);
+  buf.writeInt32BE(1, 16); // lower bound
+  let at = 20;
+  for (let i = 0; i < n; i++) {
+    buf.writeInt32BE(width, at);
+    if (width === 8) buf.writeDoubleBE(values[i]!, at + 4);
+    else buf.writeInt32BE(values[i]!, at + 4);
+    at += 4 + width;
+  }
+  return buf;
 }
 
 /**
@@ -183,7 +204,7 @@ async function insertNewRows(client: pg.ClientBase, rows: RowColumns, stays: Sta
     previousMeter = meterKwh[i]!;
   }
   const result = await client.query(INSERT_NEW, [
-    numberArray(ms), numberArray(stay), numberArray(kwh), numberArray(price), numberArray(meter),
+    binaryArray(ms, 'float8'), binaryArray(stay, 'int4'), binaryArray(kwh, 'float8'), binaryArray(price, 'float8'), binaryArray(meter, 'float8'),
     stays.sessionId, stays.stationId, stays.carId,
   ]);
   return result.rowCount ?? 0;
