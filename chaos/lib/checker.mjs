@@ -145,13 +145,16 @@ export async function scanSlots(redisUrl) {
 
 /**
  * The longest stall of a flow around a fault: the largest gap between consecutive instants
- * (`times`, sorted) that starts between just before the fault and a little after it was undone.
+ * (`times`, sorted) that starts between just before the fault and a little after it was undone
+ * (at the latest just before the next fault).
  * Recovery = end of that gap − fault start when the gap is longer than `thresholdMs`; else 0
  * (the flow never stopped).
  */
 export function recovery(times, fault, thresholdMs, nextFaultAt = Infinity) {
+  // A gap is a fault's from 1 s before it (the flows are sampled, so the last instant before a
+  // stall can precede the fault a little); the same second before the next fault is that one's.
   const from = fault.at - 1000;
-  const until = Math.min((fault.restoredAt ?? fault.at) + 30_000, nextFaultAt);
+  const until = Math.min((fault.restoredAt ?? fault.at) + 30_000, nextFaultAt - 1000);
   let best = { gapMs: 0, endsAt: undefined };
   let lo = 0;
   let hi = times.length;

@@ -16,6 +16,8 @@ test('recovery: the stall that starts at the fault, measured to when the flow re
   // A stall that begins with the next fault is that one's, not this one's.
   const steady = Array.from({ length: 20 }, (_, i) => 9_500 + 500 * i); // 9.5 s … 19 s
   assert.equal(recovery([...steady, 25_000], fault, 1000, 19_000), { recoveryMs: 0, stallMs: 500 });
+  // Sampled flows: the last instant before the next fault's stall can come just before that fault.
+  assert.equal(recovery([...steady, 25_000], fault, 1000, 19_300), { recoveryMs: 0, stallMs: 500 });
   assert.equal(rowGrowthTimes([{ t: 1, rows: 0 }, { t: 2, rows: 5 }, { t: 3, rows: null }, { t: 4, rows: 5 }, { t: 5, rows: 9 }]), [2, 5]);
 });
 
