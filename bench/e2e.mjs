@@ -14,12 +14,12 @@
 // same ingestion, topic partitions and worker batches, so their latency is the pipeline's.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import hdr from 'hdr-histogram-js';
 import { createKafka, createLogger, ensureTopics } from '@greenlane/common';
 import { uniqueName, testServers } from '@greenlane/common/testing';
+import { freePort } from '@greenlane/common/testing-kafka';
 import { createFleetClient, tokenMetadata } from '../simulator/dist/src/grpc-client.js';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -33,16 +33,6 @@ const token = 'e2e-bench-token';
 const postgresAdmin = testServers.postgresUrl;
 const log = createLogger('e2e-bench', { LOG_LEVEL: 'silent' });
 const CLK_TCK = 100;
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -41,17 +41,34 @@ test('no breaking change against the contract published in shared/CONTRACTS.md',
     .filter((p): p is string => p !== undefined)
     .map((dir) => join(dir, 'CONTRACTS.md'))
     .find((file) => existsSync(file));
-  assert.ok(contracts, 'shared/CONTRACTS.md not found beside the repository (set GREENLANE_SHARED)');
-  const markdown = readFileSync(contracts, 'utf8');
-  const proto = /```proto\n([\s\S]*?)```/.exec(markdown)?.[1];
-  assert.ok(proto, 'CONTRACTS.md has no ```proto block');
+  // A clone without shared/ beside it checks against the copy committed with the tests.
+  let proto: string | undefined;
+  if (contracts === undefined) {
+    proto = readFileSync(join(root, 'common/test/fixtures/published-contract.proto'), 'utf8');
+  } else {
+    proto = /```proto\n([\s\S]*?)```/.exec(readFileSync(contracts, 'utf8'))?.[1];
+    assert.ok(proto, `${contracts} has no \`\`\`proto block`);
+  }
   const published = mkdtempSync(join(tmpdir(), 'contract-'));
   mkdirSync(join(published, 'fleet'));
   writeFileSync(join(published, 'fleet/fleet.proto'), proto);
   try {
     run(['breaking', 'proto', '--against', published]);
   } catch (error) {
-    assert.unreachable(`breaking change against the published contract:\n${failureText(error)}`);
+    assert.unreachable(`breaking change against the published contract (${contracts ?? 'committed copy'}):\n${failureText(error)}`);
+  }
+});
+
+test('the committed copy of the published contract is the one in shared/CONTRACTS.md, when that is here', () => {
+  const contracts = [process.env.GREENLANE_SHARED, join(root, '../shared'), join(root, 'shared')]
+    .filter((p): p is string => p !== undefined)
+    .map((dir) => join(dir, 'CONTRACTS.md'))
+    .find((file) => existsSync(file));
+  const copy = readFileSync(join(root, 'common/test/fixtures/published-contract.proto'), 'utf8');
+  assert.ok(copy.includes('package fleet;') && copy.includes('service FleetService'), 'the copy holds the fleet contract');
+  if (contracts !== undefined) {
+    const proto = /```proto\n([\s\S]*?)```/.exec(readFileSync(contracts, 'utf8'))?.[1] ?? '';
+    assert.ok(copy.endsWith(proto), `common/test/fixtures/published-contract.proto differs from ${contracts}: copy its proto block again`);
   }
 });
 

@@ -18,12 +18,12 @@
 // BENCH_NOTE. Prints a table and, last, one JSON line with every figure.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { connectRedis, createKafka, createLogger } from '@greenlane/common';
+import { freePort } from '@greenlane/common/testing-kafka';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -72,16 +72,6 @@ if (maxOpenFiles > 0 && maxOpenFiles < 4096) console.warn(`warning: open files l
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function startChild(name, script, args, childEnv) {
   const child = spawn(process.execPath, [script, ...args], { env: { ...env, ...childEnv }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -26,7 +26,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +33,7 @@ import { once } from 'node:events';
 import pg from 'pg';
 import { CompressionTypes, Partitioners } from 'kafkajs';
 import { createKafka, createLogger, migrate } from '@greenlane/common';
+import { freePort } from '@greenlane/common/testing-kafka';
 import { sessionIdOf } from '../dist/src/decode.js';
 import { priceAt } from '../../grid-mock/dist/src/curve.js';
 
@@ -223,16 +223,6 @@ function copyRows(csvPath) {
 }
 
 // ── Processes.
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function spawnNode(script, childEnv, nodeArgs = []) {
   const proc = spawn(process.execPath, [...nodeArgs, script], { cwd: ROOT, env: { ...env, LOG_LEVEL: 'warn', ...childEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
