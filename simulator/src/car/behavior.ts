@@ -59,7 +59,9 @@ export interface SimCar {
 }
 
 export function newSimCar(id: string, random: Random): SimCar {
-  return { car: newCar(id, random), phase: { kind: 'driving', nextBookingAt: 0 }, stays: 0 };
+  // A fleet always has some cars low on battery: starting between 15 % and 100 %, about one car in
+  // seventeen asks for a slot at once, so charging (and priced rows) begins within the first minute.
+  return { car: newCar(id, random, between(random, 15, 100)), phase: { kind: 'driving', nextBookingAt: 0 }, stays: 0 };
 }
 
 function chargingStatus(sim: SimCar, phase: Extract<Phase, { kind: 'charging' }>, now: number): CarStatus {
