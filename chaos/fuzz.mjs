@@ -11,9 +11,7 @@ import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
-import pg from 'pg';
-import { createClient } from 'redis';
-import { createServices, infraStop, infraUp, metric, sleep, stackConfig, urls } from './lib/stack.mjs';
+import { createServices, infraStop, metric, prepareRun, sleep, stackConfig, urls } from './lib/stack.mjs';
 import { countAcked, say, startSimulator, waitDrained } from './lib/run-chaos.mjs';
 import { check, readTopic } from './lib/checker.mjs';
 import { RAW, frame, poison, rawHeaders, wild } from './lib/fuzz-inputs.mjs';
@@ -32,15 +30,7 @@ export async function runFuzz(options = {}) {
   const db = runId.replace(/-/g, '_');
   const u = urls(cfg, db);
   say(`fuzz ${runId}: ${o.wild} wild CarStatus, ${o.raw} broken raw streams, ${o.poison} poison events; ${o.cars} valid cars alongside; logs ${dir}`);
-  await infraUp(cfg);
-  const redis = createClient({ url: u.redisUrl });
-  await redis.connect();
-  await redis.flushDb();
-  await redis.quit();
-  const admin = new pg.Client({ connectionString: u.adminDbUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${db}`);
-  await admin.end();
+  await prepareRun(cfg, u, db);
 
   const dlqTopic = `${runId}-dlq`;
   const services = createServices(cfg, { topic: runId, dlqTopic, groupId: `${runId}-pricing`, dbUrl: u.dbUrl, logDir: dir, ingestions: 1 });

@@ -8,8 +8,7 @@ import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
 import pg from 'pg';
-import { createClient } from 'redis';
-import { ROOT, createServices, infraStop, infraUp, metric, sleep, stackConfig, urls } from './stack.mjs';
+import { ROOT, createServices, infraStop, metric, prepareRun, sleep, stackConfig, urls } from './stack.mjs';
 import { FAULTS } from './faults.mjs';
 import { check } from './checker.mjs';
 
@@ -149,16 +148,7 @@ export async function runChaos(options) {
   say(`run ${runId}: ${cars} cars every ${o.intervalMs} ms for about ${durationSec} s, until ${o.messages} messages are acknowledged and the faults are done; faults: ${faultNames.join(', ')}${o.scale ? '; scale-out: 2 ingestions' : ''}`);
   say(`private stack: redis :${cfg.redisPort}, kafka :${cfg.kafkaPort}, postgres :${cfg.postgresPort}; logs ${dir}`);
 
-  await infraUp(cfg);
-  // The private Redis belongs to chaos runs alone: start each run from an empty one.
-  const redis = createClient({ url: u.redisUrl });
-  await redis.connect();
-  await redis.flushDb();
-  await redis.quit();
-  const admin = new pg.Client({ connectionString: u.adminDbUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${db}`);
-  await admin.end();
+  await prepareRun(cfg, u, db);
 
   const services = createServices(cfg, {
     topic: runId,

@@ -8,6 +8,8 @@ import { spawn, execFile } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
+import { createClient } from 'redis';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 const run = promisify(execFile);
@@ -46,6 +48,22 @@ function infraEnv(cfg) {
 /** Starts whatever of the private Redis, Kafka and PostgreSQL is not running (idempotent). */
 export async function infraUp(cfg) {
   await run('bash', [join(ROOT, 'infra/infra.sh'), 'up', '--postgres', '--no-embedded-db'], { env: infraEnv(cfg), cwd: ROOT, timeout: 180_000 });
+}
+
+/**
+ * The private servers up, for a new run: Redis emptied (it belongs to chaos runs alone) and the
+ * run's own database created (u = urls(cfg, db)).
+ */
+export async function prepareRun(cfg, u, db) {
+  await infraUp(cfg);
+  const redis = createClient({ url: u.redisUrl });
+  await redis.connect();
+  await redis.flushDb();
+  await redis.quit();
+  const admin = new pg.Client({ connectionString: u.adminDbUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${db}`);
+  await admin.end();
 }
 
 /** Stops private servers by name (redis, kafka, postgres); the pid files are in the private cache. */
