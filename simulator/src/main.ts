@@ -37,6 +37,7 @@ function printLoadSummary(summary: LoadSummary, json: boolean): void {
     [
       `load against ${summary.target}: ${summary.cars} cars over ${summary.channels} channels and ${summary.threads} threads, ` +
         (summary.rate === null ? `${summary.inflight} in flight per stream` : `target ${summary.rate} msg/s`),
+      ...(summary.warmupSec > 0 ? [`warm-up ${summary.warmupSec} s: ${summary.warmupAcked} acked, not counted below`] : []),
       `sent ${summary.sent}  acked ${summary.acked}  rejected ${summary.rejected}  failed ${summary.failed}` +
         `  skipped ${summary.skipped}  reconnects ${summary.reconnects}`,
       `${summary.ackedPerSec} acked/s over ${summary.durationSec} s; ack latency ms p50 ${l.p50}  p99 ${l.p99}  p99.9 ${l.p999}  max ${l.max}`,
@@ -52,6 +53,7 @@ async function runLoadMode(options: SimulatorOptions): Promise<void> {
     token: options.token,
     cars: options.cars,
     durationSec: options.durationSec,
+    warmupSec: options.warmupSec,
     rate: options.rate,
     inflight: options.inflight,
     channels: options.channels,

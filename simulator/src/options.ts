@@ -17,6 +17,8 @@ export interface SimulatorOptions {
   rate: number | undefined;
   /** 0 = until Ctrl+C. */
   durationSec: number;
+  /** Load mode: seconds run before the measured duration, their messages not counted. */
+  warmupSec: number;
   inflight: number;
   channels: number;
   threads: number;
@@ -36,6 +38,7 @@ export const FLAG_OPTIONS = {
   interval: { type: 'string' },
   rate: { type: 'string' },
   duration: { type: 'string' },
+  warmup: { type: 'string' },
   inflight: { type: 'string' },
   channels: { type: 'string' },
   threads: { type: 'string' },
@@ -56,6 +59,7 @@ export const USAGE = {
     ['--cars N', 'number of cars, one stream each [SIM_CARS, 10 realistic / 100 load]'],
     ['--interval DUR', 'time between a car\'s updates: 2s, 500ms, or bare milliseconds [SIM_INTERVAL, 2000]'],
     ['--duration DUR', 'how long to run: bare seconds, 30s, 5m; 0 = until Ctrl+C [SIM_DURATION, 0 realistic / 10 load]'],
+    ['--warmup DUR', 'load: run this long before --duration starts; those messages are sent but not counted [SIM_WARMUP, 0]'],
     ['--rate R', 'load: total messages/s; unset = as fast as acks allow [SIM_RATE]'],
     ['--inflight K', 'load without --rate: unacknowledged messages per stream [SIM_INFLIGHT, 1]'],
     ['--channels C', 'load: gRPC connections the cars share [SIM_CHANNELS, 2 per thread]'],
@@ -69,7 +73,7 @@ export const USAGE = {
   environment: [
     ['INGESTION_TARGET', 'ingestion gRPC address [127.0.0.1:50051]'],
     ['API_TOKEN', `token [${DEFAULTS.API_TOKEN}]`],
-    ['SIM_MODE, SIM_CARS, SIM_INTERVAL, SIM_DURATION, SIM_RATE, SIM_INFLIGHT', 'as the flags'],
+    ['SIM_MODE, SIM_CARS, SIM_INTERVAL, SIM_DURATION, SIM_WARMUP, SIM_RATE, SIM_INFLIGHT', 'as the flags'],
     ['SIM_CHANNELS, SIM_THREADS, SIM_SEED, SIM_CAR_PREFIX, SIM_STATIONS_FILE, SIM_ACKED_LOG', 'as the flags'],
     ['LOG_LEVEL', 'log level (logs go to stderr) [info]'],
   ] as Array<[string, string]>,
@@ -141,6 +145,7 @@ export function parseOptions(flags: Flags, env: Env): SimulatorOptions {
     intervalMs: duration(flags, 'interval', env, 'SIM_INTERVAL', 2_000, 1, 'ms'),
     rate: rateValue,
     durationSec: duration(flags, 'duration', env, 'SIM_DURATION', load ? 10_000 : 0, 0, 's') / 1000,
+    warmupSec: duration(flags, 'warmup', env, 'SIM_WARMUP', 0, 0, 's') / 1000,
     inflight: integer(flags, 'inflight', env, 'SIM_INFLIGHT', 1, 1, 100_000),
     channels: integer(flags, 'channels', env, 'SIM_CHANNELS', threads * 2, 1, 10_000),
     threads,

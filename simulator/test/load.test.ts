@@ -64,6 +64,24 @@ test('rate-paced load sends about the asked rate and counts every ack', async ()
   }
 });
 
+test('warm-up: its messages are sent and acknowledged but counted apart from the measured ones', async () => {
+  const echo = await startEchoServer('127.0.0.1:0');
+  try {
+    const summary = await runLoad(options({ target: `127.0.0.1:${echo.port}`, cars: 4, rate: 200, warmupSec: 1, durationSec: 1 }));
+    // About 200 messages in each second; generous bounds, this is not a timing test.
+    assert.ok(summary.warmupAcked >= 100 && summary.warmupAcked <= 300, `warm-up acked ${summary.warmupAcked}`);
+    assert.ok(summary.acked >= 100 && summary.acked <= 300, `measured acked ${summary.acked}`);
+    assert.is(summary.acked + summary.warmupAcked, summary.sent);
+    assert.is(summary.failed, 0);
+    assert.is(summary.warmupSec, 1);
+    assert.is(echo.acked(), summary.sent);
+    // The measured seconds exclude the warm-up.
+    assert.ok(summary.durationSec >= 0.9 && summary.durationSec < 2, `measured ${summary.durationSec} s`);
+  } finally {
+    await echo.close();
+  }
+});
+
 test('nothing listening: messages are counted as failed, none acknowledged', async () => {
   const summary = await runLoad(options({ target: '127.0.0.1:1', cars: 2, threads: 1, channels: 1, durationSec: 0.3, drainMs: 200 }));
   assert.is(summary.acked, 0);

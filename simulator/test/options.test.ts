@@ -33,6 +33,9 @@ test('durations: bare --interval is milliseconds, bare --duration seconds, units
   assert.is(parseOptions({ interval: '1.5s' }, {}).intervalMs, 1500);
   assert.is(parseOptions({ duration: '30' }, {}).durationSec, 30);
   assert.is(parseOptions({ duration: '2m' }, {}).durationSec, 120);
+  assert.is(parseOptions({ warmup: '2' }, {}).warmupSec, 2);
+  assert.is(parseOptions({}, { SIM_WARMUP: '500ms' }).warmupSec, 0.5);
+  assert.is(parseOptions({}, {}).warmupSec, 0);
   assert.is(parseDurationMs('250ms'), 250);
   assert.is(parseDurationMs('soon'), undefined);
 });

@@ -30,6 +30,8 @@ interface LoadCar {
 }
 
 let running = false;
+/** Messages due before this performance.now() are the warm-up's (set at 'go'). */
+let measureFrom = Infinity;
 let firstError: string | undefined;
 
 const cars: LoadCar[] = [];
@@ -42,6 +44,8 @@ for (let i = 0; i < config.cars; i++) {
       if (response.status === BookingStatus.BOOKING_FAILED) {
         counts.rejected += 1;
         firstError ??= `BOOKING_FAILED: ${response.message}`;
+      } else if (message.startedAt < measureFrom) {
+        counts.warmupAcked += 1;
       } else {
         counts.acked += 1;
         recordMs(histogram, performance.now() - message.startedAt);
@@ -112,7 +116,7 @@ async function stop(): Promise<void> {
   const deadline = performance.now() + config.drainMs;
   while (inflight() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   clearInterval(progress);
-  counts.failed = counts.sent - counts.acked - counts.rejected;
+  counts.failed = counts.sent - counts.acked - counts.warmupAcked - counts.rejected;
   post({ type: 'drained', counts: { ...counts }, histogram: encodeHistogram(histogram), ...(firstError ? { firstError } : {}) });
   await Promise.all(cars.map((car) => car.stream.close(1_000)));
   for (const client of clients) client.close();
@@ -123,6 +127,7 @@ async function stop(): Promise<void> {
 port.on('message', (message: ToWorker) => {
   if (message.type === 'go') {
     running = true;
+    measureFrom = performance.now() + config.warmupMs;
     for (const car of cars) car.stream.start();
     if (config.ratePerSec === undefined) {
       const now = performance.now();

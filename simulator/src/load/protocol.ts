@@ -9,6 +9,8 @@ export interface LoadWorkerConfig {
   carPrefix: string;
   channels: number;
   firstChannel: number;
+  /** Messages due (rate-paced) or sent (ack-paced) before this long after 'go' are warm-up: not counted. */
+  warmupMs: number;
   /** This worker's share of --rate in messages/s; undefined = as fast as acks allow. */
   ratePerSec: number | undefined;
   /** Messages in flight per stream when pacing by acks. */
@@ -23,7 +25,10 @@ export interface LoadWorkerConfig {
 
 export interface LoadCounts {
   sent: number;
+  /** Acknowledged after the warm-up (the measured ones). */
   acked: number;
+  /** Acknowledged warm-up messages, outside every other count and the latency histogram. */
+  warmupAcked: number;
   rejected: number;
   failed: number;
   /** Messages --rate wanted but no car could take (every stream at its cap). */
@@ -40,13 +45,14 @@ export type FromWorker =
   | { type: 'closed' };
 
 export function emptyCounts(): LoadCounts {
-  return { sent: 0, acked: 0, rejected: 0, failed: 0, skipped: 0, reconnects: 0 };
+  return { sent: 0, acked: 0, warmupAcked: 0, rejected: 0, failed: 0, skipped: 0, reconnects: 0 };
 }
 
 export function addCounts(a: LoadCounts, b: LoadCounts): LoadCounts {
   return {
     sent: a.sent + b.sent,
     acked: a.acked + b.acked,
+    warmupAcked: a.warmupAcked + b.warmupAcked,
     rejected: a.rejected + b.rejected,
     failed: a.failed + b.failed,
     skipped: a.skipped + b.skipped,

@@ -12,6 +12,8 @@ export interface LoadOptions {
   token: string;
   cars: number;
   durationSec: number;
+  /** Seconds run before the measured duration; their messages are sent but not counted. */
+  warmupSec?: number;
   /** Total messages/s; undefined = as fast as acks allow with `inflight` per stream. */
   rate: number | undefined;
   inflight: number;
@@ -36,6 +38,7 @@ export interface LoadSummary extends LoadCounts {
   rate: number | null;
   inflight: number | null;
   durationSec: number;
+  warmupSec: number;
   ackedPerSec: number;
   latencyMs: LatencySummaryMs;
   firstError?: string;
@@ -63,6 +66,7 @@ export function workerConfigs(options: LoadOptions): LoadWorkerConfig[] {
       carPrefix: options.carPrefix,
       channels: channelShares[workerIndex]!,
       firstChannel,
+      warmupMs: (options.warmupSec ?? 0) * 1000,
       ratePerSec: options.rate === undefined ? undefined : (options.rate * cars) / options.cars,
       inflight: options.inflight,
       maxPendingPerCar: Math.max(options.inflight, 1000),
@@ -86,6 +90,7 @@ function formatProgress(elapsedSec: number, durationSec: number, counts: LoadCou
 
 export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
   const configs = workerConfigs(options);
+  const warmupSec = options.warmupSec ?? 0;
   const workerUrl = new URL('./load-worker.js', import.meta.url);
   const latest = configs.map(() => ({ counts: emptyCounts(), inflight: 0 }));
   const drained: Array<{ counts: LoadCounts; histogram: string; firstError?: string } | undefined> = configs.map(() => undefined);
@@ -125,18 +130,19 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
         const rate = ((total.acked - lastAcked) * 1000) / Math.max(1, now - lastAt);
         lastAcked = total.acked;
         lastAt = now;
-        options.progress!(formatProgress((now - started) / 1000, options.durationSec, total, inflight, rate));
+        options.progress!(formatProgress((now - started) / 1000, warmupSec + options.durationSec, total, inflight, rate));
       }, 1000)
     : undefined;
 
   await Promise.race([
     // Duration 0: until the stop signal (Ctrl+C).
-    options.durationSec > 0 ? new Promise((resolve) => setTimeout(resolve, options.durationSec * 1000)) : new Promise(() => {}),
+    options.durationSec > 0 ? new Promise((resolve) => setTimeout(resolve, (warmupSec + options.durationSec) * 1000)) : new Promise(() => {}),
     options.stopSignal ?? new Promise(() => {}),
   ]);
   for (const w of workers) w.worker.postMessage({ type: 'stop' });
   await Promise.all(workers.map((w) => w.drainedOrExit));
-  const elapsedSec = (performance.now() - started) / 1000;
+  // The measured seconds: from the end of the warm-up (a run stopped during it measured nothing).
+  const elapsedSec = Math.max(0.001, (performance.now() - started) / 1000 - warmupSec);
   clearInterval(ticker);
 
   await Promise.race([Promise.all(workers.map((w) => w.closed)), new Promise((r) => setTimeout(r, 3_000))]);
@@ -155,6 +161,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
     inflight: options.rate === undefined ? options.inflight : null,
     ...counts,
     durationSec: Math.round(elapsedSec * 1000) / 1000,
+    warmupSec,
     ackedPerSec: Math.round(counts.acked / elapsedSec),
     latencyMs: summarizeMs(histogram),
     ...(firstError ? { firstError } : {}),
