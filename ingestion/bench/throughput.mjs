@@ -13,7 +13,9 @@
 // b) a steady BENCH_STEADY_RATE msgs/s (10000) for BENCH_STEADY_SECONDS (20): ack latency;
 // c) BENCH_HOLD_STREAMS streams (10000) held open, one message per second each (a total rate of
 //    one per stream per second, spread round-robin), BENCH_HOLD_SECONDS (30): ingestion's VmRSS.
-// Other knobs: BENCH_INFLIGHT ("S:K,..." messages in flight per stream; default 1:256,100:8,
+// Every load run starts with BENCH_WARMUP seconds (default 2) whose messages are sent but not
+// counted (connections, stream opening, JIT), so the figures are the steady state's.
+// BENCH_PARTS picks the parts (default streams,steady,hold). Other knobs: BENCH_INFLIGHT ("S:K,..." messages in flight per stream; default 1:256,100:8,
 // 1000:1,10000:1), BENCH_THREADS (load generator threads, 2), BENCH_REDIS_URL, KAFKA_BROKERS,
 // BENCH_NOTE. Prints a table and, last, one JSON line with every figure.
 import { spawn } from 'node:child_process';
@@ -43,6 +45,9 @@ const STEADY_RATE = num('BENCH_STEADY_RATE', 10_000);
 const HOLD_SECONDS = num('BENCH_HOLD_SECONDS', 30);
 const HOLD_STREAMS = num('BENCH_HOLD_STREAMS', 10_000);
 const THREADS = num('BENCH_THREADS', 2);
+const WARMUP = Number(env.BENCH_WARMUP ?? 2);
+if (!Number.isFinite(WARMUP) || WARMUP < 0) throw new Error(`BENCH_WARMUP must be a number of seconds ≥ 0, got ${env.BENCH_WARMUP}`);
+const PARTS = new Set((env.BENCH_PARTS ?? 'streams,steady,hold').split(','));
 const STREAMS = (env.BENCH_STREAMS ?? '1,100,1000,10000').split(',').map(Number);
 const INFLIGHT = new Map(
   (env.BENCH_INFLIGHT ?? '1:256,100:8,1000:1,10000:1').split(',').map((pair) => pair.split(':').map(Number)),
@@ -177,7 +182,7 @@ const serverLine = (v) =>
 async function load(target, { cars, seconds, inflight, rate, threads, channels, prefix }) {
   const args = [
     '--mode', 'load', '--json', '--target', target, '--token', TOKEN,
-    '--cars', String(cars), '--duration', String(seconds),
+    '--cars', String(cars), '--duration', String(seconds), '--warmup', String(WARMUP),
     '--threads', String(threads), '--channels', String(channels), '--car-prefix', prefix,
     ...(rate === undefined ? ['--inflight', String(inflight)] : ['--rate', String(rate)]),
   ];
@@ -196,6 +201,7 @@ function shape(summary) {
     p999: summary.latencyMs.p999,
     max: summary.latencyMs.max,
     acked: summary.acked,
+    warmupAcked: summary.warmupAcked,
     failed: summary.failed,
     rejected: summary.rejected,
     reconnects: summary.reconnects,
@@ -211,7 +217,7 @@ const pad = (v, n) => String(v).padStart(n);
 const problems = (r) => (r.failed || r.rejected ? ` (failed ${r.failed}, rejected ${r.rejected}${r.firstError ? `: ${r.firstError}` : ''})` : '');
 
 const runId = randomBytes(2).toString('hex');
-const results = { topic: TOPIC, note: env.BENCH_NOTE ?? 'shared 2-core machine', streams: [], steady: undefined, hold: undefined };
+const results = { topic: TOPIC, note: env.BENCH_NOTE ?? 'shared 2-core machine', warmupSec: WARMUP, streams: [], steady: undefined, hold: undefined };
 const redis = await connectRedis(REDIS_URL, log);
 await redis.flushDb();
 
@@ -245,14 +251,14 @@ try {
   const pid = ingestion.child.pid;
   console.log(
     `ingestion (pid ${pid}, topic ${TOPIC}, ${REDIS_URL}) vs bare grpc-js echo; load generator: simulator --mode load, ` +
-      `${THREADS} threads; ${results.note}; open files limit ${maxOpenFiles || '?'}; idle ingestion VmRSS ${rssMb(pid)} MB`,
+      `${THREADS} threads, ${WARMUP} s warm-up per run not counted; ${results.note}; open files limit ${maxOpenFiles || '?'}; idle ingestion VmRSS ${rssMb(pid)} MB`,
   );
 
   // a) S streams as fast as acks allow.
-  console.log(`\na) streams as fast as acks allow, ${SECONDS} s each`);
+  if (PARTS.has('streams')) console.log(`\na) streams as fast as acks allow, ${SECONDS} s each`);
   const serviceLines = [];
-  console.log('streams inflight chan |     echo/s    p50    p99  p99.9 |  ingest/s    p50    p99  p99.9 | ratio | ingestion peak RSS');
-  for (const streams of STREAMS) {
+  if (PARTS.has('streams')) console.log('streams inflight chan |     echo/s    p50    p99  p99.9 |  ingest/s    p50    p99  p99.9 | ratio | ingestion peak RSS');
+  for (const streams of PARTS.has('streams') ? STREAMS : []) {
     const inflight = INFLIGHT.get(streams) ?? 1;
     const opts = { cars: streams, seconds: SECONDS, inflight, threads: threadsFor(streams), channels: channelsFor(streams) };
     const e = shape(await load(echoTarget, { ...opts, prefix: `ECHO-${runId}-${streams}-` }));
@@ -274,7 +280,7 @@ try {
   for (const line of serviceLines) console.log(line);
 
   // b) a steady rate.
-  {
+  if (PARTS.has('steady')) {
     const streams = 100;
     const opts = { cars: streams, seconds: STEADY_SECONDS, rate: STEADY_RATE, threads: THREADS, channels: channelsFor(streams) };
     // The same rate against echo first: what the generator and the transport alone add to latency.
@@ -293,7 +299,7 @@ try {
   }
 
   // c) many streams held open, one message per second each.
-  {
+  if (PARTS.has('hold')) {
     const streams = HOLD_STREAMS;
     const opts = { cars: streams, seconds: HOLD_SECONDS, rate: streams, threads: THREADS, channels: channelsFor(streams) };
     const before = rssMb(pid);
@@ -302,9 +308,9 @@ try {
     let rssAtEnd;
     let openAtEnd;
     const probes = [
-      sleep((HOLD_SECONDS * 1000) / 2).then(async () => (openMid = await metric(http, 'ingestion_active_streams'))),
+      sleep(WARMUP * 1000 + (HOLD_SECONDS * 1000) / 2).then(async () => (openMid = await metric(http, 'ingestion_active_streams'))),
       // "end": the last moment all streams are still open and sending, just before the generator stops.
-      sleep(HOLD_SECONDS * 1000 - 500).then(async () => {
+      sleep((WARMUP + HOLD_SECONDS) * 1000 - 500).then(async () => {
         rssAtEnd = rss.now();
         openAtEnd = await metric(http, 'ingestion_active_streams');
       }),
@@ -338,8 +344,9 @@ try {
       await admin.disconnect();
     }
   })();
-  const ackedByIngestion =
-    results.streams.reduce((n, r) => n + r.ingestion.acked, 0) + results.steady.acked + results.hold.acked;
+  const ackedByIngestion = [...results.streams.map((r) => r.ingestion), results.steady, results.hold]
+    .filter((r) => r !== undefined)
+    .reduce((n, r) => n + r.acked + r.warmupAcked, 0);
   results.topicEvents = offsets;
   results.ackedByIngestion = ackedByIngestion;
   console.log(`\nthe topic holds ${offsets} events; ingestion acknowledged ${ackedByIngestion} (every ack is an event: ${offsets >= ackedByIngestion ? 'yes' : 'NO'})`);

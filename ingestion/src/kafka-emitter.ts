@@ -13,7 +13,6 @@
 import { CompressionTypes, Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { Logger } from '@greenlane/common';
 import type { Compression } from './config.js';
-import type { IngestionMetrics } from './metrics.js';
 import { deferred, type Deferred } from './deferred.js';
 
 interface Batch extends Deferred {
@@ -24,13 +23,19 @@ function newBatch(): Batch {
   return { messages: [], ...deferred() };
 }
 
+/** What the emitter reports, for the metrics (it runs in the storage thread, away from the registry). */
+export interface EmitterEvents {
+  batchSent(messages: number): void;
+  sendFailed(): void;
+}
+
 export interface KafkaEmitterOptions {
   kafka: Kafka;
   topic: string;
   lingerMs: number;
   batchMax: number;
   compression: Compression;
-  metrics: IngestionMetrics;
+  events: EmitterEvents;
   log: Logger;
 }
 
@@ -67,10 +72,6 @@ export class KafkaEmitter {
     return this.sending && Date.now() - this.sendStartedAt > 2000;
   }
 
-  get queuedBatches(): number {
-    return this.sealed.length + (this.open === undefined ? 0 : 1);
-  }
-
   /** Resolves when Kafka has acknowledged this message (with its batch). */
   send(key: string, value: string): Promise<void> {
     if (this.closed) return Promise.reject(new Error('kafka emitter closed'));
@@ -84,9 +85,14 @@ export class KafkaEmitter {
     return batch.promise;
   }
 
-  /** Several messages at once (the booking events); resolves when Kafka has acknowledged all. */
-  publish(messages: Array<{ key: string; value: string }>): Promise<void> {
-    return Promise.all(messages.map((m) => this.send(m.key, m.value))).then(() => undefined);
+  /** Several messages, in order; resolves when Kafka has acknowledged all of them. */
+  sendAll(messages: ReadonlyArray<{ key: string; value: string }>): Promise<void> {
+    const batches: Array<Promise<void>> = [];
+    for (const { key, value } of messages) {
+      const batch = this.send(key, value);
+      if (batch !== batches[batches.length - 1]) batches.push(batch);
+    }
+    return batches.length === 1 ? batches[0]! : Promise.all(batches).then(() => undefined);
   }
 
   private seal(): void {
@@ -110,13 +116,13 @@ export class KafkaEmitter {
       for (;;) {
         try {
           await this.producer.send({ topic: this.opts.topic, messages, acks: -1, compression: this.compression, timeout: 10_000 });
-          this.opts.metrics.producerBatch.observe(messages.length);
+          this.opts.events.batchSent(messages.length);
           for (const b of batches) b.resolve();
           if (attempt > 0) this.opts.log.info({ messages: messages.length, attempts: attempt + 1 }, 'kafka accepts events again');
           break;
         } catch (error) {
           attempt++;
-          this.opts.metrics.error('kafka_send');
+          this.opts.events.sendFailed();
           if (this.closed) {
             for (const b of batches) b.reject(error);
             break;

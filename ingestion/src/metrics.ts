@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export type ErrorKind =
   | 'kafka_send'
   | 'redis_write'
+  | 'storage_thread'
   | 'booking'
   | 'stream'
   | 'ack_timeout'

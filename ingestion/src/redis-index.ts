@@ -1,23 +1,14 @@
 /**
  * The live index of the fleet in Redis: `GEOADD fleet:locations` and `HSET car:{id}` (CONTRACTS.md).
- * Updates arriving in the same event-loop turn, from any stream, are written together: one GEOADD
- * carrying every car of the batch and one HSET per car, sent as one pipeline, so the hot path never
- * pays a network round trip per command. Within a batch the newest update of a car wins.
+ * The updates of a batch (every stream's messages of one event-loop turn) go in one pipeline, so
+ * the hot path never pays a network round trip per command. Within a batch the newest update of a
+ * car wins.
  */
 import type { RedisClient } from '@greenlane/common';
 import type { CarStatus } from '@greenlane/common/gen/fleet/fleet';
-import { deferred, type Deferred } from './deferred.js';
 
 export const LOCATIONS_KEY = 'fleet:locations';
 export const carKey = (carId: string): string => `car:${carId}`;
-
-interface Batch extends Deferred {
-  latest: Map<string, CarStatus>;
-}
-
-function newBatch(): Batch {
-  return { latest: new Map(), ...deferred() };
-}
 
 function carFields(s: CarStatus): string[] {
   return [
@@ -34,36 +25,19 @@ function carFields(s: CarStatus): string[] {
   ];
 }
 
-export class RedisIndex {
-  private batch: Batch | undefined;
-  /** Pipelines written and their sizes, for the metrics and the benchmark. */
-  pipelines = 0;
-
-  constructor(private readonly redis: RedisClient) {}
-
-  /** Resolves when Redis has applied this update (with the rest of its batch). */
-  index(status: CarStatus): Promise<void> {
-    let batch = this.batch;
-    if (batch === undefined) {
-      batch = this.batch = newBatch();
-      setImmediate(() => this.flush());
-    }
-    batch.latest.set(status.carId, status);
-    return batch.promise;
+/**
+ * Writes one batch of updates as a single pipeline: one GEOADD with every car of the batch and
+ * one HSET per car. Resolves when Redis has applied all of it.
+ */
+export function writeFleetIndex(redis: RedisClient, statuses: readonly CarStatus[]): Promise<void> {
+  const latest = new Map<string, CarStatus>();
+  for (const status of statuses) latest.set(status.carId, status);
+  const multi = redis.multi();
+  const geo: string[] = ['GEOADD', LOCATIONS_KEY];
+  for (const [carId, s] of latest) {
+    geo.push(String(s.longitude), String(s.latitude), carId);
+    multi.addCommand(['HSET', carKey(carId), ...carFields(s)]);
   }
-
-  private flush(): void {
-    const batch = this.batch;
-    this.batch = undefined;
-    if (batch === undefined) return;
-    const multi = this.redis.multi();
-    const geo: string[] = ['GEOADD', LOCATIONS_KEY];
-    for (const [carId, s] of batch.latest) {
-      geo.push(String(s.longitude), String(s.latitude), carId);
-      multi.addCommand(['HSET', carKey(carId), ...carFields(s)]);
-    }
-    multi.addCommand(geo);
-    this.pipelines++;
-    multi.execAsPipeline().then(() => batch.resolve(), (error: unknown) => batch.reject(error));
-  }
+  multi.addCommand(geo);
+  return multi.execAsPipeline().then(() => undefined);
 }

@@ -12,10 +12,9 @@ import { FleetServiceService } from '@greenlane/common/gen/fleet/fleet';
 import { authInterceptor, tokenChecker } from './auth.js';
 import { openBookingDesk, type BookingDesk } from './bookings-bridge.js';
 import { splitHostPort, type IngestionConfig } from './config.js';
-import { KafkaEmitter } from './kafka-emitter.js';
 import { createMetrics, type IngestionMetrics } from './metrics.js';
 import { createOpsServer, type Readiness } from './ops-http.js';
-import { RedisIndex } from './redis-index.js';
+import { Storage } from './storage.js';
 import { StreamHub } from './stream-handler.js';
 
 export interface Ingestion {
@@ -24,6 +23,7 @@ export interface Ingestion {
   hub: StreamHub;
   metrics: IngestionMetrics;
   redis: RedisClient;
+  storage: Storage;
   /** Drain (stop reading, ack or fail what is in flight), flush, close everything. */
   stop(): Promise<void>;
 }
@@ -46,17 +46,20 @@ export async function startIngestion(
   const redis = await connectRedis(cfg.redisUrl, log.child({ component: 'redis' }));
   const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'greenlane-ingestion', log });
   await ensureTopics(kafka, [{ topic: cfg.topic, numPartitions: cfg.topicPartitions }]);
-  const emitter = new KafkaEmitter({
-    kafka,
-    topic: cfg.topic,
-    lingerMs: cfg.kafkaLingerMs,
-    batchMax: cfg.kafkaBatchMax,
-    compression: cfg.kafkaCompression,
+  const storage = await Storage.start(
+    {
+      redisUrl: cfg.redisUrl,
+      kafkaBrokers: cfg.kafkaBrokers,
+      topic: cfg.topic,
+      lingerMs: cfg.kafkaLingerMs,
+      batchMax: cfg.kafkaBatchMax,
+      compression: cfg.kafkaCompression,
+      logLevel: log.level,
+    },
     metrics,
-    log: log.child({ component: 'kafka' }),
-  });
-  await emitter.start();
-  const hub = new StreamHub({ cfg, log, metrics, redisIndex: new RedisIndex(redis), emitter });
+    log.child({ component: 'storage' }),
+  );
+  const hub = new StreamHub({ cfg, log, metrics, storage });
   metrics.inFlightSource = () => hub.inFlightMessages;
 
   const grid = createGridClient({ baseUrl: cfg.gridUrl, timeoutMs: 2000 });
@@ -65,7 +68,7 @@ export async function startIngestion(
     desk = await openBookingDesk({
       redis,
       log: log.child({ component: 'bookings' }),
-      publish: (events) => emitter.publish(events.map((e) => ({ key: e.car_id, value: JSON.stringify(e) }))),
+      publish: (events) => storage.publish(events.map((e) => ({ key: e.car_id, value: JSON.stringify(e) }))),
       currentPrice: async () => (await grid.price(Date.now())).price_per_kwh,
       notifyCar: (carId, response) => hub.notifyCar(carId, response),
       env,
@@ -103,7 +106,7 @@ export async function startIngestion(
           adminConnected = true;
         }
         const cluster = await admin.describeCluster();
-        return cluster.brokers.length > 0 && !emitter.stalled;
+        return cluster.brokers.length > 0 && !storage.stalled;
       })(),
       1500,
       false,
@@ -144,7 +147,7 @@ export async function startIngestion(
       log.info({ unacknowledged }, 'streams drained');
       await withTimeout(new Promise<void>((resolve) => server.tryShutdown(() => resolve())), 2000, undefined);
       server.forceShutdown();
-      await withTimeout(emitter.close(Math.max(cfg.drainTimeoutMs, 1000)), Math.max(cfg.drainTimeoutMs, 1000) + 2000, undefined);
+      await withTimeout(storage.close(Math.max(cfg.drainTimeoutMs, 1000)), Math.max(cfg.drainTimeoutMs, 1000) + 5000, undefined);
       if (desk !== undefined) await withTimeout(desk.close(), 5000, undefined);
       await withTimeout(grid.close(), 1000, undefined);
       if (adminConnected) await withTimeout(admin.disconnect(), 1000, undefined);
@@ -155,5 +158,5 @@ export async function startIngestion(
       });
     })());
 
-  return { grpcPort, httpPort, hub, metrics, redis, stop };
+  return { grpcPort, httpPort, hub, metrics, redis, storage, stop };
 }

@@ -1,7 +1,8 @@
 /**
  * The StreamTelemetry handler and the registry of open streams. One CarStatus goes, in a straight
- * line: validate → Redis and Kafka (batched with every other stream's messages) → bookings, when
- * there is a desk → acknowledgement on the same stream, in the order the car sent its messages.
+ * line: validate → Redis and Kafka (the storage thread, batched with every other stream's
+ * messages) → bookings, when there is a desk → acknowledgement on the same stream, in the order
+ * the car sent its messages.
  *
  * Flow control: messages accepted and not yet acknowledged are counted per stream and for the
  * whole process. At a bound, or while the car does not read its acknowledgements, the stream is
@@ -16,10 +17,8 @@ import type { Logger } from '@greenlane/common';
 import { BookingStatus, type BookingResponse, type CarStatus } from '@greenlane/common/gen/fleet/fleet';
 import type { BookingDesk } from './bookings-bridge.js';
 import type { IngestionConfig } from './config.js';
-import { serializeTelemetry } from './event.js';
-import type { KafkaEmitter } from './kafka-emitter.js';
 import type { IngestionMetrics } from './metrics.js';
-import type { RedisIndex } from './redis-index.js';
+import type { Storage } from './storage.js';
 import { validateCarStatus } from './validate.js';
 
 type Call = ServerDuplexStream<CarStatus, BookingResponse>;
@@ -49,8 +48,7 @@ export interface StreamHubDeps {
   cfg: IngestionConfig;
   log: Logger;
   metrics: IngestionMetrics;
-  redisIndex: RedisIndex;
-  emitter: KafkaEmitter;
+  storage: Pick<Storage, 'store' | 'stalled'>;
   desk?: BookingDesk | undefined;
 }
 
@@ -101,7 +99,7 @@ export class StreamHub {
     if (this.sessions.size >= cfg.maxStreams) {
       return this.refuse(call, GrpcStatus.RESOURCE_EXHAUSTED, `too many streams (${cfg.maxStreams}); retry later`, 'overloaded');
     }
-    if (this.inFlight >= cfg.maxInFlight && this.deps.emitter.stalled) {
+    if (this.inFlight >= cfg.maxInFlight && this.deps.storage.stalled) {
       return this.refuse(call, GrpcStatus.UNAVAILABLE, 'storage unavailable; retry later', 'overloaded');
     }
     const session = new Session(this.nextId++, call, call.getPeer());
@@ -144,23 +142,25 @@ export class StreamHub {
     this.inFlight++;
     session.inFlight++;
     this.updateFlow(session);
-    const { value } = serializeTelemetry(status);
-    Promise.all([this.deps.redisIndex.index(status), this.deps.emitter.send(status.carId, value)])
-      .then(() => (this.desk === undefined ? ack(status) : this.book(status)))
-      .then(
-        (answer) => {
-          entry.response = answer;
-          entry.stored = true;
-          this.release(session);
-          this.writeAcks(session);
-        },
-        (error: unknown) => {
-          this.deps.metrics.error('redis_write');
-          this.deps.log.error({ err: error, car_id: status.carId }, 'could not store a CarStatus');
-          this.release(session);
-          this.fail(session, GrpcStatus.UNAVAILABLE, 'storage error; resend what was not acknowledged');
-        },
-      );
+    this.deps.storage.store(status).then(
+      () => {
+        if (this.desk === undefined) this.answer(session, entry, ack(status));
+        else void this.book(status).then((answer) => this.answer(session, entry, answer));
+      },
+      (error: unknown) => {
+        this.deps.log.error({ err: error, car_id: status.carId }, 'could not store a CarStatus');
+        this.release(session);
+        this.fail(session, GrpcStatus.UNAVAILABLE, 'storage error; resend what was not acknowledged');
+      },
+    );
+  }
+
+  /** The CarStatus of `entry` is durable and `answer` is its reply: acknowledge in order. */
+  private answer(session: Session, entry: Pending, answer: BookingResponse): void {
+    entry.response = answer;
+    entry.stored = true;
+    this.release(session);
+    this.writeAcks(session);
   }
 
   /** After the telemetry is durable: the booking desk sees it, and answers a booking request. */

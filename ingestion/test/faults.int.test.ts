@@ -4,6 +4,8 @@
  *   - the broker stopped mid-stream: no acknowledgement for what is not stored, the car is told to
  *     retry (UNAVAILABLE) once the bounds are spent, and after the broker returns everything the
  *     car sent is acknowledged, with every acknowledged CarStatus on the topic;
+ *   - the storage thread dies with messages in flight: they are failed or stored, never acknowledged
+ *     and lost; a new thread takes over and the resending cars get everything acknowledged;
  *   - SIGTERM drains the compiled service: new streams are refused, what was in flight is
  *     acknowledged (and on the topic) or failed, the process exits 0.
  */
@@ -213,6 +215,40 @@ it('broker stopped mid-stream: no ack for what is not stored, UNAVAILABLE at the
     assertAckedOnTopic(cars, events);
     // Resent messages carry the same event id: consumers drop the duplicates.
     assert.is(new Set(events.map((e) => e.value.event_id)).size, totalAcked);
+  } finally {
+    for (const car of cars) car.abandon();
+    grpc.close();
+    await svc.ingestion.stop();
+  }
+});
+
+it('storage thread dies mid-stream: a new one takes over, every message acknowledged in the end and on the topic', async ({ kafka }) => {
+  await kafka.start(); // back up even if the previous test failed with the broker down
+  const svc = await startService(DB, { KAFKA_BROKERS: kafka.brokers.join(','), KAFKA_LINGER_MS: '20' });
+  const grpc = client(svc.address);
+  const prefix = uniqueName('THREAD');
+  const cars = [0, 1, 2].map((k) => new ResendingCar(grpc, `${prefix}-${k}`, 200));
+  try {
+    for (const car of cars) car.open();
+    const sender = keepSending(cars, 5);
+    await waitFor('acks flowing', () => cars.every((c) => c.acked >= 30), 30_000);
+    // The linger keeps messages in the storage thread at any moment; kill it while it holds some.
+    await waitFor('messages in flight', () => svc.ingestion.hub.inFlightMessages > 0, 10_000, 1);
+    const exitCode = await svc.ingestion.storage.crashForTest();
+    assert.is(exitCode, 1, 'the thread was terminated');
+    const acksAtCrash = cars.map((c) => c.acked);
+    await waitFor('acks after the new thread started', () => cars.every((c, i) => c.acked > acksAtCrash[i]! + 30), 30_000);
+    sender.stop();
+    for (const car of cars) await car.finish(30_000);
+    for (const car of cars) {
+      assert.equal(car.failedAnswers, [], 'no refusal of valid telemetry');
+      assert.is(car.acked, car.sent.length, `${car.carId}: every message acknowledged in the end`);
+    }
+    const metrics = await (await fetch(`${svc.http}/metrics`)).text();
+    assert.match(metrics, /ingestion_errors_total\{kind="storage_thread"\} 1\b/, 'the thread death is counted once');
+    const totalAcked = cars.reduce((n, c) => n + c.acked, 0);
+    const events = await readTopic(svc.topic, totalAcked, kafka.brokers);
+    assertAckedOnTopic(cars, events);
   } finally {
     for (const car of cars) car.abandon();
     grpc.close();

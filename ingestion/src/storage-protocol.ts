@@ -1,0 +1,39 @@
+/** Messages between the stream handler's thread and the storage thread (storage-worker.ts). */
+import type { CarStatus } from '@greenlane/common/gen/fleet/fleet';
+import type { Compression } from './config.js';
+
+export interface StorageWorkerConfig {
+  redisUrl: string;
+  kafkaBrokers: string[];
+  topic: string;
+  lingerMs: number;
+  batchMax: number;
+  compression: Compression;
+  logLevel: string;
+}
+
+export interface KeyedValue {
+  key: string;
+  value: string;
+}
+
+export type ToStorage =
+  /** CarStatus messages, validated: index them in Redis and emit their events to Kafka. */
+  | { type: 'store'; id: number; statuses: CarStatus[] }
+  /** Ready-made events (the bookings desk's): Kafka only. */
+  | { type: 'publish'; id: number; messages: KeyedValue[] }
+  /** Flush what is queued (at most timeoutMs), disconnect, exit. */
+  | { type: 'close'; timeoutMs: number };
+
+export type StorageFailure = 'redis_write' | 'kafka_send';
+
+export type FromStorage =
+  | { type: 'ready' }
+  | { type: 'start-failed'; error: string }
+  /** These batches are durable. */
+  | { type: 'stored'; ids: number[] }
+  /** These batches failed; `failure` says where. */
+  | { type: 'failed'; ids: number[]; failure: StorageFailure; error: string }
+  /** Every 250 ms: Kafka's state and what happened since the last report, for the metrics. */
+  | { type: 'report'; stalled: boolean; producerBatches: number[]; kafkaSendErrors: number }
+  | { type: 'closed' };

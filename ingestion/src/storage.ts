@@ -1,0 +1,167 @@
+/**
+ * The stream handler's side of the storage thread. CarStatus messages validated in one event-loop
+ * turn, from every stream, travel as one batch; each caller gets the batch's promise, settled when
+ * the storage thread reports the batch durable in Redis and Kafka (or failed).
+ *
+ * Why a thread: serializing, hashing and encoding events for Kafka and the Redis pipeline cost
+ * about as much CPU as the gRPC transport itself; on one thread they capped a process at about one
+ * core. Should the thread die, what it held fails (the cars are told and resend) and a new one starts.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '@greenlane/common';
+import type { CarStatus } from '@greenlane/common/gen/fleet/fleet';
+import { deferred, type Deferred } from './deferred.js';
+import type { IngestionMetrics } from './metrics.js';
+import type { FromStorage, KeyedValue, StorageWorkerConfig, ToStorage } from './storage-protocol.js';
+
+const WORKER_URL = new URL('./storage-worker.js', import.meta.url);
+
+export class StorageError extends Error {}
+
+export class Storage {
+  private worker!: Worker;
+  private ready!: Promise<void>;
+  private batch: { id: number; statuses: CarStatus[]; done: Deferred } | undefined;
+  private readonly waiting = new Map<number, Deferred>();
+  private nextId = 1;
+  private closing = false;
+  /** The first thread became ready: from then on a thread that dies is replaced. */
+  private started = false;
+  private closed: (() => void) | undefined;
+  /** Kafka has had a produce request pending for over 2 s (as the storage thread last reported). */
+  stalled = false;
+
+  private constructor(
+    private readonly cfg: StorageWorkerConfig,
+    private readonly metrics: IngestionMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  /** Starts the storage thread; rejects when it cannot reach Redis or Kafka. */
+  static async start(cfg: StorageWorkerConfig, metrics: IngestionMetrics, log: Logger): Promise<Storage> {
+    const storage = new Storage(cfg, metrics, log);
+    storage.spawn();
+    await storage.ready;
+    return storage;
+  }
+
+  /** Resolves when Redis and Kafka both hold this CarStatus. */
+  store(status: CarStatus): Promise<void> {
+    if (this.closing) return Promise.reject(new StorageError('storage closed'));
+    let batch = this.batch;
+    if (batch === undefined) {
+      batch = this.batch = { id: this.nextId++, statuses: [], done: deferred() };
+      setImmediate(() => this.flush());
+    }
+    batch.statuses.push(status);
+    return batch.done.promise;
+  }
+
+  /** Kafka only, in order with the telemetry (the bookings desk's events). */
+  publish(messages: KeyedValue[]): Promise<void> {
+    if (this.closing) return Promise.reject(new StorageError('storage closed'));
+    this.flush();
+    const id = this.nextId++;
+    const done = deferred();
+    this.send(id, done, { type: 'publish', id, messages });
+    return done.promise;
+  }
+
+  /** Sends what is queued, waits at most timeoutMs for Kafka, stops the thread. */
+  async close(timeoutMs: number): Promise<void> {
+    this.flush();
+    this.closing = true;
+    await this.ready.catch(() => undefined);
+    const exited = new Promise<void>((resolve) => (this.closed = resolve));
+    this.worker.postMessage({ type: 'close', timeoutMs } satisfies ToStorage);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs + 3000)))]);
+    clearTimeout(timer);
+    await this.worker.terminate();
+    this.failAll(new StorageError('storage closed'));
+  }
+
+  private flush(): void {
+    const batch = this.batch;
+    this.batch = undefined;
+    if (batch !== undefined) this.send(batch.id, batch.done, { type: 'store', id: batch.id, statuses: batch.statuses });
+  }
+
+  private send(id: number, done: Deferred, message: ToStorage): void {
+    this.waiting.set(id, done);
+    const worker = this.worker;
+    // While a new thread starts, batches wait for it, in order.
+    this.ready.then(
+      () => (worker === this.worker ? worker.postMessage(message) : this.settle(id, new StorageError('storage thread restarted'))),
+      (error: unknown) => this.settle(id, error),
+    );
+  }
+
+  private settle(id: number, error?: unknown): void {
+    const done = this.waiting.get(id);
+    if (done === undefined) return;
+    this.waiting.delete(id);
+    if (error === undefined) done.resolve();
+    else done.reject(error);
+  }
+
+  private failAll(error: Error): void {
+    for (const id of [...this.waiting.keys()]) this.settle(id, error);
+  }
+
+  private spawn(): void {
+    const worker = new Worker(WORKER_URL, { workerData: this.cfg });
+    this.worker = worker;
+    this.ready = new Promise<void>((resolve, reject) => {
+      worker.on('message', (message: FromStorage) => {
+        switch (message.type) {
+          case 'ready':
+            return resolve();
+          case 'start-failed':
+            return reject(new StorageError(`storage could not start: ${message.error}`));
+          case 'stored':
+            for (const id of message.ids) this.settle(id);
+            return;
+          case 'failed': {
+            this.metrics.error(message.failure);
+            const error = new StorageError(`${message.failure}: ${message.error}`);
+            for (const id of message.ids) this.settle(id, error);
+            return;
+          }
+          case 'report':
+            this.stalled = message.stalled;
+            for (const n of message.producerBatches) this.metrics.producerBatch.observe(n);
+            for (let i = 0; i < message.kafkaSendErrors; i++) this.metrics.error('kafka_send');
+            return;
+          case 'closed':
+            return this.closed?.();
+        }
+      });
+      worker.on('error', (error) => {
+        reject(error);
+        this.log.error({ err: error }, 'storage thread failed');
+      });
+      worker.on('exit', (code) => {
+        reject(new StorageError(`storage thread exited (${code}) before it was ready`));
+        // The first start failing is start-up's failure (startIngestion rejects): nothing to restart.
+        if (worker !== this.worker || this.closing || !this.started) return;
+        // What the thread held may or may not be stored: its callers are told to resend.
+        this.metrics.error('storage_thread');
+        this.log.error({ code, unsettled: this.waiting.size }, 'storage thread exited; failing what it held and starting a new one');
+        this.failAll(new StorageError('storage thread exited'));
+        // A thread that dies before it is ready (Redis or Kafka away) is retried once a second.
+        setTimeout(() => this.closing || this.spawn(), wasReady ? 0 : 1000);
+      });
+    });
+    let wasReady = false;
+    this.ready.then(() => {
+      wasReady = true;
+      this.started = true;
+    }, () => undefined);
+  }
+
+  /** For the fault tests: kills the storage thread as a crash would. */
+  crashForTest(): Promise<number> {
+    return this.worker.terminate();
+  }
+}
