@@ -146,6 +146,17 @@ async function scrape(http) {
 }
 
 /**
+ * The scrape that starts the service's view of a load run: once the generator's streams are open
+ * (its warm-up starts then), plus the warm-up, so the service's figures cover the measured part.
+ */
+async function scrapeAfterWarmup(http, streams) {
+  const deadline = Date.now() + 30_000;
+  while (((await metric(http, 'ingestion_active_streams')) ?? 0) < streams && Date.now() < deadline) await sleep(50);
+  await sleep(WARMUP * 1000);
+  return scrape(http);
+}
+
+/**
  * What the service itself saw between two scrapes: its ack latency (receive → ack written) by the
  * histogram's bucket bounds, the mean Kafka batch, its CPU use, and the event loop's delay (the
  * default metrics reset it at every scrape, so the second scrape covers the run).
@@ -263,8 +274,9 @@ try {
     const opts = { cars: streams, seconds: SECONDS, inflight, threads: threadsFor(streams), channels: channelsFor(streams) };
     const e = shape(await load(echoTarget, { ...opts, prefix: `ECHO-${runId}-${streams}-` }));
     const rss = rssSampler(pid);
-    const before = await scrape(http);
-    const i = shape(await load(ingestionTarget, { ...opts, prefix: `BENCH-${runId}-${streams}-` }));
+    const run = load(ingestionTarget, { ...opts, prefix: `BENCH-${runId}-${streams}-` });
+    const before = await scrapeAfterWarmup(http, streams);
+    const i = shape(await run);
     const service = serverView(before, await scrape(http));
     const { peakMb } = rss.stop();
     const ratio = e.ackedPerSec > 0 ? Math.round((i.ackedPerSec / e.ackedPerSec) * 100) / 100 : null;
@@ -285,8 +297,9 @@ try {
     const opts = { cars: streams, seconds: STEADY_SECONDS, rate: STEADY_RATE, threads: THREADS, channels: channelsFor(streams) };
     // The same rate against echo first: what the generator and the transport alone add to latency.
     const e = shape(await load(echoTarget, { ...opts, prefix: `STEADY-ECHO-${runId}-` }));
-    const before = await scrape(http);
-    const s = shape(await load(ingestionTarget, { ...opts, prefix: `STEADY-${runId}-` }));
+    const run = load(ingestionTarget, { ...opts, prefix: `STEADY-${runId}-` });
+    const before = await scrapeAfterWarmup(http, streams);
+    const s = shape(await run);
     const service = serverView(before, await scrape(http));
     results.steady = { rate: STEADY_RATE, streams, seconds: STEADY_SECONDS, ...s, echo: e, service, targetP99Ms: 10, meetsTarget: s.p99 <= 10 && s.failed === 0 };
     console.log(`\nb) steady ${STEADY_RATE} msgs/s over ${streams} streams for ${STEADY_SECONDS} s`);
