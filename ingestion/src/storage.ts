@@ -112,6 +112,7 @@ export class Storage {
   private spawn(): void {
     const worker = new Worker(WORKER_URL, { workerData: this.cfg });
     this.worker = worker;
+    let wasReady = false;
     this.ready = new Promise<void>((resolve, reject) => {
       worker.on('message', (message: FromStorage) => {
         switch (message.type) {
@@ -123,7 +124,8 @@ export class Storage {
             for (const id of message.ids) this.settle(id);
             return;
           case 'failed': {
-            this.metrics.error(message.failure);
+            // A failed Kafka send is counted by the emitter, attempt by attempt ('report').
+            if (message.failure === 'redis_write') this.metrics.error('redis_write');
             const error = new StorageError(`${message.failure}: ${message.error}`);
             for (const id of message.ids) this.settle(id, error);
             return;
@@ -153,7 +155,6 @@ export class Storage {
         setTimeout(() => this.closing || this.spawn(), wasReady ? 0 : 1000);
       });
     });
-    let wasReady = false;
     this.ready.then(() => {
       wasReady = true;
       this.started = true;
