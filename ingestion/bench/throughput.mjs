@@ -10,7 +10,9 @@
 //
 // a) S streams (BENCH_STREAMS, default 1,100,1000,10000) as fast as acks allow, BENCH_SECONDS each
 //    (default 8) against echo and ingestion: acked msgs/s, ack p50/p99/p99.9, ingestion ÷ echo;
-// b) a steady BENCH_STEADY_RATE msgs/s (10000) for BENCH_STEADY_SECONDS (20): ack latency;
+// b) a steady BENCH_STEADY_RATE msgs/s (10000) for BENCH_STEADY_SECONDS (20): ack latency of echo,
+//    of the service's own path with Redis and Kafka taken out (bench/no-storage-server.mjs), and of
+//    the service; the service's view adds its Redis pipeline and Kafka produce times;
 // c) BENCH_HOLD_STREAMS streams (10000) held open, one message per second each (a total rate of
 //    one per stream per second, spread round-robin), BENCH_HOLD_SECONDS (30): ingestion's VmRSS.
 // Every load run starts with BENCH_WARMUP seconds (default 2) whose messages are sent but not
@@ -32,6 +34,7 @@ const root = join(here, '..', '..');
 const INGESTION_MAIN = join(root, 'ingestion', 'dist', 'src', 'main.js');
 const SIMULATOR_MAIN = join(root, 'simulator', 'dist', 'src', 'main.js');
 const ECHO_MAIN = join(root, 'simulator', 'dist', 'src', 'echo-server.js');
+const NO_STORAGE_MAIN = join(here, 'no-storage-server.mjs');
 
 const env = process.env;
 const num = (name, fallback) => {
@@ -163,21 +166,27 @@ async function scrapeAfterWarmup(http, streams) {
  */
 function serverView(before, after) {
   const d = (name) => (after.values.get(name) ?? 0) - (before.values.get(name) ?? 0);
-  const bucketPrefix = 'ingestion_ack_latency_seconds_bucket{le="';
-  const buckets = [...after.values.keys()]
-    .filter((k) => k.startsWith(bucketPrefix))
-    .map((k) => ({ le: Number(k.slice(bucketPrefix.length, k.indexOf('"', bucketPrefix.length))), count: d(k) }))
-    .sort((a, b) => a.le - b.le);
-  const total = d('ingestion_ack_latency_seconds_count');
-  const quantileMs = (q) => {
+  /** The bucket bound (ms) under which a fraction q of a histogram's observations fell between the scrapes. */
+  const quantileMs = (histogram, q, label = '') => {
+    const buckets = [...after.values.keys()]
+      .filter((k) => k.startsWith(`${histogram}_bucket{`) && k.includes(label))
+      .map((k) => ({ le: Number(/le="([^"]+)"/.exec(k)[1]), count: d(k) }))
+      .sort((a, b) => a.le - b.le);
+    const total = d(`${histogram}_count${label === '' ? '' : `{${label}}`}`);
     const bound = buckets.find((b) => b.count >= q * total)?.le;
-    return bound === undefined || !Number.isFinite(bound) ? undefined : bound * 1000;
+    return total === 0 || bound === undefined || !Number.isFinite(bound) ? undefined : bound * 1000;
   };
   const seconds = (after.at - before.at) / 1000;
   const batches = d('ingestion_producer_batch_messages_count');
+  const storageMs = (target) => ({
+    p50LeMs: quantileMs('ingestion_storage_write_seconds', 0.5, `target="${target}"`),
+    p99LeMs: quantileMs('ingestion_storage_write_seconds', 0.99, `target="${target}"`),
+  });
   return {
-    serverAckP50LeMs: quantileMs(0.5),
-    serverAckP99LeMs: quantileMs(0.99),
+    serverAckP50LeMs: quantileMs('ingestion_ack_latency_seconds', 0.5),
+    serverAckP99LeMs: quantileMs('ingestion_ack_latency_seconds', 0.99),
+    redisWrite: storageMs('redis'),
+    kafkaProduce: storageMs('kafka'),
     meanKafkaBatch: batches > 0 ? Math.round(d('ingestion_producer_batch_messages_sum') / batches) : 0,
     cpuCores: Math.round((d('ingestion_process_cpu_seconds_total') / seconds) * 100) / 100,
     eventLoopDelayP99Ms: Math.round((after.values.get('ingestion_nodejs_eventloop_lag_p99_seconds') ?? 0) * 1e4) / 10,
@@ -187,6 +196,8 @@ function serverView(before, after) {
 
 const serverLine = (v) =>
   `service: ack p50 ≤ ${v.serverAckP50LeMs ?? '-'} ms, p99 ≤ ${v.serverAckP99LeMs ?? '-'} ms (receive → ack), ` +
+  `Redis pipeline p50/p99 ≤ ${v.redisWrite.p50LeMs ?? '-'}/${v.redisWrite.p99LeMs ?? '-'} ms, ` +
+  `Kafka produce p50/p99 ≤ ${v.kafkaProduce.p50LeMs ?? '-'}/${v.kafkaProduce.p99LeMs ?? '-'} ms, ` +
   `Kafka batch ${v.meanKafkaBatch} msgs, CPU ${v.cpuCores} cores, event loop delay p99 ${v.eventLoopDelayP99Ms} ms max ${v.eventLoopDelayMaxMs} ms`;
 
 /** One load run of the simulator in its own process; resolves with its JSON summary. */
@@ -246,6 +257,12 @@ const ingestion = startChild('ingestion', INGESTION_MAIN, [], {
   LOG_LEVEL: 'warn',
 });
 const echo = startChild('echo', ECHO_MAIN, ['--addr', `127.0.0.1:${echoPort}`], { LOG_LEVEL: 'warn' });
+// The service's path without Redis and Kafka, for part b's breakdown of the latency.
+const noStoragePort = PARTS.has('steady') ? await freePort() : undefined;
+const noStorage =
+  noStoragePort === undefined
+    ? undefined
+    : startChild('no-storage', NO_STORAGE_MAIN, ['--addr', `127.0.0.1:${noStoragePort}`], { API_TOKENS: TOKEN, LOG_LEVEL: 'warn' });
 const ingestionTarget = `127.0.0.1:${ingestionPort}`;
 const echoTarget = `127.0.0.1:${echoPort}`;
 
@@ -297,17 +314,23 @@ try {
     const opts = { cars: streams, seconds: STEADY_SECONDS, rate: STEADY_RATE, threads: THREADS, channels: channelsFor(streams) };
     // The same rate against echo first: what the generator and the transport alone add to latency.
     const e = shape(await load(echoTarget, { ...opts, prefix: `STEADY-ECHO-${runId}-` }));
+    // Then the service's own path with Redis and Kafka taken out: what storage adds is the rest.
+    const n = shape(await load(`127.0.0.1:${noStoragePort}`, { ...opts, prefix: `STEADY-NOSTORE-${runId}-` }));
     const run = load(ingestionTarget, { ...opts, prefix: `STEADY-${runId}-` });
     const before = await scrapeAfterWarmup(http, streams);
     const s = shape(await run);
     const service = serverView(before, await scrape(http));
-    results.steady = { rate: STEADY_RATE, streams, seconds: STEADY_SECONDS, ...s, echo: e, service, targetP99Ms: 10, meetsTarget: s.p99 <= 10 && s.failed === 0 };
+    results.steady = {
+      rate: STEADY_RATE, streams, seconds: STEADY_SECONDS, ...s, echo: e, withoutStorage: n, service,
+      targetP99Ms: 10, meetsTarget: s.p99 <= 10 && s.failed === 0,
+    };
     console.log(`\nb) steady ${STEADY_RATE} msgs/s over ${streams} streams for ${STEADY_SECONDS} s`);
     const line = (name, r) =>
       `   ${name} acked ${r.ackedPerSec}/s  ack latency ms p50 ${ms(r.p50)}  p99 ${ms(r.p99)}  p99.9 ${ms(r.p999)}  max ${ms(r.max)}` +
       `${problems(r)}${r.skipped ? `, skipped ${r.skipped}` : ''}`;
-    console.log(line('echo     ', e));
-    console.log(line('ingestion', s) + `  (target p99 ≤ 10 ms: ${results.steady.meetsTarget ? 'met' : 'NOT met'})`);
+    console.log(line('echo                  ', e));
+    console.log(line('ingestion w/o storage ', n));
+    console.log(line('ingestion             ', s) + `  (target p99 ≤ 10 ms: ${results.steady.meetsTarget ? 'met' : 'NOT met'})`);
     console.log(`   ${serverLine(service)}`);
   }
 
@@ -368,7 +391,7 @@ try {
   console.error(error instanceof Error ? error.stack : error);
   exitCode = 1;
 } finally {
-  const [ingestionExit] = await Promise.all([stopChild(ingestion), stopChild(echo)]);
+  const [ingestionExit] = await Promise.all([stopChild(ingestion), stopChild(echo), noStorage && stopChild(noStorage)]);
   if (ingestionExit.code !== 0) {
     console.error(`ingestion exited ${JSON.stringify(ingestionExit)}:\n${ingestion.output().slice(-3000)}`);
     exitCode = 1;

@@ -10,6 +10,7 @@
  * what the acknowledgement to the car waits for. Memory stays bounded because the stream handler
  * bounds the messages in flight.
  */
+import { performance } from 'node:perf_hooks';
 import { CompressionTypes, Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { Logger } from '@greenlane/common';
 import type { Compression } from './config.js';
@@ -25,7 +26,8 @@ function newBatch(): Batch {
 
 /** What the emitter reports, for the metrics (it runs in the storage thread, away from the registry). */
 export interface EmitterEvents {
-  batchSent(messages: number): void;
+  /** Kafka acknowledged a produce request of `messages` messages after `seconds`. */
+  batchSent(messages: number, seconds: number): void;
   sendFailed(): void;
 }
 
@@ -115,8 +117,9 @@ export class KafkaEmitter {
       let attempt = 0;
       for (;;) {
         try {
+          const startedAt = performance.now();
           await this.producer.send({ topic: this.opts.topic, messages, acks: -1, compression: this.compression, timeout: 10_000 });
-          this.opts.events.batchSent(messages.length);
+          this.opts.events.batchSent(messages.length, (performance.now() - startedAt) / 1000);
           for (const b of batches) b.resolve();
           if (attempt > 0) this.opts.log.info({ messages: messages.length, attempts: attempt + 1 }, 'kafka accepts events again');
           break;

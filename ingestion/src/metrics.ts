@@ -23,6 +23,7 @@ export interface IngestionMetrics {
   inFlight: Gauge;
   ackLatency: Histogram;
   producerBatch: Histogram;
+  storageWrite: Histogram<'target'>;
   errors: Counter<'kind'>;
   error(kind: ErrorKind): void;
   /** Where the in-flight gauge reads its value at scrape time. */
@@ -69,6 +70,13 @@ export function createMetrics(defaultMetrics = true): IngestionMetrics {
       name: 'ingestion_producer_batch_messages',
       help: 'Messages per Kafka produce request',
       buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000],
+      registers: [registry],
+    }),
+    storageWrite: new Histogram({
+      name: 'ingestion_storage_write_seconds',
+      help: 'How long Redis (one pipeline per storage-thread turn) or Kafka (one produce request) took to accept a write',
+      labelNames: ['target'] as const,
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
     errors,

@@ -34,6 +34,9 @@ export type FromStorage =
   | { type: 'stored'; ids: number[] }
   /** These batches failed; `failure` says where. */
   | { type: 'failed'; ids: number[]; failure: StorageFailure; error: string }
-  /** Every 250 ms: Kafka's state and what happened since the last report, for the metrics. */
-  | { type: 'report'; stalled: boolean; producerBatches: number[]; kafkaSendErrors: number }
+  /**
+   * Every 250 ms: Kafka's state and what happened since the last report, for the metrics: messages
+   * per produce request, and how long each produce request and each Redis pipeline took (seconds).
+   */
+  | { type: 'report'; stalled: boolean; producerBatches: number[]; kafkaSendSeconds: number[]; redisWriteSeconds: number[]; kafkaSendErrors: number }
   | { type: 'closed' };

@@ -5,6 +5,7 @@
  * once both have accepted them. Batches are handled in arrival order, so a car's events reach
  * Kafka in the order it sent them.
  */
+import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { connectRedis, createKafka, createLogger } from '@greenlane/common';
 import type { CarStatus } from '@greenlane/common/gen/fleet/fleet';
@@ -20,6 +21,8 @@ const post = (message: FromStorage) => port.postMessage(message);
 const log = createLogger('ingestion', { LOG_LEVEL: cfg.logLevel }).child({ thread: 'storage' });
 
 let producerBatches: number[] = [];
+let kafkaSendSeconds: number[] = [];
+let redisWriteSeconds: number[] = [];
 let kafkaSendErrors = 0;
 
 async function open() {
@@ -30,7 +33,13 @@ async function open() {
     lingerMs: cfg.lingerMs,
     batchMax: cfg.batchMax,
     compression: cfg.compression,
-    events: { batchSent: (n) => producerBatches.push(n), sendFailed: () => kafkaSendErrors++ },
+    events: {
+      batchSent: (messages, seconds) => {
+        producerBatches.push(messages);
+        kafkaSendSeconds.push(seconds);
+      },
+      sendFailed: () => kafkaSendErrors++,
+    },
     log: log.child({ component: 'kafka' }),
   });
   await emitter.start();
@@ -82,14 +91,20 @@ function writeTurn(): void {
   const { ids, statuses } = turn!;
   turn = undefined;
   const events = statuses.map((s) => ({ key: s.carId, value: serializeTelemetry(s).value }));
-  settle(ids, [writeFleetIndex(redis, statuses), emitter.sendAll(events)], ['redis_write', 'kafka_send']);
+  const redisStartedAt = performance.now();
+  const indexed = writeFleetIndex(redis, statuses).then(() => void redisWriteSeconds.push((performance.now() - redisStartedAt) / 1000));
+  settle(ids, [indexed, emitter.sendAll(events)], ['redis_write', 'kafka_send']);
 }
 
-const reporter = setInterval(() => {
-  post({ type: 'report', stalled: emitter.stalled, producerBatches, kafkaSendErrors });
+function report(stalled: boolean): void {
+  post({ type: 'report', stalled, producerBatches, kafkaSendSeconds, redisWriteSeconds, kafkaSendErrors });
   producerBatches = [];
+  kafkaSendSeconds = [];
+  redisWriteSeconds = [];
   kafkaSendErrors = 0;
-}, 250);
+}
+
+const reporter = setInterval(() => report(emitter.stalled), 250);
 
 async function close(timeoutMs: number): Promise<void> {
   clearInterval(reporter);
@@ -97,7 +112,7 @@ async function close(timeoutMs: number): Promise<void> {
   await emitter.close(timeoutMs).catch((error: unknown) => log.warn({ err: error }, 'kafka producer did not close cleanly'));
   await redis.quit().catch(() => undefined);
   postStored();
-  post({ type: 'report', stalled: false, producerBatches, kafkaSendErrors });
+  report(false);
   post({ type: 'closed' });
   port.close();
 }

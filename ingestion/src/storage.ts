@@ -133,6 +133,8 @@ export class Storage {
           case 'report':
             this.stalled = message.stalled;
             for (const n of message.producerBatches) this.metrics.producerBatch.observe(n);
+            for (const s of message.kafkaSendSeconds) this.metrics.storageWrite.observe({ target: 'kafka' }, s);
+            for (const s of message.redisWriteSeconds) this.metrics.storageWrite.observe({ target: 'redis' }, s);
             for (let i = 0; i < message.kafkaSendErrors; i++) this.metrics.error('kafka_send');
             return;
           case 'closed':

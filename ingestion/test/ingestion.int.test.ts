@@ -205,6 +205,11 @@ it('operations port: health, ready, metrics and the open connections', async ({ 
   ]) {
     assert.ok(metrics.includes(name), name);
   }
+  // The storage thread reports its write times every 250 ms.
+  await waitFor('storage write times', async () => {
+    const text = await (await fetch(`${svc.http}/metrics`)).text();
+    return ['redis', 'kafka'].every((target) => new RegExp(`^ingestion_storage_write_seconds_count\\{target="${target}"\\} [1-9]`, 'm').test(text));
+  });
   assert.is((await fetch(`${svc.http}/api/v1/stations`)).status, 404, 'bookings are off in this test');
   stream.call.end();
   await stream.ended;

@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// The ingestion service's own gRPC path with Redis and Kafka taken out, for the benchmark only: the
+// same auth interceptor, stream handler (validation, flow control, in-order acks) and metrics as
+// the service, and the same hop to a storage thread and back, whose thread acknowledges each
+// batch at once instead of writing it anywhere. Between the bare echo server and the service, it
+// tells how much of the ack latency is the service's own path and how much is Redis and Kafka.
+//
+//   node bench/no-storage-server.mjs --addr 127.0.0.1:PORT     (API_TOKENS as the service)
+//
+// It stores NOTHING: never point cars at it.
+import { Worker } from 'node:worker_threads';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { createLogger } from '@greenlane/common';
+import { FleetServiceService } from '@greenlane/common/gen/fleet/fleet';
+import { authInterceptor, tokenChecker } from '../dist/src/auth.js';
+import { loadConfig } from '../dist/src/config.js';
+import { createMetrics } from '../dist/src/metrics.js';
+import { StreamHub } from '../dist/src/stream-handler.js';
+
+const at = process.argv.indexOf('--addr');
+if (at < 0 || process.argv[at + 1] === undefined) {
+  console.error('usage: no-storage-server.mjs --addr HOST:PORT');
+  process.exit(2);
+}
+const cfg = loadConfig({ ...process.env, INGESTION_ADDR: process.argv[at + 1] });
+const log = createLogger('ingestion-no-storage', process.env);
+
+/** Storage's interface and batching (one batch per event-loop turn, one message to the thread and one back). */
+function threadHopStorage() {
+  const thread = new Worker(`
+    const { parentPort } = require('node:worker_threads');
+    let ids = [];
+    parentPort.on('message', ({ id }) => {
+      if (ids.length === 0) setImmediate(() => { parentPort.postMessage(ids); ids = []; });
+      ids.push(id);
+    });`, { eval: true });
+  const waiting = new Map();
+  let batch;
+  let nextId = 1;
+  thread.on('message', (ids) => {
+    for (const id of ids) {
+      waiting.get(id)();
+      waiting.delete(id);
+    }
+  });
+  return {
+    stalled: false,
+    store(status) {
+      if (batch === undefined) {
+        const id = nextId++;
+        batch = { id, statuses: [], done: new Promise((resolve) => waiting.set(id, resolve)) };
+        setImmediate(() => {
+          // The statuses travel as the service's do (structured clone), then are dropped.
+          thread.postMessage({ id: batch.id, statuses: batch.statuses });
+          batch = undefined;
+        });
+      }
+      batch.statuses.push(status);
+      return batch.done;
+    },
+    close: () => thread.terminate(),
+  };
+}
+
+const metrics = createMetrics(true);
+const storage = threadHopStorage();
+const hub = new StreamHub({ cfg, log, metrics, storage });
+const server = new Server({
+  interceptors: [authInterceptor(tokenChecker(cfg.apiTokens))],
+  'grpc.max_receive_message_length': cfg.maxMessageBytes,
+});
+server.addService(FleetServiceService, { streamTelemetry: hub.handle });
+const port = await new Promise((resolve, reject) =>
+  server.bindAsync(cfg.grpcAddr, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
+);
+log.info({ port }, 'no-storage ingestion path listening (stores nothing)');
+
+const stop = async () => {
+  await hub.drain(1000);
+  server.forceShutdown();
+  await storage.close();
+  process.exit(0);
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);
