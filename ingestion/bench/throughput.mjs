@@ -19,9 +19,10 @@
 // counted (connections, stream opening, JIT), so the figures are the steady state's.
 // BENCH_PARTS picks the parts (default streams,steady,hold). Other knobs: BENCH_INFLIGHT ("S:K,..." messages in flight per stream; default 1:256,100:8,
 // 1000:1,10000:1), BENCH_THREADS (load generator threads, 2), BENCH_REDIS_URL, KAFKA_BROKERS,
-// BENCH_NOTE. Prints a table and, last, one JSON line with every figure.
+// BENCH_NOTE. Prints a table and, last, one JSON line with every figure (also written to
+// bench/results/ingestion-<time>.json).
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
@@ -405,5 +406,10 @@ try {
 }
 results.elapsedSec = Math.round(performance.now() / 1000);
 console.log(`(${results.elapsedSec} s in all)`);
+// Kept in git beside the end-to-end results, as the record of what was measured.
+mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+const resultsFile = join(root, 'bench', 'results', `ingestion-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+writeFileSync(resultsFile, JSON.stringify({ at: new Date().toISOString(), bench: 'ingestion-throughput', ...results }, null, 2));
+console.log(`results: ${resultsFile}`);
 console.log(JSON.stringify({ bench: 'ingestion-throughput', ...results }));
 process.exitCode = exitCode;
