@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The ingestion service's own gRPC path with Redis and Kafka taken out, for the benchmark only: the
-// same auth interceptor, stream handler (validation, flow control, in-order acks) and metrics as
+// same gRPC server (auth interceptor, limits, keepalive), stream handler (validation, flow control, in-order acks) and metrics as
 // the service, and the same hop to a storage thread and back, whose thread acknowledges each
 // batch at once instead of writing it anywhere. Between the bare echo server and the service, it
 // tells how much of the ack latency is the service's own path and how much is Redis and Kafka.
@@ -9,12 +9,11 @@
 //
 // It stores NOTHING: never point cars at it.
 import { Worker } from 'node:worker_threads';
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { ServerCredentials } from '@grpc/grpc-js';
 import { createLogger } from '@greenlane/common';
-import { FleetServiceService } from '@greenlane/common/gen/fleet/fleet';
-import { authInterceptor, tokenChecker } from '../dist/src/auth.js';
 import { loadConfig } from '../dist/src/config.js';
 import { createMetrics } from '../dist/src/metrics.js';
+import { createFleetServer } from '../dist/src/server.js';
 import { StreamHub } from '../dist/src/stream-handler.js';
 
 const at = process.argv.indexOf('--addr');
@@ -65,11 +64,7 @@ function threadHopStorage() {
 const metrics = createMetrics(true);
 const storage = threadHopStorage();
 const hub = new StreamHub({ cfg, log, metrics, storage });
-const server = new Server({
-  interceptors: [authInterceptor(tokenChecker(cfg.apiTokens))],
-  'grpc.max_receive_message_length': cfg.maxMessageBytes,
-});
-server.addService(FleetServiceService, { streamTelemetry: hub.handle });
+const server = createFleetServer(cfg, hub, metrics);
 const port = await new Promise((resolve, reject) =>
   server.bindAsync(cfg.grpcAddr, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
 );

@@ -36,6 +36,21 @@ function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T
   ]).finally(() => clearTimeout(timer));
 }
 
+/** The gRPC server that serves the fleet's streams: token check first, message size limit, keepalive. */
+export function createFleetServer(cfg: IngestionConfig, hub: StreamHub, metrics: IngestionMetrics): Server {
+  const server = new Server({
+    interceptors: [authInterceptor(tokenChecker(cfg.apiTokens), () => metrics.error('unauthenticated'))],
+    'grpc.max_receive_message_length': cfg.maxMessageBytes,
+    // Cars hold streams for hours: detect dead peers, and let cars ping.
+    'grpc.keepalive_time_ms': 60_000,
+    'grpc.keepalive_timeout_ms': 20_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+  });
+  server.addService(FleetServiceService, { streamTelemetry: hub.handle });
+  return server;
+}
+
 export async function startIngestion(
   cfg: IngestionConfig,
   log: Logger,
@@ -76,16 +91,7 @@ export async function startIngestion(
     hub.desk = desk;
   }
 
-  const server = new Server({
-    interceptors: [authInterceptor(tokenChecker(cfg.apiTokens), () => metrics.error('unauthenticated'))],
-    'grpc.max_receive_message_length': cfg.maxMessageBytes,
-    // Cars hold streams for hours: detect dead peers, and let cars ping.
-    'grpc.keepalive_time_ms': 60_000,
-    'grpc.keepalive_timeout_ms': 20_000,
-    'grpc.keepalive_permit_without_calls': 1,
-    'grpc.http2.min_ping_interval_without_data_ms': 10_000,
-  });
-  server.addService(FleetServiceService, { streamTelemetry: hub.handle });
+  const server = createFleetServer(cfg, hub, metrics);
   const health = new HealthImplementation({ '': 'SERVING', 'fleet.FleetService': 'SERVING' });
   health.addToServer(server);
   const grpcPort = await new Promise<number>((resolve, reject) =>

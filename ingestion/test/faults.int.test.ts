@@ -124,6 +124,15 @@ function keepSending(cars: ResendingCar[], everyMs: number): { stop(): void } {
 }
 
 /** Every acknowledged CarStatus is on the topic with the event id of exactly that CarStatus. */
+/** Lets every car finish (at most timeoutMs each); each must have had every message acknowledged, none refused. */
+async function finishAllAcknowledged(cars: ResendingCar[], timeoutMs: number): Promise<void> {
+  for (const car of cars) await car.finish(timeoutMs);
+  for (const car of cars) {
+    assert.equal(car.failedAnswers, [], 'no refusal of valid telemetry');
+    assert.is(car.acked, car.sent.length, `${car.carId}: every message acknowledged in the end`);
+  }
+}
+
 function assertAckedOnTopic(cars: ResendingCar[], events: Array<{ key: string; value: Record<string, unknown> }>): void {
   const onTopic = new Map<string, Record<string, unknown>>();
   for (const e of events) onTopic.set(String(e.value.event_id), e.value);
@@ -203,11 +212,7 @@ it('broker stopped mid-stream: no ack for what is not stored, UNAVAILABLE at the
     // including what they keep sending after the broker returned.
     await waitFor('acks after the broker returned', () => cars.every((c, i) => c.acked > acksBeforeRestart[i]! + 20), 90_000);
     sender.stop();
-    for (const car of cars) await car.finish(60_000);
-    for (const car of cars) {
-      assert.equal(car.failedAnswers, [], 'no refusal of valid telemetry');
-      assert.is(car.acked, car.sent.length, `${car.carId}: every message acknowledged in the end`);
-    }
+    await finishAllAcknowledged(cars, 60_000);
     await waitFor('/ready again', async () => (await fetch(`${svc.http}/ready`)).status === 200, 30_000, 500);
 
     const totalAcked = cars.reduce((n, c) => n + c.acked, 0);
@@ -239,11 +244,7 @@ it('storage thread dies mid-stream: a new one takes over, every message acknowle
     const acksAtCrash = cars.map((c) => c.acked);
     await waitFor('acks after the new thread started', () => cars.every((c, i) => c.acked > acksAtCrash[i]! + 30), 30_000);
     sender.stop();
-    for (const car of cars) await car.finish(30_000);
-    for (const car of cars) {
-      assert.equal(car.failedAnswers, [], 'no refusal of valid telemetry');
-      assert.is(car.acked, car.sent.length, `${car.carId}: every message acknowledged in the end`);
-    }
+    await finishAllAcknowledged(cars, 30_000);
     const metrics = await (await fetch(`${svc.http}/metrics`)).text();
     assert.match(metrics, /ingestion_errors_total\{kind="storage_thread"\} 1\b/, 'the thread death is counted once');
     const totalAcked = cars.reduce((n, c) => n + c.acked, 0);
