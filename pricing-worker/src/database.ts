@@ -1,7 +1,8 @@
 /**
- * The worker's database access: a pg pool (one connection on the embedded TimescaleDB, which
- * serves one connection at a time) and the migration at start. On the embedded database the
- * connection is closed after every batch so analysts' psql sessions get their turn.
+ * The worker's database access: a pg pool (one connection on the embedded TimescaleDB, whose one
+ * backend more connections would only queue for) and the migration at start. The embedded server
+ * grants its backend per transaction, so the worker keeps its connection open and analysts' psql
+ * sessions still get their turn between two batches.
  */
 import type pg from 'pg';
 import { createPool, migrate, type DatabaseTarget, type Logger } from '@greenlane/common';
@@ -15,14 +16,11 @@ export interface WorkerDatabase {
 export async function openDatabase(opts: { target: DatabaseTarget; schema: string | undefined; connections: number; log: Logger }): Promise<WorkerDatabase> {
   const pool = createPool(opts.target, opts.connections);
   pool.on('error', (error) => opts.log.warn({ err: error.message }, 'idle database connection failed'));
-  // Always set: the embedded database is one backend whose session settings outlive a
-  // connection, so another client's SET search_path would otherwise still apply to ours.
+  // Always set, so that the worker never depends on the server's default. (The embedded server
+  // keeps each connection's settings apart and rolls back what a vanished client left open.)
   // Queries queue behind this on the same connection, so it applies before the first of them.
   const searchPath = opts.schema === undefined ? '"$user", public' : `${opts.schema}, public`;
-  // On the embedded database a killed client's open transaction also survives it (the socket
-  // server does not roll back on close): roll it back, as a real server would have.
-  const setup = opts.target.embedded ? `ROLLBACK; SET search_path TO ${searchPath}` : `SET search_path TO ${searchPath}`;
-  pool.on('connect', (client) => void client.query(setup).catch(() => undefined));
+  pool.on('connect', (client) => void client.query(`SET search_path TO ${searchPath}`).catch(() => undefined));
 
   async function withDb<T>(fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
     const client = await pool.connect();
@@ -42,13 +40,13 @@ export async function openDatabase(opts: { target: DatabaseTarget; schema: strin
       throw error;
     } finally {
       client.off('error', onError);
-      client.release(failed ?? opts.target.embedded);
+      client.release(failed);
     }
   }
 
   // Two instances starting together must not race on CREATE ... IF NOT EXISTS: a session lock
-  // (the continuous aggregate cannot be created inside a transaction). The embedded database
-  // serves one connection at a time, and a session lock there would outlive a killed worker.
+  // (the continuous aggregate cannot be created inside a transaction). The embedded database has
+  // one backend shared by every connection, where a session lock would outlive a killed worker.
   await withDb(async (client) => {
     if (!opts.target.embedded) await client.query('SELECT pg_advisory_lock(724242)');
     try {

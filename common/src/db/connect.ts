@@ -4,7 +4,7 @@ import { envOptional, envUrl } from '../config.js';
 
 export interface DatabaseTarget {
   url: string;
-  /** The embedded TimescaleDB (PGlite) serializes connections: its clients use exactly one. */
+  /** The embedded TimescaleDB (PGlite): one backend, granted per transaction; its clients need only one connection. */
   embedded: boolean;
 }
 
