@@ -19,6 +19,11 @@ export interface ConsumerLoop {
   stop(): void;
 }
 
+/** Messages from `offset` up to the high watermark. */
+function backlog(highWatermark: string, offset: string): number {
+  return Math.max(0, Number(BigInt(highWatermark) - BigInt(offset)));
+}
+
 function causeOf(error: unknown): 'grid' | 'database' | 'dlq' {
   if (error instanceof GridError || (error as Error | undefined)?.name === 'GridError') return 'grid';
   if ((error as { name?: string } | undefined)?.name?.startsWith('KafkaJS')) return 'dlq';
@@ -40,6 +45,10 @@ export async function runConsumer(opts: {
     if (batch.messages.length === 0) return;
     const { topic, partition } = batch;
     const endTimer = metrics.batchSeconds.startTimer();
+    const lagLabels = { topic, partition: String(partition) };
+    // Set before processing too: while batches fail (and are fetched again from the same offset)
+    // the gauge shows the backlog waiting from this batch on, not the lag of the last success.
+    metrics.consumerLag.set(lagLabels, backlog(batch.highWatermark, batch.firstOffset() ?? batch.highWatermark));
     let outcome;
     try {
       outcome = await processBatch(deps, topic, partition, batch.messages);
@@ -69,7 +78,7 @@ export async function runConsumer(opts: {
     metrics.noteRows(outcome.inserted);
     metrics.deadLetters.inc(outcome.poison);
     metrics.recomputedSessions.inc(outcome.recomputedSessions);
-    metrics.consumerLag.set({ topic, partition: String(partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n)));
+    metrics.consumerLag.set(lagLabels, backlog(batch.highWatermark, (BigInt(last) + 1n).toString()));
     log.debug({ topic, partition, ...outcome }, 'batch committed');
   };
 

@@ -27,7 +27,7 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
-    consumerLag: new Gauge({ name: 'pricing_consumer_lag', help: 'Messages behind the high watermark, per partition', labelNames: ['topic', 'partition'], registers: [registry] }),
+    consumerLag: new Gauge({ name: 'pricing_consumer_lag', help: 'Messages not yet committed up to the high watermark, per partition; set when a batch arrives (also one that then fails) and after its commit', labelNames: ['topic', 'partition'], registers: [registry] }),
     deadLetters: new Counter({ name: 'pricing_dead_letters_total', help: 'Messages sent to the dead-letter topic', registers: [registry] }),
     priceCacheHits: new Counter({ name: 'pricing_price_cache_hits_total', help: 'Price lookups answered by the period cache', registers: [registry] }),
     priceCacheMisses: new Counter({ name: 'pricing_price_cache_misses_total', help: 'Price lookups that fetched from the grid', registers: [registry] }),
