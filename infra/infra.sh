@@ -32,6 +32,14 @@ die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# reuse_or_die NAME KIND PORT VARIABLE: a server already on PORT is reused only when it answers as
+# KIND (infra/ports.mjs probe); another program there stops the start, named, with what to change.
+reuse_or_die() {
+  local name=$1 kind=$2 port=$3 variable=$4
+  if node "$ROOT/infra/ports.mjs" probe "$kind" "$port"; then say "$name: reusing the server on port $port"; return; fi
+  die "port $port ($name) is taken by $(node "$ROOT/infra/ports.mjs" holder "$port" || echo 'a program that closed it meanwhile'), which does not answer as $name. Stop that program, or set $variable to a free port"
+}
+
 # wait_for NAME SECONDS COMMAND...: polls COMMAND until it succeeds.
 wait_for() {
   local name=$1 seconds=$2; shift 2
@@ -78,7 +86,7 @@ install_kafka() {
 started() { echo "$2" >"$RUN/$1.pid"; say "$1 started (pid $2)"; }
 
 start_redis() {
-  if port_open "$REDIS_PORT"; then say "redis: reusing the server on port $REDIS_PORT"; return; fi
+  if port_open "$REDIS_PORT"; then reuse_or_die redis redis "$REDIS_PORT" INFRA_REDIS_PORT; return; fi
   install_redis
   mkdir -p "$CACHE/redis"
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --daemonize yes \
@@ -91,7 +99,7 @@ start_redis() {
 kafka_java() { java -Dlog4j.configuration="file:$CACHE/kafka/log4j.properties" -cp "$KAFKA_LIBS/*" "$@"; }
 
 start_kafka() {
-  if port_open "$KAFKA_PORT"; then say "kafka: reusing the broker on port $KAFKA_PORT"; else
+  if port_open "$KAFKA_PORT"; then reuse_or_die kafka kafka "$KAFKA_PORT" INFRA_KAFKA_PORT; else
     install_kafka
     mkdir -p "$CACHE/kafka/data"
     cat >"$CACHE/kafka/server.properties" <<EOF
@@ -146,7 +154,7 @@ EOF
 }
 
 start_postgres() {
-  if port_open "$POSTGRES_PORT"; then say "postgres: reusing the server on port $POSTGRES_PORT"; return; fi
+  if port_open "$POSTGRES_PORT"; then reuse_or_die postgres postgres "$POSTGRES_PORT" INFRA_POSTGRES_PORT; return; fi
   install_postgres
   local bin; bin=$(pg_bindir)
   local data=$CACHE/postgres/data
@@ -172,7 +180,7 @@ start_postgres() {
 }
 
 start_embedded_db() {
-  if port_open "$EMBEDDED_DB_PORT"; then say "embedded TimescaleDB: reusing the server on port $EMBEDDED_DB_PORT"; return; fi
+  if port_open "$EMBEDDED_DB_PORT"; then reuse_or_die "embedded TimescaleDB" postgres "$EMBEDDED_DB_PORT" EMBEDDED_DB_PORT; return; fi
   local server=$ROOT/common/dist/src/embedded-db/server.js
   [ -f "$server" ] || die "the embedded database is not built; run: npm ci && npm run build"
   EMBEDDED_DB_DIR=$CACHE/embedded-timescaledb EMBEDDED_DB_PORT=$EMBEDDED_DB_PORT \

@@ -24,6 +24,9 @@ export interface Backoff {
   maxMs: number;
 }
 
+/** Codes that refuse the caller's credentials: the same token fails every car, so a run stops at the first. */
+export const AUTH_REFUSED = new Set<number>([grpc.status.UNAUTHENTICATED, grpc.status.PERMISSION_DENIED]);
+
 /** Codes that a retry cannot fix: resending the same messages would be refused again. */
 const PERMANENT = new Set<number>([
   grpc.status.UNAUTHENTICATED,

@@ -13,6 +13,22 @@ import { openAckedLog } from './acked-log.js';
 
 const log = createStderrLogger('simulator');
 
+/** Exit code of a run the server refused the token of (the run stops at the first refusal). */
+export const EXIT_TOKEN_REFUSED = 3;
+
+/**
+ * The token was refused: every car would be, so the run has stopped. Says so in words a person
+ * (and the demo, the chaos runner, the benchmarks, which watch for it) can act on.
+ */
+function reportRefusedToken(options: SimulatorOptions, error: string): void {
+  log.fatal(
+    { target: options.target, error },
+    `the ingestion at ${options.target} refused the simulator's token (${error}); stopped. ` +
+      'Give the simulator one of the ingestion\'s API_TOKENS with --token or API_TOKEN',
+  );
+  process.exitCode = EXIT_TOKEN_REFUSED;
+}
+
 /** Resolves on the first SIGINT/SIGTERM so the run can stop and still print its summary; a second one exits at once. */
 function stopOnSignal(): Promise<void> {
   return new Promise((resolve) => {
@@ -69,6 +85,7 @@ async function runLoadMode(options: SimulatorOptions): Promise<void> {
   printLoadSummary(summary, options.json);
   // Every message the server refused or never acknowledged makes the run fail for scripts.
   process.exitCode = summary.acked > 0 && summary.rejected === 0 && summary.failed === 0 ? 0 : 1;
+  if (summary.refusedToken !== undefined) reportRefusedToken(options, summary.refusedToken);
 }
 
 function printRealisticSummary(summary: RealisticSummary, json: boolean): void {
@@ -114,6 +131,7 @@ async function runRealisticMode(options: SimulatorOptions): Promise<void> {
   if (tty) process.stderr.write('\n');
   printRealisticSummary(summary, options.json);
   process.exitCode = summary.rejected === 0 && summary.failed === 0 ? 0 : 1;
+  if (summary.refusedToken !== undefined) reportRefusedToken(options, summary.refusedToken);
 }
 
 async function main(): Promise<void> {

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { BookingStatus, type BookingResponse, type FleetServiceClient } from '@greenlane/common/gen/fleet/fleet';
-import { CarStream, type PendingStatus } from '../car-stream.js';
+import { AUTH_REFUSED, CarStream, type PendingStatus } from '../car-stream.js';
 import { createFleetClient, tokenMetadata } from '../grpc-client.js';
 import { createLatencyHistogram, encodeHistogram, recordMs } from '../latency.js';
 import { carId, drive, drivingStatus, newCar, type DrivingState } from '../car/model.js';
@@ -33,6 +33,7 @@ let running = false;
 /** Messages due before this performance.now() are the warm-up's (set at 'go'). */
 let measureFrom = Infinity;
 let firstError: string | undefined;
+let refusalReported = false;
 
 const cars: LoadCar[] = [];
 for (let i = 0; i < config.cars; i++) {
@@ -55,6 +56,10 @@ for (let i = 0; i < config.cars; i++) {
     onRejected: (messages, error) => {
       counts.rejected += messages.length;
       firstError ??= error.message;
+      if (AUTH_REFUSED.has(error.code) && !refusalReported) {
+        refusalReported = true;
+        post({ type: 'refused', error: error.message });
+      }
     },
     onDisconnect: (error) => {
       counts.reconnects += 1;

@@ -41,6 +41,8 @@ export type ToWorker = { type: 'go' } | { type: 'stop' };
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'progress'; counts: LoadCounts; inflight: number }
+  /** The server refused the token (UNAUTHENTICATED / PERMISSION_DENIED): every car would be, so the run stops. */
+  | { type: 'refused'; error: string }
   | { type: 'drained'; counts: LoadCounts; histogram: string; firstError?: string }
   | { type: 'closed' };
 

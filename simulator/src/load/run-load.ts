@@ -42,6 +42,8 @@ export interface LoadSummary extends LoadCounts {
   ackedPerSec: number;
   latencyMs: LatencySummaryMs;
   firstError?: string;
+  /** Set when the server refused the token: the run stopped at once (every car would be refused). */
+  refusedToken?: string;
 }
 
 /** Splits `total` into `parts` near-equal integers (the first ones get the remainder). */
@@ -94,6 +96,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
   const workerUrl = new URL('./load-worker.js', import.meta.url);
   const latest = configs.map(() => ({ counts: emptyCounts(), inflight: 0 }));
   const drained: Array<{ counts: LoadCounts; histogram: string; firstError?: string } | undefined> = configs.map(() => undefined);
+  let refusedToken: string | undefined;
+  let onRefused: () => void = () => {};
+  const refused = new Promise<void>((resolve) => (onRefused = resolve));
 
   const workers = configs.map((config, i) => {
     const worker = new Worker(workerUrl, { workerData: config });
@@ -103,6 +108,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
         if (message.type === 'ready') resolve();
         else if (message.type === 'progress') latest[i] = { counts: message.counts, inflight: message.inflight };
         else if (message.type === 'drained') drained[i] = message;
+        else if (message.type === 'refused') {
+          refusedToken ??= message.error;
+          onRefused();
+        }
       });
     });
     const drainedOrExit = new Promise<void>((resolve) => {
@@ -138,6 +147,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
     // Duration 0: until the stop signal (Ctrl+C).
     options.durationSec > 0 ? new Promise((resolve) => setTimeout(resolve, (warmupSec + options.durationSec) * 1000)) : new Promise(() => {}),
     options.stopSignal ?? new Promise(() => {}),
+    refused,
   ]);
   for (const w of workers) w.worker.postMessage({ type: 'stop' });
   await Promise.all(workers.map((w) => w.drainedOrExit));
@@ -165,5 +175,6 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
     ackedPerSec: Math.round(counts.acked / elapsedSec),
     latencyMs: summarizeMs(histogram),
     ...(firstError ? { firstError } : {}),
+    ...(refusedToken ? { refusedToken } : {}),
   };
 }

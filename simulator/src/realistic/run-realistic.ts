@@ -5,7 +5,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { BookingStatus, type BookingResponse, type CarStatus, type FleetServiceClient } from '@greenlane/common/gen/fleet/fleet';
-import { CarStream } from '../car-stream.js';
+import { AUTH_REFUSED, CarStream } from '../car-stream.js';
 import { createFleetClient, tokenMetadata } from '../grpc-client.js';
 import { createLatencyHistogram, recordMs, summarizeMs, type LatencySummaryMs } from '../latency.js';
 import { carId } from '../car/model.js';
@@ -49,6 +49,8 @@ export interface RealisticSummary {
   staysCompleted: number;
   chargingNow: number;
   firstError?: string;
+  /** Set when the server refused the token: the run stopped at once (every car would be refused). */
+  refusedToken?: string;
 }
 
 /** Unacknowledged messages a car keeps while the service is away; beyond it the car waits. */
@@ -73,6 +75,9 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
   const bookings = { requested: 0, confirmed: 0, failed: 0, expired: 0 };
   let firstError: string | undefined;
   let running = true;
+  let refusedToken: string | undefined;
+  let onRefused: () => void = () => {};
+  const refused = new Promise<void>((resolve) => (onRefused = resolve));
 
   const cars: RunningCar[] = [];
   for (let i = 0; i < options.cars; i++) {
@@ -99,6 +104,10 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
         if (firstError === undefined) {
           firstError = error.message;
           options.log?.error({ code: error.code, car: car.sim.car.carId }, `stream refused: ${error.message}`);
+        }
+        if (AUTH_REFUSED.has(error.code) && refusedToken === undefined) {
+          refusedToken = error.message;
+          onRefused();
         }
       },
       onDisconnect: (error, delayMs) => {
@@ -151,6 +160,7 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
   await Promise.race([
     options.durationSec > 0 ? new Promise((resolve) => setTimeout(resolve, options.durationSec * 1000)) : new Promise(() => {}),
     options.stopSignal ?? new Promise(() => {}),
+    refused,
   ]);
   running = false;
   for (const car of cars) {
@@ -182,5 +192,6 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
     staysCompleted: staysCompleted(),
     chargingNow: chargingNow(),
     ...(firstError ? { firstError } : {}),
+    ...(refusedToken ? { refusedToken } : {}),
   };
 }
