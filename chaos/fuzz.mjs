@@ -11,14 +11,15 @@ import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
-import { createServices, infraStop, metric, prepareRun, sleep, stackConfig, urls } from './lib/stack.mjs';
+import { CHAOS_TOKEN, createServices, infraStop, metric, prepareRun, sleep, stackConfig, urls } from './lib/stack.mjs';
 import { countAcked, say, startSimulator, waitDrained } from './lib/run-chaos.mjs';
 import { check, readTopic } from './lib/checker.mjs';
 import { RAW, frame, poison, rawHeaders, wild } from './lib/fuzz-inputs.mjs';
 import { pooled, sendStream, sessionPool } from './lib/fuzz-wire.mjs';
 
 const { Kafka, logLevel } = kafkajs;
-const TOKEN = 'greenlane-secret-token';
+/** The private stack's own token (its ingestion accepts nothing else). */
+const TOKEN = CHAOS_TOKEN;
 const FAILED = 2;
 
 export async function runFuzz(options = {}) {

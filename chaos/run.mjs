@@ -63,6 +63,10 @@ const report = await runChaos({
   intervalMs: num(values.interval, DEFAULTS.intervalMs),
   offset: num(values.offset, 0),
   keepInfra: values['keep-infra'] === true,
+}).catch((error) => {
+  // A run that cannot go on (its cars refused, a service that never came up) says why, and stops.
+  process.stderr.write(`[chaos] STOPPED: ${error.message}\n`);
+  process.exit(1);
 });
 if (values.results) {
   mkdirSync(join(values.results, '..'), { recursive: true });

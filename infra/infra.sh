@@ -139,7 +139,9 @@ EOF
       kafka_java kafka.tools.StorageTool format -t "$(kafka_java kafka.tools.StorageTool random-uuid)" \
         -c "$CACHE/kafka/server.properties" >>"$LOGS/kafka-format.log" 2>&1 || die "could not format Kafka storage (see $LOGS/kafka-format.log)"
     fi
-    nohup java -Xms128m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
+    # setsid: its own session, so the Ctrl+C of the terminal that started it (make demo's) does not
+    # reach it; it stops when asked (stop/down), after the demo has counted its rows.
+    setsid nohup java -Xms128m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
       -Dlog4j.configuration="file:$CACHE/kafka/log4j.properties" -cp "$KAFKA_LIBS/*" \
       kafka.Kafka "$CACHE/kafka/server.properties" >"$LOGS/kafka.out" 2>&1 &
     started kafka $!
@@ -184,7 +186,7 @@ start_embedded_db() {
   local server=$ROOT/common/dist/src/embedded-db/server.js
   [ -f "$server" ] || die "the embedded database is not built; run: npm ci && npm run build"
   EMBEDDED_DB_DIR=$CACHE/embedded-timescaledb EMBEDDED_DB_PORT=$EMBEDDED_DB_PORT \
-    nohup node "$server" >"$LOGS/embedded-timescaledb.log" 2>&1 &
+    setsid nohup node "$server" >"$LOGS/embedded-timescaledb.log" 2>&1 &
   started embedded-timescaledb $!
   wait_for "embedded TimescaleDB" 60 port_open "$EMBEDDED_DB_PORT"
   say "embedded TimescaleDB ready on 127.0.0.1:$EMBEDDED_DB_PORT"

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every compiled uvu test file (<workspace>/dist/test/**/*.test.js), and the plain-JavaScript
-// ones of the folders that are not workspaces (chaos/test/*.test.mjs), each in its own process, and
+// ones of the folders that are not workspaces (chaos/test, scripts/test: *.test.mjs), each in its own process, and
 // ends with one plain line `N passed, N failed`, which is what CI reads.
 //   node scripts/run-tests.mjs [--unit] [substring...]
 // --unit runs only the tests that need no servers (files not named *.int.test.ts).
@@ -25,7 +25,7 @@ function findTests(dir) {
 }
 
 const workspaces = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).workspaces;
-const testDirs = [...workspaces.map((ws) => join(root, ws, 'dist', 'test')), join(root, 'chaos', 'test')];
+const testDirs = [...workspaces.map((ws) => join(root, ws, 'dist', 'test')), join(root, 'chaos', 'test'), join(root, 'scripts', 'test')];
 const files = testDirs
   .flatMap((dir) => findTests(dir).sort())
   .filter((f) => !unitOnly || !/\.int\.test\.m?js$/.test(f))

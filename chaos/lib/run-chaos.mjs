@@ -8,7 +8,7 @@ import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
 import pg from 'pg';
-import { ROOT, createServices, infraStop, metric, prepareRun, sleep, stackConfig, urls } from './stack.mjs';
+import { CHAOS_TOKEN, ROOT, createServices, infraStop, metric, prepareRun, sleep, stackConfig, urls } from './stack.mjs';
 import { FAULTS } from './faults.mjs';
 import { check } from './checker.mjs';
 
@@ -68,17 +68,26 @@ export function sampleRows(dbUrl) {
   };
 }
 
-/** The simulator as a child process, run until stopped (SIGTERM makes it print its summary). */
+/**
+ * The simulator as a child process, run until stopped (SIGTERM makes it print its summary). It
+ * sends the stack's own token (CHAOS_TOKEN), whatever the shell's API_TOKEN. `done` resolves with
+ * its summary; `exitedEarly` rejects, with the simulator's own words, when it exits unasked (a
+ * refused token stops it at once: exit 3).
+ */
 export function startSimulator({ name, target, cars, intervalMs, seed, prefix, ackedLog, logDir }) {
-  const log = createWriteStream(join(logDir, `${name}.log`));
+  const logPath = join(logDir, `${name}.log`);
+  const log = createWriteStream(logPath);
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'simulator/dist/src/main.js'), '--mode', 'realistic', '--target', target, '--cars', String(cars), '--interval', `${intervalMs}ms`,
-      '--duration', '0', '--seed', String(seed), '--car-prefix', prefix, '--channels', '4', '--json', '--acked-log', ackedLog],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } },
+    [join(ROOT, 'simulator/dist/src/main.js'), '--mode', 'realistic', '--target', target, '--token', CHAOS_TOKEN, '--cars', String(cars),
+      '--interval', `${intervalMs}ms`, '--duration', '0', '--seed', String(seed), '--car-prefix', prefix, '--channels', '4', '--json', '--acked-log', ackedLog],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, API_TOKEN: CHAOS_TOKEN, LOG_LEVEL: 'warn' } },
   );
   let out = '';
+  let err = '';
+  let asked = false;
   child.stdout.on('data', (chunk) => (out += chunk));
+  child.stderr.on('data', (chunk) => (err = (err + chunk).slice(-4000)));
   child.stderr.pipe(log);
   const done = new Promise((resolve) =>
     child.on('exit', (code) => {
@@ -91,7 +100,50 @@ export function startSimulator({ name, target, cars, intervalMs, seed, prefix, a
       resolve({ ...summary, exitCode: code });
     }),
   );
-  return { done, stop: () => child.kill('SIGTERM') };
+  const exitedEarly = done.then((summary) => {
+    if (asked) return new Promise(() => {});
+    throw new Error(`${name} exited (code ${summary.exitCode}) before the run was over: ${simulatorError(err, summary)}; log ${logPath}`);
+  });
+  exitedEarly.catch(() => {});
+  return {
+    done,
+    exitedEarly,
+    stop: () => {
+      asked = true;
+      child.kill('SIGTERM');
+    },
+  };
+}
+
+/** The simulator's own account of why it stopped: its last fatal/error line, else its summary's first error. */
+function simulatorError(stderr, summary) {
+  let message;
+  for (const line of stderr.split('\n')) {
+    try {
+      const j = JSON.parse(line);
+      if (j.level >= 50) message = j.msg;
+    } catch {
+      // not a log line
+    }
+  }
+  return message ?? summary.firstError ?? summary.error ?? 'no error logged';
+}
+
+/**
+ * Resolves after `ms`, or rejects at once when a simulator exits unasked, so a run whose cars are
+ * refused stops with the reason instead of injecting its faults into a fleet of nothing.
+ */
+export function sleepWatching(ms, sims) {
+  return Promise.race([sleep(ms), ...sims.map((s) => s.exitedEarly)]);
+}
+
+/** Waits for the first acknowledged CarStatus; rejects, naming the cause, when none comes within `timeoutMs`. */
+export async function firstAck(sims, timeoutMs, logDir) {
+  const deadline = Date.now() + timeoutMs;
+  while (countAcked(sims.map((s) => s.ackedLog)) === 0) {
+    if (Date.now() > deadline) throw new Error(`no CarStatus acknowledged within ${timeoutMs / 1000} s of the simulator's start; see the logs in ${logDir}`);
+    await sleepWatching(250, sims);
+  }
 }
 
 /** Lines in the acked logs so far (the simulator flushes them every 200 ms). */
@@ -161,6 +213,7 @@ export async function runChaos(options) {
   const started = Date.now();
   const report = { runId, options: o, cars, durationSec, stack: cfg, topic: runId, database: db, logs: dir };
   let rows;
+  let sims = [];
   try {
     await services.grid.start();
     for (const s of services.ingestion) await s.start();
@@ -168,7 +221,7 @@ export async function runChaos(options) {
     say(`services up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     rows = sampleRows(u.dbUrl);
-    const sims = services.ingestion.map((ing, i) => {
+    sims = services.ingestion.map((ing, i) => {
       const ackedLog = join(dir, `acked-${i + 1}.log`);
       return {
         ackedLog,
@@ -185,10 +238,13 @@ export async function runChaos(options) {
       };
     });
 
+    // A fleet that cannot connect or authenticate stops the run here, with the simulator's words.
+    await firstAck(sims, 30_000, dir);
+    say(`first CarStatus acknowledged ${((Date.now() - started) / 1000).toFixed(1)} s after the start`);
     const faults = [];
     let next = Date.now() + o.warmupSec * 1000;
     for (const [i, name] of faultNames.entries()) {
-      await sleep(Math.max(0, next - Date.now()));
+      await sleepWatching(Math.max(0, next - Date.now()), sims);
       const fault = { name, at: Date.now() };
       say(`fault ${i + 1}/${faultNames.length}: ${name} (${countAcked(sims.map((s) => s.ackedLog))} acknowledged so far)`);
       await FAULTS[name]({ cfg, services, outageMs: o.outageSec * 1000 });
@@ -198,8 +254,8 @@ export async function runChaos(options) {
       next = fault.restoredAt + o.phaseSec * 1000;
     }
     // Clean running after the last fault, and on until the run has its count of messages.
-    await sleep(Math.max(0, next - Date.now() - o.phaseSec * 1000 + o.tailSec * 1000));
-    while (countAcked(sims.map((s) => s.ackedLog)) < o.messages) await sleep(1000);
+    await sleepWatching(Math.max(0, next - Date.now() - o.phaseSec * 1000 + o.tailSec * 1000), sims);
+    while (countAcked(sims.map((s) => s.ackedLog)) < o.messages) await sleepWatching(1000, sims);
     for (const s of sims) s.stop();
     const simulators = await Promise.all(sims.map((s) => s.done));
     say(`simulator done: ${simulators.map((s) => `sent ${s.sent} acked ${s.acked} rejected ${s.rejected} failed ${s.failed} reconnects ${s.reconnects}`).join(' | ')}`);
@@ -233,6 +289,8 @@ export async function runChaos(options) {
     writeFileSync(join(dir, 'report.json'), JSON.stringify(report, null, 2));
     return report;
   } finally {
+    for (const s of sims) s.stop();
+    await Promise.all(sims.map((s) => s.done));
     await rows?.stop().catch(() => {});
     for (const s of services.all()) await s.stop(15_000, true).catch(() => {});
     if (!o.keepInfra) await infraStop(cfg, 'redis', 'kafka', 'postgres').catch((e) => say(`could not stop the private servers: ${e.message}`));

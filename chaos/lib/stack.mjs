@@ -12,6 +12,11 @@ import pg from 'pg';
 import { createClient } from 'redis';
 
 export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
+/**
+ * The one token of a private stack: its ingestions accept only it and its simulators and fuzzers
+ * send it, whatever API_TOKENS / API_TOKEN the shell has (a deployer's shell has them set).
+ */
+export const CHAOS_TOKEN = 'chaos-private-token';
 const run = promisify(execFile);
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -74,7 +79,7 @@ export async function infraStop(cfg, ...names) {
 export function urls(cfg, db) {
   return {
     brokers: [`127.0.0.1:${cfg.kafkaPort}`],
-    redisUrl: `redis://127.0.0.1:${cfg.redisPort}/0`,
+    redisUrl: `redis://127.0.0.1:${cfg.redisPort}/${cfg.redisDb ?? 0}`,
     gridUrl: `http://127.0.0.1:${cfg.gridPort}`,
     adminDbUrl: `postgres://postgres@127.0.0.1:${cfg.postgresPort}/postgres`,
     dbUrl: `postgres://postgres@127.0.0.1:${cfg.postgresPort}/${db}`,
@@ -174,7 +179,14 @@ export function createServices(cfg, { topic, dlqTopic, groupId, dbUrl, logDir, i
       new Service(
         `ingestion-${i + 1}`,
         'ingestion/dist/src/main.js',
-        { ...common, INGESTION_ADDR: `127.0.0.1:${p.grpcPort}`, INGESTION_HTTP_ADDR: `127.0.0.1:${p.httpPort}`, REDIS_URL: u.redisUrl, FLEET_EVENTS_PARTITIONS: '6' },
+        {
+          ...common,
+          INGESTION_ADDR: `127.0.0.1:${p.grpcPort}`,
+          INGESTION_HTTP_ADDR: `127.0.0.1:${p.httpPort}`,
+          REDIS_URL: u.redisUrl,
+          FLEET_EVENTS_PARTITIONS: '6',
+          API_TOKENS: CHAOS_TOKEN,
+        },
         logDir,
         `http://127.0.0.1:${p.httpPort}/ready`,
       ),
