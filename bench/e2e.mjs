@@ -258,6 +258,8 @@ async function runRate(rate) {
   }
   const elapsed = (Date.now() - started) / 1000;
   const summary = JSON.parse(simulator.output().trim().split('\n').filter((l) => l.startsWith('{"mode"')).pop() ?? '{}');
+  // The bench's ingestion accepts only its own token: a refusal is a broken setup, not a figure.
+  if (summary.refusedToken) throw new Error(`the bench's ingestion refused the simulator's token (${summary.refusedToken}); see .cache/logs/bench-e2e-*.log`);
   const unmatched = await probes.stop();
   // Drain: how long until the lag is back to zero after the load stops.
   const drainStart = Date.now();

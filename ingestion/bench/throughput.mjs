@@ -213,7 +213,10 @@ async function load(target, { cars, seconds, inflight, rate, threads, channels, 
   const { code } = await sim.exited;
   const line = sim.output().trim().split('\n').reverse().find((l) => l.startsWith('{"mode":"load"'));
   if (line === undefined) throw new Error(`the simulator printed no summary (exit ${code}):\n${sim.output().slice(-2000)}`);
-  return JSON.parse(line);
+  const summary = JSON.parse(line);
+  // The bench's servers accept only its own token: a refusal stops the bench, it is no figure.
+  if (summary.refusedToken) throw new Error(`${target} refused the simulator's token (${summary.refusedToken})`);
+  return summary;
 }
 
 function shape(summary) {
