@@ -40,12 +40,13 @@ fail() {
 last_error() {
   node -e '
     const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean);
-    let found;
+    let found, last;
     for (const line of lines) {
-      try { const j = JSON.parse(line); if (j.level >= 50) found = j; } catch {}
+      try { const j = JSON.parse(line); last = j; if (j.level >= 50) found = j; } catch {}
     }
     if (found) console.log(found.msg + (found.err?.message && !found.msg.includes(found.err.message) ? `: ${found.err.message}` : ""));
-    else console.log(lines.filter((l) => !/^\s+at /.test(l)).slice(-3).join("\n") || "(its log is empty)");
+    else if (last?.msg !== undefined && lines.at(-1).startsWith("{")) console.log(`no error logged (killed?); its last line: ${last.msg}`);
+    else console.log(lines.filter((l) => !/^\s+at /.test(l)).slice(-3).join(" | ") || "(its log is empty)");
   ' "$1" 2>/dev/null || echo "(no log at $1)"
 }
 
