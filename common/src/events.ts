@@ -15,6 +15,12 @@ export interface TelemetryEvent {
   charging?: boolean;
   charge_energy_kwh?: number;
   plugged_in_at?: number;
+  /**
+   * True when the car had already reported a newer state (its own clock) before this one arrived:
+   * a buffered upload or a resend. The live index kept the newer state; history and pricing still
+   * take this one. Absent otherwise. Not part of event_id, which names the CarStatus alone.
+   */
+  late?: true;
 }
 
 export type BookingEventType = 'booking_confirmed' | 'booking_failed' | 'booking_expired';

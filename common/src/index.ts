@@ -5,6 +5,7 @@ export * from './cli.js';
 export * from './lifecycle.js';
 export * from './kafka.js';
 export * from './redis.js';
+export * from './redis-script.js';
 export * from './events.js';
 export * from './db/connect.js';
 export * from './db/schema.js';

@@ -12,7 +12,7 @@ const oneShot = (crypto as { hash?: (algorithm: string, data: string, encoding: 
 const sha256Hex: (data: string) => string =
   oneShot !== undefined ? (data) => oneShot('sha256', data, 'hex') : (data) => crypto.createHash('sha256').update(data).digest('hex');
 
-type TelemetryFields = Omit<TelemetryEvent, 'event_id'>;
+type TelemetryFields = Omit<TelemetryEvent, 'event_id' | 'late'>;
 
 function telemetryFields(s: CarStatus): TelemetryFields {
   const event: TelemetryFields = {
@@ -33,9 +33,14 @@ function telemetryFields(s: CarStatus): TelemetryFields {
   return event;
 }
 
-/** The JSON value for Kafka. The key order is fixed by telemetryEvent, so the hash is stable. */
-export function serializeTelemetry(s: CarStatus): { eventId: string; value: string } {
+/**
+ * The JSON value for Kafka. The key order is fixed by telemetryFields, so the hash is stable; `late`
+ * (the car had already reported a newer state) follows the hashed fields, so a CarStatus keeps its
+ * id whether it arrives in order or not.
+ */
+export function serializeTelemetry(s: CarStatus, late = false): { eventId: string; value: string } {
   const body = JSON.stringify(telemetryFields(s));
   const eventId = sha256Hex(body).slice(0, 32);
-  return { eventId, value: `{"event_id":"${eventId}",${body.slice(1)}` };
+  const fields = late ? `${body.slice(1, -1)},"late":true}` : body.slice(1);
+  return { eventId, value: `{"event_id":"${eventId}",${fields}` };
 }

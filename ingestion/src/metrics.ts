@@ -20,6 +20,7 @@ export interface IngestionMetrics {
   activeStreams: Gauge;
   accepted: Counter;
   rejected: Counter;
+  refused: Counter<'store'>;
   inFlight: Gauge;
   ackLatency: Histogram;
   producerBatch: Histogram;
@@ -50,6 +51,12 @@ export function createMetrics(defaultMetrics = true): IngestionMetrics {
     rejected: new Counter({
       name: 'ingestion_messages_rejected_total',
       help: 'CarStatus messages refused by validation (answered BOOKING_FAILED, nothing stored)',
+      registers: [registry],
+    }),
+    refused: new Counter({
+      name: 'ingestion_messages_refused_total',
+      help: 'Valid CarStatus messages one store refused for what they are (answered BOOKING_FAILED; the rest of their batch stored)',
+      labelNames: ['store'] as const,
       registers: [registry],
     }),
     inFlight: new Gauge({

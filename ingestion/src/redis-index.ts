@@ -1,43 +1,118 @@
 /**
  * The live index of the fleet in Redis: `GEOADD fleet:locations` and `HSET car:{id}` (CONTRACTS.md).
- * The updates of a batch (every stream's messages of one event-loop turn) go in one pipeline, so
- * the hot path never pays a network round trip per command. Within a batch the newest update of a
- * car wins.
+ *
+ * It holds each car's newest state by the car's own clock, not the newest arrival: cars upload what
+ * they buffered out of coverage and resend what was not acknowledged, so an older CarStatus can
+ * arrive after a newer one, and it must not move the car back. One Lua script per batch (every
+ * stream's messages of one storage turn) compares and writes every car of the batch in one round
+ * trip, and tells which cars Redis refused (a key of the wrong type, say), so one car's refusal
+ * fails that car only, never the batch.
  */
-import type { RedisClient } from '@greenlane/common';
+import { RedisScript, type RedisClient } from '@greenlane/common';
 import type { CarStatus } from '@greenlane/common/gen/fleet/fleet';
 
 export const LOCATIONS_KEY = 'fleet:locations';
-export const carKey = (carId: string): string => `car:${carId}`;
+export const CAR_KEY_PREFIX = 'car:';
+export const carKey = (carId: string): string => `${CAR_KEY_PREFIX}${carId}`;
 
-function carFields(s: CarStatus): string[] {
-  return [
-    'battery', String(s.batteryLevel),
-    'velocity', String(s.velocity),
-    'timestamp', String(s.timestamp),
-    'latitude', String(s.latitude),
-    'longitude', String(s.longitude),
-    // Always written, empty when not plugged in, so the hash never shows a stay that has ended.
-    'station_id', s.stationId,
-    'charging', s.charging ? '1' : '0',
-    'charge_energy_kwh', String(s.chargeEnergyKwh),
-    'plugged_in_at', String(s.pluggedInAt),
-  ];
+/** Values per car in ARGV, in the order the script reads them. */
+const STRIDE = 9;
+
+/**
+ * KEYS: fleet:locations, then car:{id} per car. ARGV: STRIDE values per car. Per car it answers
+ * the timestamp the hash held before (-1: none), or `!` and the error of the command Redis
+ * refused. Equal timestamps write again (a resend: the same values). redis.pcall keeps one car's
+ * error from aborting the script and the cars after it.
+ */
+const INDEX_SCRIPT = new RedisScript(`
+local out = {}
+for i = 2, #KEYS do
+  local key, a = KEYS[i], (i - 2) * ${STRIDE}
+  local prior = redis.pcall('HGET', key, 'timestamp')
+  if type(prior) == 'table' and prior.err then
+    out[i - 1] = '!' .. prior.err
+  else
+    prior = tonumber(prior) or -1
+    out[i - 1] = prior
+    if tonumber(ARGV[a + 1]) >= prior then
+      local r = redis.pcall('HSET', key, 'timestamp', ARGV[a + 1], 'longitude', ARGV[a + 2], 'latitude', ARGV[a + 3],
+        'battery', ARGV[a + 4], 'velocity', ARGV[a + 5], 'station_id', ARGV[a + 6], 'charging', ARGV[a + 7],
+        'charge_energy_kwh', ARGV[a + 8], 'plugged_in_at', ARGV[a + 9])
+      if not (type(r) == 'table' and r.err) then
+        r = redis.pcall('GEOADD', KEYS[1], ARGV[a + 2], ARGV[a + 3], string.sub(key, ${CAR_KEY_PREFIX.length + 1}))
+      end
+      if type(r) == 'table' and r.err then out[i - 1] = '!' .. r.err end
+    end
+  end
+end
+return out
+`);
+
+/**
+ * Errors that say Redis as a whole cannot write now, not that it refuses this car: the batch fails
+ * and every car resends, as when Redis is unreachable.
+ */
+const UNAVAILABLE = /^(OOM|READONLY|MASTERDOWN|NOREPLICAS|LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|MISCONF)\b/;
+
+export class RedisUnavailableError extends Error {}
+
+export interface IndexOutcome {
+  /** Per status of the batch: its car had already reported a newer state (by timestamp). */
+  late: Uint8Array;
+  /** Index in the batch → why Redis refused it; every message of a refused car. */
+  refused: Map<number, string>;
 }
 
 /**
- * Writes one batch of updates as a single pipeline: one GEOADD with every car of the batch and
- * one HSET per car. Resolves when Redis has applied all of it.
+ * Writes the newest state of every car of the batch, unless Redis already holds a newer one.
+ * Rejects when Redis is unavailable (the caller fails the batch); a car Redis refuses is in
+ * `refused`, and nothing of it is written.
  */
-export function writeFleetIndex(redis: RedisClient, statuses: readonly CarStatus[]): Promise<void> {
-  const latest = new Map<string, CarStatus>();
-  for (const status of statuses) latest.set(status.carId, status);
-  const multi = redis.multi();
-  const geo: string[] = ['GEOADD', LOCATIONS_KEY];
-  for (const [carId, s] of latest) {
-    geo.push(String(s.longitude), String(s.latitude), carId);
-    multi.addCommand(['HSET', carKey(carId), ...carFields(s)]);
+export async function writeFleetIndex(redis: RedisClient, statuses: readonly CarStatus[]): Promise<IndexOutcome> {
+  // The newest status of each car in this batch is the one Redis compares with what it holds.
+  const newest = new Map<string, number>();
+  statuses.forEach((s, i) => {
+    const at = newest.get(s.carId);
+    if (at === undefined || s.timestamp >= statuses[at]!.timestamp) newest.set(s.carId, i);
+  });
+  const keys = [LOCATIONS_KEY];
+  const args: string[] = [];
+  for (const [carId, i] of newest) {
+    const s = statuses[i]!;
+    keys.push(carKey(carId));
+    args.push(
+      String(s.timestamp), String(s.longitude), String(s.latitude), String(s.batteryLevel), String(s.velocity),
+      // Always written, empty when not plugged in, so the hash never shows a stay that has ended.
+      s.stationId, s.charging ? '1' : '0', String(s.chargeEnergyKwh), String(s.pluggedInAt),
+    );
   }
-  multi.addCommand(geo);
-  return multi.execAsPipeline().then(() => undefined);
+  const replies = (await INDEX_SCRIPT.run(redis, keys, args)) as Array<number | string>;
+
+  const prior = new Map<string, number>();
+  const refusedCars = new Map<string, string>();
+  let k = 0;
+  for (const carId of newest.keys()) {
+    const reply = replies[k++]!;
+    if (typeof reply === 'number') {
+      prior.set(carId, reply);
+    } else {
+      const error = reply.slice(1);
+      if (UNAVAILABLE.test(error)) throw new RedisUnavailableError(error);
+      refusedCars.set(carId, error);
+    }
+  }
+
+  // In arrival order, a status is late when its car already had a newer one: in Redis, or earlier
+  // in this batch.
+  const late = new Uint8Array(statuses.length);
+  const refused = new Map<number, string>();
+  const seen = new Map<string, number>();
+  statuses.forEach((s, i) => {
+    const error = refusedCars.get(s.carId);
+    if (error !== undefined) return void refused.set(i, error);
+    const before = Math.max(prior.get(s.carId)!, seen.get(s.carId) ?? -1);
+    if (s.timestamp < before) late[i] = 1;
+    else seen.set(s.carId, s.timestamp);
+  });
+  return { late, refused };
 }

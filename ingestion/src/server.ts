@@ -83,7 +83,9 @@ export async function startIngestion(
     desk = await openBookingDesk({
       redis,
       log: log.child({ component: 'bookings' }),
-      publish: (events) => storage.publish(events.map((e) => ({ key: e.car_id, value: JSON.stringify(e) }))),
+      // A booking event Kafka refuses for what it is cannot be retried into the topic: the storage
+      // thread logs it; the booking itself lives in Redis.
+      publish: (events) => storage.publish(events.map((e) => ({ key: e.car_id, value: JSON.stringify(e) }))).then(() => undefined),
       currentPrice: async () => (await grid.price(Date.now())).price_per_kwh,
       notifyCar: (carId, response) => hub.notifyCar(carId, response),
       env,

@@ -27,11 +27,25 @@ export type ToStorage =
 
 export type StorageFailure = 'redis_write' | 'kafka_send';
 
+/** The store that refused one message (and only it) for what it is. */
+export type RefusingStore = 'redis' | 'kafka';
+
+/**
+ * A message of a stored batch whose outcome is not plainly "stored": its car had already reported
+ * a newer state (late), or one store refused it. `index` is its position in its batch.
+ */
+export interface Exception {
+  id: number;
+  index: number;
+  late: boolean;
+  refused?: { store: RefusingStore; reason: string };
+}
+
 export type FromStorage =
   | { type: 'ready' }
   | { type: 'start-failed'; error: string }
-  /** These batches are durable. */
-  | { type: 'stored'; ids: number[] }
+  /** These batches are durable, but for the refused messages of `exceptions`. */
+  | { type: 'stored'; ids: number[]; exceptions: Exception[] }
   /** These batches failed; `failure` says where. */
   | { type: 'failed'; ids: number[]; failure: StorageFailure; error: string }
   /**

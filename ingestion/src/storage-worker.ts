@@ -1,9 +1,13 @@
 /**
  * The storage thread: everything a CarStatus costs after validation, away from the thread that
- * serves the gRPC streams. The batches arriving in one event-loop turn here go to Redis as one
- * pipeline and to Kafka through the batching producer, and are reported stored, in one message,
- * once both have accepted them. Batches are handled in arrival order, so a car's events reach
- * Kafka in the order it sent them.
+ * serves the gRPC streams. The batches arriving in one event-loop turn here go, as a straight line,
+ * to Redis (one script: the live index, which also says which messages are late) and then to Kafka
+ * through the batching producer (each event marked late or not), and are reported stored, in one
+ * message, once both have accepted them. Batches are handled in arrival order (Redis answers in
+ * order), so a car's events reach Kafka in the order it sent them.
+ *
+ * A message one store refuses for what it is fails alone: Redis refusing a car means its events
+ * are not emitted either; Kafka refusing one event leaves the others of its request stored.
  */
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -11,8 +15,8 @@ import { connectRedis, createKafka, createLogger } from '@greenlane/common';
 import type { CarStatus } from '@greenlane/common/gen/fleet/fleet';
 import { serializeTelemetry } from './event.js';
 import { KafkaEmitter } from './kafka-emitter.js';
-import { writeFleetIndex } from './redis-index.js';
-import type { FromStorage, StorageFailure, StorageWorkerConfig, ToStorage } from './storage-protocol.js';
+import { writeFleetIndex, type IndexOutcome } from './redis-index.js';
+import type { Exception, FromStorage, KeyedValue, StorageFailure, StorageWorkerConfig, ToStorage } from './storage-protocol.js';
 
 if (parentPort === null) throw new Error('storage-worker must run as a worker thread');
 const port = parentPort;
@@ -57,43 +61,74 @@ const { redis, emitter } = storage;
 
 /** Reports go out once per turn, however many batches settled in it. */
 let stored: number[] = [];
-function reportStored(ids: number[]): void {
+let exceptions: Exception[] = [];
+function reportStored(ids: number[], batchExceptions: Exception[]): void {
   if (stored.length === 0) setImmediate(postStored);
   for (const id of ids) stored.push(id);
+  for (const e of batchExceptions) exceptions.push(e);
 }
 
 function postStored(): void {
-  if (stored.length > 0) post({ type: 'stored', ids: stored });
+  if (stored.length > 0) post({ type: 'stored', ids: stored, exceptions });
   stored = [];
+  exceptions = [];
 }
 
-function settle(ids: number[], work: Array<Promise<void>>, failures: StorageFailure[]): void {
-  Promise.all(work.map((p, i) => p.catch((error: unknown) => Promise.reject({ failure: failures[i]!, error }))))
-    .then(
-      () => reportStored(ids),
-      ({ failure, error }: { failure: StorageFailure; error: unknown }) =>
-        post({ type: 'failed', ids, failure, error: error instanceof Error ? error.message : String(error) }),
-    );
+function reportFailed(ids: number[], failure: StorageFailure, error: unknown): void {
+  post({ type: 'failed', ids, failure, error: error instanceof Error ? error.message : String(error) });
 }
 
-/** The store batches of this turn, written together. */
-let turn: { ids: number[]; statuses: CarStatus[] } | undefined;
+/** The store batches of this turn, written together: each batch's id and how many statuses it has. */
+let turn: { ids: number[]; counts: number[]; statuses: CarStatus[] } | undefined;
 function store(id: number, statuses: CarStatus[]): void {
   if (turn === undefined) {
-    turn = { ids: [], statuses: [] };
+    turn = { ids: [], counts: [], statuses: [] };
     setImmediate(writeTurn);
   }
   turn.ids.push(id);
+  turn.counts.push(statuses.length);
   for (const status of statuses) turn.statuses.push(status);
 }
 
+/** Redis, then Kafka, then the report: what each message became, by batch. */
 function writeTurn(): void {
-  const { ids, statuses } = turn!;
+  const { ids, counts, statuses } = turn!;
   turn = undefined;
-  const events = statuses.map((s) => ({ key: s.carId, value: serializeTelemetry(s).value }));
   const redisStartedAt = performance.now();
-  const indexed = writeFleetIndex(redis, statuses).then(() => void redisWriteSeconds.push((performance.now() - redisStartedAt) / 1000));
-  settle(ids, [indexed, emitter.sendAll(events)], ['redis_write', 'kafka_send']);
+  writeFleetIndex(redis, statuses).then(
+    (index) => {
+      redisWriteSeconds.push((performance.now() - redisStartedAt) / 1000);
+      const events: KeyedValue[] = [];
+      const statusOf: number[] = [];
+      statuses.forEach((s, i) => {
+        if (index.refused.has(i)) return;
+        events.push({ key: s.carId, value: serializeTelemetry(s, index.late[i] === 1).value });
+        statusOf.push(i);
+      });
+      emitter.sendAll(events).then(
+        (kafkaRefused) => reportStored(ids, exceptionsOf(ids, counts, index, kafkaRefused, statusOf)),
+        (error: unknown) => reportFailed(ids, 'kafka_send', error),
+      );
+    },
+    (error: unknown) => reportFailed(ids, 'redis_write', error),
+  );
+}
+
+/** The messages of the turn that were late or refused, as (batch id, index in the batch). */
+function exceptionsOf(ids: number[], counts: number[], index: IndexOutcome, kafkaRefused: ReadonlyMap<number, string>, statusOf: number[]): Exception[] {
+  const refused = new Map<number, Exception['refused']>();
+  for (const [i, reason] of index.refused) refused.set(i, { store: 'redis', reason });
+  for (const [e, reason] of kafkaRefused) refused.set(statusOf[e]!, { store: 'kafka', reason });
+  const out: Exception[] = [];
+  let i = 0;
+  ids.forEach((id, b) => {
+    for (let k = 0; k < counts[b]!; k++, i++) {
+      const why = refused.get(i);
+      if (why !== undefined) out.push({ id, index: k, late: false, refused: why });
+      else if (index.late[i] === 1) out.push({ id, index: k, late: true });
+    }
+  });
+  return out;
 }
 
 function report(stalled: boolean): void {
@@ -121,10 +156,17 @@ port.on('message', (message: ToStorage) => {
   switch (message.type) {
     case 'store':
       return store(message.id, message.statuses);
-    case 'publish':
-      // After the telemetry that came before it, so a car's events stay in order.
-      if (turn !== undefined) writeTurn();
-      return settle([message.id], [emitter.sendAll(message.messages)], ['kafka_send']);
+    case 'publish': {
+      // The desk publishes a car's booking events after its telemetry is stored, so they follow it.
+      const { id, messages } = message;
+      return void emitter.sendAll(messages).then(
+        (refused) => {
+          for (const [k, reason] of refused) log.error({ key: messages[k]!.key, err: reason }, 'kafka refused a booking event; it is not on the topic');
+          reportStored([id], [...refused].map(([k, reason]) => ({ id, index: k, late: false, refused: { store: 'kafka', reason } })));
+        },
+        (error: unknown) => reportFailed([id], 'kafka_send', error),
+      );
+    }
     case 'close':
       return void close(message.timeoutMs);
   }

@@ -12,17 +12,30 @@ import type { Logger } from '@greenlane/common';
 import type { CarStatus } from '@greenlane/common/gen/fleet/fleet';
 import { deferred, type Deferred } from './deferred.js';
 import type { IngestionMetrics } from './metrics.js';
-import type { FromStorage, KeyedValue, StorageWorkerConfig, ToStorage } from './storage-protocol.js';
+import type { Exception, FromStorage, KeyedValue, RefusingStore, StorageWorkerConfig, ToStorage } from './storage-protocol.js';
 
 const WORKER_URL = new URL('./storage-worker.js', import.meta.url);
 
 export class StorageError extends Error {}
 
+/** What became of one stored CarStatus. */
+export interface StoreOutcome {
+  /** Its car had already reported a newer state: the live index kept that one. */
+  late: boolean;
+  /** One store refused this message (for what it is): it is not stored, the rest of its batch is. */
+  refused?: { store: RefusingStore; reason: string };
+}
+
+const STORED: StoreOutcome = { late: false };
+/** Index in a batch → outcome, for the messages that were not plainly stored. */
+type Outcomes = ReadonlyMap<number, StoreOutcome>;
+const ALL_STORED: Outcomes = new Map();
+
 export class Storage {
   private worker!: Worker;
   private ready!: Promise<void>;
-  private batch: { id: number; statuses: CarStatus[]; done: Deferred } | undefined;
-  private readonly waiting = new Map<number, Deferred>();
+  private batch: { id: number; statuses: CarStatus[]; done: Deferred<Outcomes> } | undefined;
+  private readonly waiting = new Map<number, Deferred<Outcomes>>();
   private nextId = 1;
   private closing = false;
   /** The first thread became ready: from then on a thread that dies is replaced. */
@@ -45,24 +58,30 @@ export class Storage {
     return storage;
   }
 
-  /** Resolves when Redis and Kafka both hold this CarStatus. */
-  store(status: CarStatus): Promise<void> {
+  /**
+   * Resolves when Redis and Kafka both hold this CarStatus, or one of them refused it alone;
+   * rejects when its batch failed as a whole (a store unavailable): the car resends.
+   */
+  store(status: CarStatus): Promise<StoreOutcome> {
     if (this.closing) return Promise.reject(new StorageError('storage closed'));
     let batch = this.batch;
     if (batch === undefined) {
-      batch = this.batch = { id: this.nextId++, statuses: [], done: deferred() };
+      batch = this.batch = { id: this.nextId++, statuses: [], done: deferred<Outcomes>() };
       setImmediate(() => this.flush());
     }
-    batch.statuses.push(status);
-    return batch.done.promise;
+    const index = batch.statuses.push(status) - 1;
+    return batch.done.promise.then((outcomes) => (outcomes.size === 0 ? STORED : (outcomes.get(index) ?? STORED)));
   }
 
-  /** Kafka only, in order with the telemetry (the bookings desk's events). */
-  publish(messages: KeyedValue[]): Promise<void> {
+  /**
+   * Kafka only, in order with the telemetry (the bookings desk's events). Resolves with what the
+   * broker refused (it never will accept those; they are logged).
+   */
+  publish(messages: KeyedValue[]): Promise<Outcomes> {
     if (this.closing) return Promise.reject(new StorageError('storage closed'));
     this.flush();
     const id = this.nextId++;
-    const done = deferred();
+    const done = deferred<Outcomes>();
     this.send(id, done, { type: 'publish', id, messages });
     return done.promise;
   }
@@ -87,7 +106,7 @@ export class Storage {
     if (batch !== undefined) this.send(batch.id, batch.done, { type: 'store', id: batch.id, statuses: batch.statuses });
   }
 
-  private send(id: number, done: Deferred, message: ToStorage): void {
+  private send(id: number, done: Deferred<Outcomes>, message: ToStorage): void {
     this.waiting.set(id, done);
     const worker = this.worker;
     // While a new thread starts, batches wait for it, in order.
@@ -97,12 +116,23 @@ export class Storage {
     );
   }
 
-  private settle(id: number, error?: unknown): void {
+  private settle(id: number, error?: unknown, outcomes: Outcomes = ALL_STORED): void {
     const done = this.waiting.get(id);
     if (done === undefined) return;
     this.waiting.delete(id);
-    if (error === undefined) done.resolve();
+    if (error === undefined) done.resolve(outcomes);
     else done.reject(error);
+  }
+
+  private settleStored(ids: number[], exceptions: Exception[]): void {
+    const byBatch = new Map<number, Map<number, StoreOutcome>>();
+    for (const { id, index, late, refused } of exceptions) {
+      let outcomes = byBatch.get(id);
+      if (outcomes === undefined) byBatch.set(id, (outcomes = new Map()));
+      outcomes.set(index, refused === undefined ? { late } : { late, refused });
+      if (refused !== undefined) this.metrics.refused.inc({ store: refused.store });
+    }
+    for (const id of ids) this.settle(id, undefined, byBatch.get(id));
   }
 
   private failAll(error: Error): void {
@@ -121,8 +151,7 @@ export class Storage {
           case 'start-failed':
             return reject(new StorageError(`storage could not start: ${message.error}`));
           case 'stored':
-            for (const id of message.ids) this.settle(id);
-            return;
+            return message.exceptions.length === 0 ? message.ids.forEach((id) => this.settle(id)) : this.settleStored(message.ids, message.exceptions);
           case 'failed': {
             // A failed Kafka send is counted by the emitter, attempt by attempt ('report').
             if (message.failure === 'redis_write') this.metrics.error('redis_write');

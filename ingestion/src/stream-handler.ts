@@ -18,7 +18,7 @@ import { BookingStatus, type BookingResponse, type CarStatus } from '@greenlane/
 import type { BookingDesk } from './bookings-bridge.js';
 import type { IngestionConfig } from './config.js';
 import type { IngestionMetrics } from './metrics.js';
-import type { Storage } from './storage.js';
+import type { Storage, StoreOutcome } from './storage.js';
 import { validateCarStatus } from './validate.js';
 
 type Call = ServerDuplexStream<CarStatus, BookingResponse>;
@@ -143,9 +143,10 @@ export class StreamHub {
     session.inFlight++;
     this.updateFlow(session);
     this.deps.storage.store(status).then(
-      () => {
+      (outcome) => {
+        if (outcome.refused !== undefined) return this.answer(session, entry, refusedAnswer(status, outcome.refused), false);
         if (this.desk === undefined) this.answer(session, entry, ack(status));
-        else void this.book(status).then((answer) => this.answer(session, entry, answer));
+        else void this.book(status, outcome.late).then((answer) => this.answer(session, entry, answer));
       },
       (error: unknown) => {
         this.deps.log.error({ err: error, car_id: status.carId }, 'could not store a CarStatus');
@@ -155,19 +156,22 @@ export class StreamHub {
     );
   }
 
-  /** The CarStatus of `entry` is durable and `answer` is its reply: acknowledge in order. */
-  private answer(session: Session, entry: Pending, answer: BookingResponse): void {
+  /** The CarStatus of `entry` is settled (durable, unless `stored` is false) and `answer` is its reply: answer in order. */
+  private answer(session: Session, entry: Pending, answer: BookingResponse, stored = true): void {
     entry.response = answer;
-    entry.stored = true;
+    entry.stored = stored;
     this.release(session);
     this.writeAcks(session);
   }
 
-  /** After the telemetry is durable: the booking desk sees it, and answers a booking request. */
-  private async book(status: CarStatus): Promise<BookingResponse> {
+  /**
+   * After the telemetry is durable: the booking desk sees it (unless it is late: the desk follows
+   * the car's newest state, as the live index does), and answers a booking request.
+   */
+  private async book(status: CarStatus, late: boolean): Promise<BookingResponse> {
     const desk = this.desk!;
     try {
-      await desk.observe(status);
+      if (!late) await desk.observe(status);
       if (status.bookingRequest !== undefined) return await desk.request(status);
     } catch (error) {
       this.deps.metrics.error('booking');
@@ -303,6 +307,13 @@ export class StreamHub {
 
 function response(status: CarStatus, code: BookingStatus, message: string): BookingResponse {
   return { bookingId: '', carId: status.carId, stationId: '', status: code, message, timestamp: status.timestamp, priceRate: 0 };
+}
+
+const STORE_NAMES = { redis: 'the live index (Redis)', kafka: 'the event topic (Kafka)' } as const;
+
+/** A valid CarStatus that one store refused: nothing of it is kept, and resending it will not help. */
+function refusedAnswer(status: CarStatus, refused: NonNullable<StoreOutcome['refused']>): BookingResponse {
+  return response(status, BookingStatus.BOOKING_FAILED, `not stored: ${STORE_NAMES[refused.store]} refused it: ${refused.reason}`);
 }
 
 /** The plain acknowledgement: BOOKING_UNKNOWN, echoing the car and the timestamp of the CarStatus it answers. */

@@ -14,6 +14,13 @@ export const LIMITS = {
   /** How far ahead of this server's clock a car's clock may run. */
   maxFutureSkewMs: 24 * 3600 * 1000,
   maxChargeEnergyKwh: 1000,
+  /**
+   * Redis GEO (Web Mercator) holds no position nearer the poles than this, and refuses one. Such a
+   * car is answered BOOKING_FAILED rather than stored without a position: an acknowledged car that
+   * the booking search and every live view cannot see would be a silent partial loss, and no road
+   * fleet drives beyond 85° anyway.
+   */
+  maxGeoLatitude: 85.05112878,
 } as const;
 
 function show(value: unknown): string {
@@ -54,6 +61,9 @@ export function validateCarStatus(s: CarStatus, nowMs: number = Date.now()): str
     checkId('car_id', s.carId, true) ??
     checkRange('latitude', s.latitude, -90, 90) ??
     checkRange('longitude', s.longitude, -180, 180) ??
+    (Math.abs(s.latitude) > LIMITS.maxGeoLatitude
+      ? invalid('latitude', s.latitude, `must be within ±${LIMITS.maxGeoLatitude}° (the live index, Redis GEO, holds no position nearer the poles)`)
+      : undefined) ??
     (s.latitude === 0 && s.longitude === 0
       ? invalid('latitude,longitude', '0,0', 'position not set (both are 0)')
       : undefined) ??

@@ -57,4 +57,14 @@ test('the same CarStatus gives the same event_id; any change gives another', () 
   assert.is(ids.size, 5);
 });
 
+test('a late CarStatus is marked late and keeps its event_id', () => {
+  const inOrder = serializeTelemetry(base);
+  const late = serializeTelemetry(base, true);
+  assert.is(late.eventId, inOrder.eventId);
+  const event = JSON.parse(late.value) as Record<string, unknown>;
+  assert.is(event.late, true);
+  assert.equal({ ...event, late: undefined }, { ...(JSON.parse(inOrder.value) as Record<string, unknown>), late: undefined });
+  assert.is((JSON.parse(inOrder.value) as Record<string, unknown>).late, undefined);
+});
+
 test.run();

@@ -33,6 +33,9 @@ test('a contract-shaped CarStatus passes, with or without a charging stay or a b
     undefined,
   );
   assert.is(validateCarStatus(status({ batteryLevel: 0, velocity: 0 }), NOW), undefined);
+  // The stores' own bounds, inclusive: what Redis GEO still takes.
+  assert.is(validateCarStatus(status({ latitude: 85.05112878, longitude: 180 }), NOW), undefined);
+  assert.is(validateCarStatus(status({ latitude: -85.05112878, longitude: -180 }), NOW), undefined);
 });
 
 // Each bad input: the message names the field, shows the value and states the rule.
@@ -42,6 +45,8 @@ const cases: Array<[string, Partial<CarStatus>, RegExp]> = [
   ['car id charset', { carId: 'CAR 001\n' }, /^invalid car_id="CAR 001\\n": may contain only letters, digits/],
   ['latitude out of range', { latitude: 91 }, /^invalid latitude=91: must be a number from -90 to 90$/],
   ['latitude not finite', { latitude: Number.NaN }, /^invalid latitude=NaN: must be a number from -90 to 90$/],
+  ['latitude beyond the geo index (north)', { latitude: 86 }, /^invalid latitude=86: must be within ±85.05112878° \(the live index, Redis GEO/],
+  ['latitude beyond the geo index (south)', { latitude: -85.06 }, /^invalid latitude=-85.06: must be within ±85.05112878°/],
   ['longitude out of range', { longitude: -180.5 }, /^invalid longitude=-180.5: must be a number from -180 to 180$/],
   ['unset position', { latitude: 0, longitude: 0 }, /^invalid latitude,longitude="0,0": position not set/],
   ['battery above 100', { batteryLevel: 100.1 }, /^invalid battery_level=100.1: must be a number from 0 to 100 percent$/],

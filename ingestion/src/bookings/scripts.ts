@@ -6,8 +6,7 @@
  * The scripts name keys they build from ids (as Redis 7 standalone allows); they are therefore not
  * Redis Cluster scripts.
  */
-import { createHash } from 'node:crypto';
-import type { RedisClient } from '@greenlane/common';
+import { RedisScript, type RedisClient } from '@greenlane/common';
 import { KEYS, LUA_KEY_PARTS as P } from './keys.js';
 
 const PROLOGUE = `
@@ -207,25 +206,15 @@ end
 return cjson.encode({stations = stations, bookings = bookings, occupying = redis.call('HLEN', OCCUPYING)})
 `;
 
+/** A booking script: the shared prologue, then its body; it answers one JSON string. */
 class Script {
-  readonly source: string;
-  readonly sha: string;
+  private readonly script: RedisScript;
   constructor(body: string) {
-    this.source = PROLOGUE + body;
-    this.sha = createHash('sha1').update(this.source).digest('hex');
+    this.script = new RedisScript(PROLOGUE + body);
   }
 
-  /** EVALSHA, falling back to EVAL once when the server lost its script cache (restart, FLUSH). */
   async run(redis: RedisClient, args: Array<string | number>): Promise<unknown> {
-    const options = { keys: [], arguments: args.map(String) };
-    let reply: unknown;
-    try {
-      reply = await redis.evalSha(this.sha, options);
-    } catch (error) {
-      if (!String((error as Error).message).includes('NOSCRIPT')) throw error;
-      reply = await redis.eval(this.source, options);
-    }
-    return JSON.parse(String(reply));
+    return JSON.parse(String(await this.script.run(redis, [], args.map(String))));
   }
 }
 
