@@ -19,6 +19,8 @@ const MAX_ID_LENGTH = 128;
 
 export interface ChargingSamples {
   count: number;
+  /** Per sample, the index of its message in the batch (for a dead letter, should the database refuse it). */
+  source: Int32Array;
   time: Float64Array;
   meter: Float64Array;
   sessionId: string[];
@@ -55,7 +57,8 @@ export function sessionIdOf(carId: string, stationId: string, pluggedInAt: numbe
 }
 
 function isId(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH;
+  // PostgreSQL text cannot hold NUL: such an id would be refused by the database, not written.
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ID_LENGTH && !value.includes('\u0000');
 }
 
 function isInstant(value: unknown): value is number {
@@ -94,6 +97,7 @@ export function decodeBatch(buf: Uint8Array, lengths: Int32Array): DecodedBatch 
   const n = lengths.length;
   const time = new Float64Array(n);
   const meter = new Float64Array(n);
+  const source = new Int32Array(n);
   const sessionId: string[] = [];
   const stationId: string[] = [];
   const carId: string[] = [];
@@ -132,13 +136,18 @@ export function decodeBatch(buf: Uint8Array, lengths: Int32Array): DecodedBatch 
       }
       time[count] = verdict.time;
       meter[count] = verdict.meter;
+      source[count] = index;
       sessionId.push(id);
       stationId.push(verdict.station);
       carId.push(verdict.car);
       count++;
     }
   }
-  return { samples: { count, time: time.slice(0, count), meter: meter.slice(0, count), sessionId, stationId, carId }, poison, ignored };
+  return {
+    samples: { count, source: source.slice(0, count), time: time.slice(0, count), meter: meter.slice(0, count), sessionId, stationId, carId },
+    poison,
+    ignored,
+  };
 }
 
 /** Packs message values for decodeBatch: one exclusively owned buffer, so it can be transferred. */

@@ -20,6 +20,7 @@ interface Sample { session: string; i: number; meter: number }
 function columns(samples: Sample[]): RowColumns {
   return {
     count: samples.length,
+    source: samples.map((_, i) => i),
     timeMs: samples.map((s) => T0 + s.i * 60_000),
     sessionId: samples.map((s) => s.session),
     stationId: samples.map(() => 'ST-1'),

@@ -40,6 +40,9 @@ test('impossible charging samples are poison with a reason naming the field', ()
     [{ plugged_in_at: 'x' }, 'plugged_in_at'],
     [{ timestamp: Date.UTC(2200, 0, 1) }, 'timestamp'],
     [{ car_id: '' }, 'car_id'],
+    // PostgreSQL text holds no NUL: the database would refuse it.
+    [{ car_id: 'CAR\u0000001' }, 'car_id'],
+    [{ station_id: 'ST\u00001' }, 'station'],
     [{ charging: 1 }, 'charging'],
   ];
   for (const [change, field] of cases) {
@@ -64,6 +67,7 @@ test('decodeBatch: samples in order, poison by index, ignored counted; stays sha
   assert.is(out.samples.count, 3);
   assert.equal(Array.from(out.samples.time), [T, T + 60_000, T + 1]);
   assert.equal(Array.from(out.samples.meter), [1, 1.5, 0.25]);
+  assert.equal(Array.from(out.samples.source), [0, 4, 5]);
   assert.equal(out.samples.carId, ['CAR-001', 'CAR-001', 'CAR-002']);
   assert.equal(out.samples.stationId, ['ST-1', 'ST-1', 'ST-1']);
   assert.is(out.samples.sessionId[0], out.samples.sessionId[1]);
