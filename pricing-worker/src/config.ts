@@ -42,7 +42,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['GRID_TIMEOUT_MS', 'grid request timeout [5000]'],
   ['DATABASE_URL', 'PostgreSQL/TimescaleDB URL [unset: the embedded TimescaleDB on 127.0.0.1:55433]'],
   ['PRICING_DB_SCHEMA', 'schema first on the search_path [unset]'],
-  ['PRICING_DB_ONE_CONNECTION', 'one connection, closed after each batch, as the embedded database needs [true when DATABASE_URL is unset]'],
+  ['PRICING_DB_ONE_CONNECTION', 'one connection, kept between batches (the embedded database lends its backend per transaction) [true when DATABASE_URL is unset]'],
   ['PRICING_POOL_SIZE', 'decode threads (piscina) [2]'],
   ['PRICING_CONCURRENCY', 'partitions processed concurrently [4]'],
   ['PRICING_MAX_BYTES_PER_PARTITION', 'fetch size per partition, bytes [2097152]'],

@@ -1,7 +1,7 @@
 /**
- * The energy invariant on the embedded TimescaleDB (PGlite), which serves one connection at a
- * time: the worker holds one connection per batch and closes it, so this test's own short queries
- * get their turn while it runs. Isolated by a schema of its own (PRICING_DB_SCHEMA).
+ * The energy invariant on the embedded TimescaleDB (PGlite), whose one backend is lent per
+ * transaction: the worker keeps its one connection, and this test's own short queries get their
+ * turn between its batches. Isolated by a schema of its own (PRICING_DB_SCHEMA).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
