@@ -254,4 +254,23 @@ life('booking events reach Kafka keyed by car id', async ({ redis, t }) => {
   }
 });
 
+life('a booking whose record something else overwrote expires alone: the others still expire, its slot comes back', async ({ redis, t }) => {
+  const good = await t.desk.request(asking('CAR-GOOD', DOCK.lat, DOCK.lon, 'DOCK'));
+  const broken = await t.desk.request(asking('CAR-BROKEN', DOCK.lat, DOCK.lon, 'DOCK'));
+  assert.is(good.status, BookingStatus.BOOKING_CONFIRMED);
+  assert.is(broken.status, BookingStatus.BOOKING_CONFIRMED);
+  // Not a hash any more: every command of the sweep on it is refused with WRONGTYPE.
+  await redis.del(KEYS.bookingMeta(broken.bookingId));
+  await redis.set(KEYS.bookingMeta(broken.bookingId), 'overwritten');
+
+  await waitFor('the good booking expires', () => t.events.some((e) => e.event_type === 'booking_expired' && e.booking_id === good.bookingId), 10_000, 20);
+  await waitFor('every slot back', async () => (await free(redis, DOCK)) === 3, 5_000, 20);
+  assert.ok(t.notices.some((n) => n.response.bookingId === good.bookingId && n.response.status === BookingStatus.BOOKING_EXPIRED));
+  assert.equal(await redis.zRange(KEYS.deadlines, 0, -1), []);
+  assert.equal(await redis.zRange(KEYS.outbox, 0, -1), []);
+  assert.is(await redis.hGet(KEYS.byCar, 'CAR-BROKEN'), null);
+  // The car can book again.
+  assert.is((await t.desk.request(asking('CAR-BROKEN', DOCK.lat, DOCK.lon, 'DOCK'))).status, BookingStatus.BOOKING_CONFIRMED);
+});
+
 life.run();

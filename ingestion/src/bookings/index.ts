@@ -282,6 +282,9 @@ class Desk implements BookingDesk {
     const result = (await SCRIPTS.sweep.run(this.redis, [Date.now(), this.config.noticeLeaseMs, SWEEP_BATCH])) as Row;
     const released = Number(result.released ?? 0);
     if (released > 0) this.log.info({ released }, 'expired bookings released their slots');
+    for (const b of list<Row>(result.broken)) {
+      this.log.error({ booking_id: b.booking_id, err: b.error }, 'booking record unreadable (its key holds something else): dropped it alone and freed its slot');
+    }
     const claimed = list<Row>(result.claimed);
     if (claimed.length === 0) return 0;
 

@@ -155,29 +155,56 @@ return cjson.encode({released = release(ARGV[1])})
 const SWEEP = `
 local now, lease, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local released = 0
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', DEADLINES, '-inf', ARGV[1], 'LIMIT', 0, limit)) do
-  if redis.call('ZREM', DEADLINES, id) == 1 then
-    local m = redis.call('HMGET', meta(id), 'car_id', 'station_id')
-    if m[2] and redis.call('SREM', booked(m[2]), id) == 1 then
-      recount(m[2])
+local broken = {}
+local function expire(id)
+  local m = redis.call('HMGET', meta(id), 'car_id', 'station_id')
+  if m[2] and redis.call('SREM', booked(m[2]), id) == 1 then
+    recount(m[2])
+    released = released + 1
+  end
+  redis.call('DEL', booking(id))
+  if m[1] then
+    if redis.call('HGET', BY_CAR, m[1]) == id then redis.call('HDEL', BY_CAR, m[1]) end
+    redis.call('HSET', meta(id), 'state', 'expired', 'expired_at', ARGV[1])
+    redis.call('ZADD', OUTBOX, now, id)
+  end
+end
+-- A booking whose own record Redis refuses (something else wrote that key) would fail every sweep
+-- and hold up every other expiry: it is dropped alone, its slot found and freed, and reported.
+local function drop(id, err)
+  redis.call('ZREM', DEADLINES, id)
+  redis.call('ZREM', OUTBOX, id)
+  for _, st in ipairs(redis.call('ZRANGE', GEO, 0, -1)) do
+    if redis.call('SREM', booked(st), id) == 1 then
+      recount(st)
       released = released + 1
     end
-    redis.call('DEL', booking(id))
-    if m[1] then
-      if redis.call('HGET', BY_CAR, m[1]) == id then redis.call('HDEL', BY_CAR, m[1]) end
-      redis.call('HSET', meta(id), 'state', 'expired', 'expired_at', ARGV[1])
-      redis.call('ZADD', OUTBOX, now, id)
-    end
+  end
+  local cars = redis.call('HGETALL', BY_CAR)
+  for i = 1, #cars, 2 do
+    if cars[i + 1] == id then redis.call('HDEL', BY_CAR, cars[i]) end
+  end
+  redis.call('DEL', booking(id))
+  table.insert(broken, {booking_id = id, error = type(err) == 'table' and err.err or tostring(err)})
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', DEADLINES, '-inf', ARGV[1], 'LIMIT', 0, limit)) do
+  if redis.call('ZREM', DEADLINES, id) == 1 then
+    local ok, err = pcall(expire, id)
+    if not ok then drop(id, err) end
   end
 end
 local claimed = {}
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', OUTBOX, '-inf', ARGV[1], 'LIMIT', 0, limit)) do
-  redis.call('ZADD', OUTBOX, now + lease, id)
-  local m = redis.call('HMGET', meta(id), 'car_id', 'station_id', 'price_rate', 'created_at', 'expires_at', 'expired_at')
-  table.insert(claimed, {booking_id = id, car_id = m[1], station_id = m[2], price_rate = m[3],
-    created_at = m[4], expires_at = m[5], expired_at = m[6]})
+  local ok, m = pcall(redis.call, 'HMGET', meta(id), 'car_id', 'station_id', 'price_rate', 'created_at', 'expires_at', 'expired_at')
+  if ok then
+    redis.call('ZADD', OUTBOX, now + lease, id)
+    table.insert(claimed, {booking_id = id, car_id = m[1], station_id = m[2], price_rate = m[3],
+      created_at = m[4], expires_at = m[5], expired_at = m[6]})
+  else
+    drop(id, m)
+  end
 end
-return cjson.encode({released = released, claimed = claimed})
+return cjson.encode({released = released, claimed = claimed, broken = broken})
 `;
 
 /** ARGV = booking ids whose expiry was delivered: drop them from the outbox for good. */
