@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import { ConfigError, envBool, envHostPort, envHostPortList, envInt, envList, envUrl } from '../src/config.js';
 
 test('defaults apply when a variable is unset or blank', () => {
@@ -31,6 +32,17 @@ test('lists, URLs and host:port pairs are parsed and checked', () => {
   assert.equal(envHostPortList({ KAFKA_BROKERS: 'a:1,b:2' }, 'KAFKA_BROKERS', 'x:1'), ['a:1', 'b:2']);
   assert.throws(() => envHostPortList({ KAFKA_BROKERS: 'a:1,b' }, 'KAFKA_BROKERS', 'x:1'), /KAFKA_BROKERS="b"/);
   assert.equal(envBool({ FLAG: 'YES' }, 'FLAG', false), true);
+});
+
+test('an unknown LOG_LEVEL stops a program with exit 2 and a line naming the variable', () => {
+  const logger = new URL('../src/logger.js', import.meta.url).href;
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', `import { createLogger } from '${logger}'; createLogger('probe'); console.log('started');`], {
+    env: { ...process.env, LOG_LEVEL: 'verbose' },
+    encoding: 'utf8',
+  });
+  assert.is(run.status, 2);
+  assert.is(run.stdout, '');
+  assert.match(run.stderr, /^probe: LOG_LEVEL="verbose" is invalid: expected one of fatal, error, warn, info, debug, trace, silent\n$/);
 });
 
 test.run();
