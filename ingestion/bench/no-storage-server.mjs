@@ -26,6 +26,8 @@ const log = createLogger('ingestion-no-storage', process.env);
 
 /** Storage's interface and batching (one batch per event-loop turn, one message to the thread and one back). */
 function threadHopStorage() {
+  const STORED = { late: false };
+  const ALL_STORED = new Map();
   const thread = new Worker(`
     const { parentPort } = require('node:worker_threads');
     let ids = [];
@@ -38,7 +40,7 @@ function threadHopStorage() {
   let nextId = 1;
   thread.on('message', (ids) => {
     for (const id of ids) {
-      waiting.get(id)();
+      waiting.get(id)(ALL_STORED);
       waiting.delete(id);
     }
   });
@@ -54,8 +56,9 @@ function threadHopStorage() {
           batch = undefined;
         });
       }
-      batch.statuses.push(status);
-      return batch.done;
+      // Each message's outcome, from its batch's, as Storage.store gives it.
+      const index = batch.statuses.push(status) - 1;
+      return batch.done.then((outcomes) => (outcomes.size === 0 ? STORED : (outcomes.get(index) ?? STORED)));
     },
     close: () => thread.terminate(),
   };
