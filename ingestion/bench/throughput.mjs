@@ -9,10 +9,13 @@
 //   node bench/throughput.mjs            (from ingestion/; `npm run bench -w ingestion` runs it)
 //
 // a) S streams (BENCH_STREAMS, default 1,100,1000,10000) as fast as acks allow, BENCH_SECONDS each
-//    (default 8) against echo and ingestion: acked msgs/s, ack p50/p99/p99.9, ingestion ÷ echo;
+//    (default 8) against echo and ingestion: acked msgs/s, ack p50/p99/p99.9, CPU per acknowledged
+//    message (from /proc, over the whole run, warm-up included; the ingestion's split per thread
+//    from ingestion_thread_cpu_seconds_total), ingestion ÷ echo for throughput and CPU;
 // b) a steady BENCH_STEADY_RATE msgs/s (10000) for BENCH_STEADY_SECONDS (20): ack latency of echo,
 //    of the service's own path with Redis and Kafka taken out (bench/no-storage-server.mjs), and of
-//    the service; the service's view adds its Redis pipeline and Kafka produce times;
+//    the service, each with its CPU per ack; the service's view adds its Redis pipeline and Kafka
+//    produce times;
 // c) BENCH_HOLD_STREAMS streams (10000) held open, one message per second each (a total rate of
 //    one per stream per second, spread round-robin), BENCH_HOLD_SECONDS (30): ingestion's VmRSS.
 // Every load run starts with BENCH_WARMUP seconds (default 2) whose messages are sent but not
@@ -131,6 +134,43 @@ function rssSampler(pid) {
     stop: () => (clearInterval(timer), sample(), { peakMb: peak, lastMb: last }),
   };
 }
+
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Microseconds of CPU per acknowledged message, over a whole load run (its warm-up included). */
+const perAck = (cpu, r) => {
+  const acks = r.acked + r.warmupAcked;
+  return acks > 0 ? Math.round((cpu * 1e6 * 10) / acks) / 10 : undefined;
+};
+
+/**
+ * A server's CPU over one load run: resolves with the run's summary and `cpuUs`, its CPU per ack;
+ * for the ingestion also per thread (stream, storage, the rest: GC and I/O helpers) and `scraped`,
+ * its metrics at the end (the one scrape after the run: the event loop figures reset at each).
+ */
+async function withCpu(pid, http, runLoad) {
+  const cpuBefore = cpuSeconds(pid);
+  const threadsBefore = http === undefined ? undefined : await scrape(http);
+  const summary = await runLoad();
+  const cpu = cpuSeconds(pid) - cpuBefore;
+  const out = { summary, cpuUs: perAck(cpu, summary) };
+  if (threadsBefore !== undefined) {
+    const after = await scrape(http);
+    out.scraped = after;
+    const d = (thread) => (after.values.get(`ingestion_thread_cpu_seconds_total{thread="${thread}"}`) ?? 0) - (threadsBefore.values.get(`ingestion_thread_cpu_seconds_total{thread="${thread}"}`) ?? 0);
+    const stream = d('stream');
+    const storage = d('storage');
+    out.cpuByThreadUs = { stream: perAck(stream, summary), storage: perAck(storage, summary), other: perAck(Math.max(0, cpu - stream - storage), summary) };
+  }
+  return out;
+}
+
+const cpuLine = (r) => (r.cpuUs === undefined ? '' : `, CPU ${r.cpuUs} µs/ack${r.cpuByThreadUs ? ` (stream thread ${r.cpuByThreadUs.stream}, storage thread ${r.cpuByThreadUs.storage}, other threads ${r.cpuByThreadUs.other})` : ''}`);
 
 async function metric(http, name) {
   const text = await (await fetch(`${http}/metrics`)).text();
@@ -289,23 +329,32 @@ try {
   // a) S streams as fast as acks allow.
   if (PARTS.has('streams')) console.log(`\na) streams as fast as acks allow, ${SECONDS} s each`);
   const serviceLines = [];
-  if (PARTS.has('streams')) console.log('streams inflight chan |     echo/s    p50    p99  p99.9 |  ingest/s    p50    p99  p99.9 | ratio | ingestion peak RSS');
+  if (PARTS.has('streams')) {
+    console.log('                      |                 echo: ack latency ms  CPU  |  ingestion: ack latency ms  CPU   | ingestion ÷ echo');
+    console.log('streams inflight chan |     echo/s    p50    p99  p99.9 µs/ack |  ingest/s    p50    p99  p99.9 µs/ack | msgs/s  CPU | ingestion peak RSS');
+  }
   for (const streams of PARTS.has('streams') ? STREAMS : []) {
     const inflight = INFLIGHT.get(streams) ?? 1;
     const opts = { cars: streams, seconds: SECONDS, inflight, threads: threadsFor(streams), channels: channelsFor(streams) };
-    const e = shape(await load(echoTarget, { ...opts, prefix: `ECHO-${runId}-${streams}-` }));
+    const echoRun = await withCpu(echo.child.pid, undefined, () => load(echoTarget, { ...opts, prefix: `ECHO-${runId}-${streams}-` }));
+    const e = { ...shape(echoRun.summary), cpuUs: echoRun.cpuUs };
     const rss = rssSampler(pid);
-    const run = load(ingestionTarget, { ...opts, prefix: `BENCH-${runId}-${streams}-` });
-    const before = await scrapeAfterWarmup(http, streams);
-    const i = shape(await run);
-    const service = serverView(before, await scrape(http));
+    let before;
+    const ingestionRun = await withCpu(pid, http, async () => {
+      const run = load(ingestionTarget, { ...opts, prefix: `BENCH-${runId}-${streams}-` });
+      before = await scrapeAfterWarmup(http, streams);
+      return run;
+    });
+    const i = { ...shape(ingestionRun.summary), cpuUs: ingestionRun.cpuUs, cpuByThreadUs: ingestionRun.cpuByThreadUs };
+    const service = serverView(before, ingestionRun.scraped);
     const { peakMb } = rss.stop();
     const ratio = e.ackedPerSec > 0 ? Math.round((i.ackedPerSec / e.ackedPerSec) * 100) / 100 : null;
-    results.streams.push({ streams, inflight, channels: opts.channels, threads: opts.threads, echo: e, ingestion: i, ratio, ingestionPeakRssMb: peakMb, service });
-    serviceLines.push(`${pad(streams, 7)} streams: ${serverLine(service)}`);
+    const cpuRatio = e.cpuUs > 0 && i.cpuUs !== undefined ? Math.round((i.cpuUs / e.cpuUs) * 100) / 100 : null;
+    results.streams.push({ streams, inflight, channels: opts.channels, threads: opts.threads, echo: e, ingestion: i, ratio, cpuRatio, ingestionPeakRssMb: peakMb, service });
+    serviceLines.push(`${pad(streams, 7)} streams: ${serverLine(service)}${cpuLine(i)}`);
     console.log(
-      `${pad(streams, 7)} ${pad(inflight, 8)} ${pad(opts.channels, 4)} | ${pad(e.ackedPerSec, 10)} ${pad(ms(e.p50), 6)} ${pad(ms(e.p99), 6)} ${pad(ms(e.p999), 6)} |` +
-        ` ${pad(i.ackedPerSec, 9)} ${pad(ms(i.p50), 6)} ${pad(ms(i.p99), 6)} ${pad(ms(i.p999), 6)} | ${pad(ratio ?? '-', 5)} | ${peakMb} MB` +
+      `${pad(streams, 7)} ${pad(inflight, 8)} ${pad(opts.channels, 4)} | ${pad(e.ackedPerSec, 10)} ${pad(ms(e.p50), 6)} ${pad(ms(e.p99), 6)} ${pad(ms(e.p999), 6)} ${pad(e.cpuUs ?? '-', 6)} |` +
+        ` ${pad(i.ackedPerSec, 9)} ${pad(ms(i.p50), 6)} ${pad(ms(i.p99), 6)} ${pad(ms(i.p999), 6)} ${pad(i.cpuUs ?? '-', 6)} | ${pad(ratio ?? '-', 5)} ${pad(cpuRatio ?? '-', 5)} | ${peakMb} MB` +
         problems(e) + problems(i),
     );
   }
@@ -317,13 +366,19 @@ try {
     const streams = 100;
     const opts = { cars: streams, seconds: STEADY_SECONDS, rate: STEADY_RATE, threads: THREADS, channels: channelsFor(streams) };
     // The same rate against echo first: what the generator and the transport alone add to latency.
-    const e = shape(await load(echoTarget, { ...opts, prefix: `STEADY-ECHO-${runId}-` }));
+    const echoRun = await withCpu(echo.child.pid, undefined, () => load(echoTarget, { ...opts, prefix: `STEADY-ECHO-${runId}-` }));
+    const e = { ...shape(echoRun.summary), cpuUs: echoRun.cpuUs };
     // Then the service's own path with Redis and Kafka taken out: what storage adds is the rest.
-    const n = shape(await load(`127.0.0.1:${noStoragePort}`, { ...opts, prefix: `STEADY-NOSTORE-${runId}-` }));
-    const run = load(ingestionTarget, { ...opts, prefix: `STEADY-${runId}-` });
-    const before = await scrapeAfterWarmup(http, streams);
-    const s = shape(await run);
-    const service = serverView(before, await scrape(http));
+    const noStorageRun = await withCpu(noStorage.child.pid, undefined, () => load(`127.0.0.1:${noStoragePort}`, { ...opts, prefix: `STEADY-NOSTORE-${runId}-` }));
+    const n = { ...shape(noStorageRun.summary), cpuUs: noStorageRun.cpuUs };
+    let before;
+    const ingestionRun = await withCpu(pid, http, async () => {
+      const run = load(ingestionTarget, { ...opts, prefix: `STEADY-${runId}-` });
+      before = await scrapeAfterWarmup(http, streams);
+      return run;
+    });
+    const s = { ...shape(ingestionRun.summary), cpuUs: ingestionRun.cpuUs, cpuByThreadUs: ingestionRun.cpuByThreadUs };
+    const service = serverView(before, ingestionRun.scraped);
     results.steady = {
       rate: STEADY_RATE, streams, seconds: STEADY_SECONDS, ...s, echo: e, withoutStorage: n, service,
       targetP99Ms: 10, meetsTarget: s.p99 <= 10 && s.failed === 0,
@@ -331,7 +386,7 @@ try {
     console.log(`\nb) steady ${STEADY_RATE} msgs/s over ${streams} streams for ${STEADY_SECONDS} s`);
     const line = (name, r) =>
       `   ${name} acked ${r.ackedPerSec}/s  ack latency ms p50 ${ms(r.p50)}  p99 ${ms(r.p99)}  p99.9 ${ms(r.p999)}  max ${ms(r.max)}` +
-      `${problems(r)}${r.skipped ? `, skipped ${r.skipped}` : ''}`;
+      `${problems(r)}${r.skipped ? `, skipped ${r.skipped}` : ''}${cpuLine(r)}`;
     console.log(line('echo                  ', e));
     console.log(line('ingestion w/o storage ', n));
     console.log(line('ingestion             ', s) + `  (target p99 ≤ 10 ms: ${results.steady.meetsTarget ? 'met' : 'NOT met'})`);

@@ -3,6 +3,7 @@
  * live in one test process).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { threadCpuSeconds } from './thread-cpu.js';
 
 export type ErrorKind =
   | 'kafka_send'
@@ -26,6 +27,8 @@ export interface IngestionMetrics {
   producerBatch: Histogram;
   storageWrite: Histogram<'target'>;
   errors: Counter<'kind'>;
+  /** Cumulative CPU seconds of each thread of the service (Linux). */
+  threadCpu: Gauge<'thread'>;
   error(kind: ErrorKind): void;
   /** Where the in-flight gauge reads its value at scrape time. */
   inFlightSource: () => number;
@@ -85,6 +88,16 @@ export function createMetrics(defaultMetrics = true): IngestionMetrics {
       labelNames: ['target'] as const,
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
+    }),
+    threadCpu: new Gauge({
+      name: 'ingestion_thread_cpu_seconds_total',
+      help: 'CPU time of each of the service\'s threads (stream: gRPC streams and validation; storage: Redis and Kafka), from /proc/thread-self; the process total less these is GC and I/O helper threads',
+      labelNames: ['thread'] as const,
+      registers: [registry],
+      collect() {
+        const seconds = threadCpuSeconds();
+        if (seconds !== undefined) this.set({ thread: 'stream' }, seconds);
+      },
     }),
     errors,
     error(kind) {

@@ -50,7 +50,8 @@ export type FromStorage =
   | { type: 'failed'; ids: number[]; failure: StorageFailure; error: string }
   /**
    * Every 250 ms: Kafka's state and what happened since the last report, for the metrics: messages
-   * per produce request, and how long each produce request and each Redis pipeline took (seconds).
+   * per produce request, how long each produce request and each Redis pipeline took (seconds), and
+   * the storage thread's CPU seconds so far.
    */
-  | { type: 'report'; stalled: boolean; producerBatches: number[]; kafkaSendSeconds: number[]; redisWriteSeconds: number[]; kafkaSendErrors: number }
+  | { type: 'report'; stalled: boolean; producerBatches: number[]; kafkaSendSeconds: number[]; redisWriteSeconds: number[]; kafkaSendErrors: number; cpuSeconds: number | undefined }
   | { type: 'closed' };

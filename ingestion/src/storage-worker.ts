@@ -14,6 +14,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { connectRedis, createKafka, createLogger } from '@greenlane/common';
 import type { CarStatus } from '@greenlane/common/gen/fleet/fleet';
 import { serializeTelemetry } from './event.js';
+import { threadCpuSeconds } from './thread-cpu.js';
 import { KafkaEmitter } from './kafka-emitter.js';
 import { writeFleetIndex, type IndexOutcome } from './redis-index.js';
 import type { Exception, FromStorage, KeyedValue, StorageFailure, StorageWorkerConfig, ToStorage } from './storage-protocol.js';
@@ -132,7 +133,7 @@ function exceptionsOf(ids: number[], counts: number[], index: IndexOutcome, kafk
 }
 
 function report(stalled: boolean): void {
-  post({ type: 'report', stalled, producerBatches, kafkaSendSeconds, redisWriteSeconds, kafkaSendErrors });
+  post({ type: 'report', stalled, producerBatches, kafkaSendSeconds, redisWriteSeconds, kafkaSendErrors, cpuSeconds: threadCpuSeconds() });
   producerBatches = [];
   kafkaSendSeconds = [];
   redisWriteSeconds = [];

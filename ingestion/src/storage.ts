@@ -41,6 +41,8 @@ export class Storage {
   /** The first thread became ready: from then on a thread that dies is replaced. */
   private started = false;
   private closed: (() => void) | undefined;
+  /** CPU seconds of storage threads that exited, so the thread CPU metric never goes back. */
+  private cpuOfDeadThreads = 0;
   /** Kafka has had a produce request pending for over 2 s (as the storage thread last reported). */
   stalled = false;
 
@@ -143,6 +145,7 @@ export class Storage {
     const worker = new Worker(WORKER_URL, { workerData: this.cfg });
     this.worker = worker;
     let wasReady = false;
+    let lastCpuSeconds = 0;
     this.ready = new Promise<void>((resolve, reject) => {
       worker.on('message', (message: FromStorage) => {
         switch (message.type) {
@@ -165,6 +168,9 @@ export class Storage {
             for (const s of message.kafkaSendSeconds) this.metrics.storageWrite.observe({ target: 'kafka' }, s);
             for (const s of message.redisWriteSeconds) this.metrics.storageWrite.observe({ target: 'redis' }, s);
             for (let i = 0; i < message.kafkaSendErrors; i++) this.metrics.error('kafka_send');
+            // A replaced thread starts from 0: what the dead one used is added, so the figure only grows.
+            if (message.cpuSeconds !== undefined) this.metrics.threadCpu.set({ thread: 'storage' }, this.cpuOfDeadThreads + message.cpuSeconds);
+            lastCpuSeconds = message.cpuSeconds ?? lastCpuSeconds;
             return;
           case 'closed':
             return this.closed?.();
@@ -175,6 +181,7 @@ export class Storage {
         this.log.error({ err: error }, 'storage thread failed');
       });
       worker.on('exit', (code) => {
+        this.cpuOfDeadThreads += lastCpuSeconds;
         reject(new StorageError(`storage thread exited (${code}) before it was ready`));
         // The first start failing is start-up's failure (startIngestion rejects): nothing to restart.
         if (worker !== this.worker || this.closing || !this.started) return;
