@@ -16,6 +16,7 @@ import type { CarStatus } from '@greenlane/common/gen/fleet/fleet';
 import { serializeTelemetry } from './event.js';
 import { threadCpuSeconds } from './thread-cpu.js';
 import { KafkaEmitter } from './kafka-emitter.js';
+import { installFastRecordEncoder } from './kafka-record.js';
 import { writeFleetIndex, type IndexOutcome } from './redis-index.js';
 import type { Exception, FromStorage, KeyedValue, StorageFailure, StorageWorkerConfig, ToStorage } from './storage-protocol.js';
 
@@ -24,6 +25,10 @@ const port = parentPort;
 const cfg = workerData as StorageWorkerConfig;
 const post = (message: FromStorage) => port.postMessage(message);
 const log = createLogger('ingestion', { LOG_LEVEL: cfg.logLevel }).child({ thread: 'storage' });
+
+// Before the first produce, which is when kafkajs loads its record encoder.
+const recordEncoder = installFastRecordEncoder();
+if (recordEncoder !== undefined) log.warn({ reason: recordEncoder }, 'kafkajs record encoder kept');
 
 let producerBatches: number[] = [];
 let kafkaSendSeconds: number[] = [];
