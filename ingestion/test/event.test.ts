@@ -67,4 +67,29 @@ test('a late CarStatus is marked late and keeps its event_id', () => {
   assert.is((JSON.parse(inOrder.value) as Record<string, unknown>).late, undefined);
 });
 
+test('the event is byte for byte JSON.stringify of the contract fields, over many valid statuses', () => {
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let i = 0; i < 2000; i++) {
+    const plugged = i % 3 === 0;
+    const s: CarStatus = {
+      ...base,
+      carId: `CAR_${i}.x-${Math.floor(rnd() * 1e6)}`,
+      latitude: (rnd() - 0.5) * 170,
+      longitude: i % 7 === 0 ? -180 : (rnd() - 0.5) * 360,
+      batteryLevel: i % 11 === 0 ? 0 : Math.round(rnd() * 1000) / 10,
+      velocity: i % 13 === 0 ? 1e-7 : rnd() * 300,
+      timestamp: 1701532800000 + i,
+      stationId: plugged ? `ST-${i}` : '',
+      charging: plugged && i % 2 === 0,
+      chargeEnergyKwh: plugged ? rnd() * 100 : 0,
+      pluggedInAt: plugged ? 1701532000000 : 0,
+    };
+    const fields: Record<string, unknown> = { event_type: 'telemetry', car_id: s.carId, lat: s.latitude, lon: s.longitude, battery: s.batteryLevel, velocity: s.velocity, timestamp: s.timestamp };
+    if (plugged) Object.assign(fields, { station_id: s.stationId, charging: s.charging, charge_energy_kwh: s.chargeEnergyKwh, plugged_in_at: s.pluggedInAt });
+    const { eventId, value } = serializeTelemetry(s);
+    assert.is(value, `{"event_id":"${eventId}",${JSON.stringify(fields).slice(1)}`);
+  }
+});
+
 test.run();
