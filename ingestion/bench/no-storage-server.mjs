@@ -27,7 +27,6 @@ const log = createLogger('ingestion-no-storage', process.env);
 /** Storage's interface and batching (one batch per event-loop turn, one message to the thread and one back). */
 function threadHopStorage() {
   const STORED = { late: false };
-  const ALL_STORED = new Map();
   const thread = new Worker(`
     const { parentPort } = require('node:worker_threads');
     let ids = [];
@@ -40,25 +39,26 @@ function threadHopStorage() {
   let nextId = 1;
   thread.on('message', (ids) => {
     for (const id of ids) {
-      waiting.get(id)(ALL_STORED);
+      // Each message's waiter, from its batch's outcome, as Storage.store calls them.
+      for (const waiter of waiting.get(id)) waiter.storeDone(STORED);
       waiting.delete(id);
     }
   });
   return {
     stalled: false,
-    store(status) {
+    store(status, waiter) {
       if (batch === undefined) {
         const id = nextId++;
-        batch = { id, statuses: [], done: new Promise((resolve) => waiting.set(id, resolve)) };
+        batch = { id, statuses: [], waiters: [] };
+        waiting.set(id, batch.waiters);
         setImmediate(() => {
           // The statuses travel as the service's do (structured clone), then are dropped.
           thread.postMessage({ id: batch.id, statuses: batch.statuses });
           batch = undefined;
         });
       }
-      // Each message's outcome, from its batch's, as Storage.store gives it.
-      const index = batch.statuses.push(status) - 1;
-      return batch.done.then((outcomes) => (outcomes.size === 0 ? STORED : (outcomes.get(index) ?? STORED)));
+      batch.statuses.push(status);
+      batch.waiters.push(waiter);
     },
     close: () => thread.terminate(),
   };

@@ -26,6 +26,12 @@ export interface StoreOutcome {
   refused?: { store: RefusingStore; reason: string };
 }
 
+/** Who waits for one stored CarStatus (the stream handler's record of the message). */
+export interface StoreWaiter {
+  storeDone(outcome: StoreOutcome): void;
+  storeFailed(error: unknown): void;
+}
+
 const STORED: StoreOutcome = { late: false };
 /** Index in a batch → outcome, for the messages that were not plainly stored. */
 type Outcomes = ReadonlyMap<number, StoreOutcome>;
@@ -34,7 +40,7 @@ const ALL_STORED: Outcomes = new Map();
 export class Storage {
   private worker!: Worker;
   private ready!: Promise<void>;
-  private batch: { id: number; statuses: CarStatus[]; done: Deferred<Outcomes> } | undefined;
+  private batch: { id: number; statuses: CarStatus[]; waiters: StoreWaiter[]; done: Deferred<Outcomes> } | undefined;
   private readonly waiting = new Map<number, Deferred<Outcomes>>();
   private nextId = 1;
   private closing = false;
@@ -61,18 +67,29 @@ export class Storage {
   }
 
   /**
-   * Resolves when Redis and Kafka both hold this CarStatus, or one of them refused it alone;
-   * rejects when its batch failed as a whole (a store unavailable): the car resends.
+   * `waiter.storeDone` when Redis and Kafka both hold this CarStatus, or one of them refused it
+   * alone; `waiter.storeFailed` when its batch failed as a whole (a store unavailable): the car
+   * resends. One promise per batch, not per message: the waiters are called in a loop.
    */
-  store(status: CarStatus): Promise<StoreOutcome> {
-    if (this.closing) return Promise.reject(new StorageError('storage closed'));
+  store(status: CarStatus, waiter: StoreWaiter): void {
+    if (this.closing) return queueMicrotask(() => waiter.storeFailed(new StorageError('storage closed')));
     let batch = this.batch;
     if (batch === undefined) {
-      batch = this.batch = { id: this.nextId++, statuses: [], done: deferred<Outcomes>() };
+      const open: { id: number; statuses: CarStatus[]; waiters: StoreWaiter[]; done: Deferred<Outcomes> } = { id: this.nextId++, statuses: [], waiters: [], done: deferred<Outcomes>() };
+      batch = this.batch = open;
+      open.done.promise.then(
+        (outcomes) => {
+          const { waiters } = open;
+          for (let i = 0; i < waiters.length; i++) waiters[i]!.storeDone(outcomes.size === 0 ? STORED : (outcomes.get(i) ?? STORED));
+        },
+        (error: unknown) => {
+          for (const waiter of open.waiters) waiter.storeFailed(error);
+        },
+      );
       setImmediate(() => this.flush());
     }
-    const index = batch.statuses.push(status) - 1;
-    return batch.done.promise.then((outcomes) => (outcomes.size === 0 ? STORED : (outcomes.get(index) ?? STORED)));
+    batch.statuses.push(status);
+    batch.waiters.push(waiter);
   }
 
   /**

@@ -18,16 +18,30 @@ import { BookingStatus, type BookingResponse, type CarStatus } from '@greenlane/
 import type { BookingDesk } from './bookings-bridge.js';
 import type { IngestionConfig } from './config.js';
 import type { IngestionMetrics } from './metrics.js';
-import type { Storage, StoreOutcome } from './storage.js';
+import type { Storage, StoreOutcome, StoreWaiter } from './storage.js';
 import { validateCarStatus } from './validate.js';
 
 type Call = ServerDuplexStream<CarStatus, BookingResponse>;
 
-interface Pending {
-  response: BookingResponse | undefined;
-  receivedAt: number;
-  /** Stored in Redis and Kafka (false for a rejected message). */
-  stored: boolean;
+/** One message of a stream, from its arrival to its answer; it waits for the storage itself. */
+class Pending implements StoreWaiter {
+  response: BookingResponse | undefined = undefined;
+  /** Stored in Redis and Kafka (false for a rejected or refused message). */
+  stored = false;
+  constructor(
+    private readonly hub: StreamHub,
+    readonly session: Session,
+    readonly status: CarStatus,
+    readonly receivedAt: number,
+  ) {}
+
+  storeDone(outcome: StoreOutcome): void {
+    this.hub.stored(this, outcome);
+  }
+
+  storeFailed(error: unknown): void {
+    this.hub.storeFailed(this, error);
+  }
 }
 
 class Session {
@@ -125,7 +139,7 @@ export class StreamHub {
   }
 
   private receive(session: Session, status: CarStatus): void {
-    const entry: Pending = { response: undefined, receivedAt: performance.now(), stored: false };
+    const entry = new Pending(this, session, status, performance.now());
     session.messages++;
     session.pending.push(entry);
     const fault = validateCarStatus(status);
@@ -142,18 +156,22 @@ export class StreamHub {
     this.inFlight++;
     session.inFlight++;
     this.updateFlow(session);
-    this.deps.storage.store(status).then(
-      (outcome) => {
-        if (outcome.refused !== undefined) return this.answer(session, entry, refusedAnswer(status, outcome.refused), false);
-        if (this.desk === undefined) this.answer(session, entry, ack(status));
-        else void this.book(status, outcome.late).then((answer) => this.answer(session, entry, answer));
-      },
-      (error: unknown) => {
-        this.deps.log.error({ err: error, car_id: status.carId }, 'could not store a CarStatus');
-        this.release(session);
-        this.fail(session, GrpcStatus.UNAVAILABLE, 'storage error; resend what was not acknowledged');
-      },
-    );
+    this.deps.storage.store(status, entry);
+  }
+
+  /** The storage's answer for one message (Pending.storeDone). */
+  stored(entry: Pending, outcome: StoreOutcome): void {
+    const { session, status } = entry;
+    if (outcome.refused !== undefined) return this.answer(session, entry, refusedAnswer(status, outcome.refused), false);
+    if (this.desk === undefined) this.answer(session, entry, ack(status));
+    else void this.book(status, outcome.late).then((answer) => this.answer(session, entry, answer));
+  }
+
+  /** Its batch failed as a whole (Pending.storeFailed): the stream fails, the car resends. */
+  storeFailed(entry: Pending, error: unknown): void {
+    this.deps.log.error({ err: error, car_id: entry.status.carId }, 'could not store a CarStatus');
+    this.release(entry.session);
+    this.fail(entry.session, GrpcStatus.UNAVAILABLE, 'storage error; resend what was not acknowledged');
   }
 
   /** The CarStatus of `entry` is settled (durable, unless `stored` is false) and `answer` is its reply: answer in order. */
