@@ -9,6 +9,7 @@ import type { Server as HttpServer } from 'node:http';
 import { connectRedis, createKafka, ensureTopics, type Logger, type RedisClient } from '@greenlane/common';
 import { createGridClient } from '@greenlane/common/grid-client';
 import { FleetServiceService } from '@greenlane/common/gen/fleet/fleet';
+import { serializeBookingResponse } from './ack-encoding.js';
 import { authInterceptor, tokenChecker } from './auth.js';
 import { openBookingDesk, type BookingDesk } from './bookings-bridge.js';
 import { splitHostPort, type IngestionConfig } from './config.js';
@@ -47,7 +48,9 @@ export function createFleetServer(cfg: IngestionConfig, hub: StreamHub, metrics:
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
   });
-  server.addService(FleetServiceService, { streamTelemetry: hub.handle });
+  // The same service, with the plain acknowledgement's encoding written directly (ack-encoding.ts).
+  const service = { ...FleetServiceService, streamTelemetry: { ...FleetServiceService.streamTelemetry, responseSerialize: serializeBookingResponse } };
+  server.addService(service, { streamTelemetry: hub.handle });
   return server;
 }
 
