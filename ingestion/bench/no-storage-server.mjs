@@ -15,6 +15,7 @@ import { loadConfig } from '../dist/src/config.js';
 import { createMetrics } from '../dist/src/metrics.js';
 import { createFleetServer } from '../dist/src/server.js';
 import { StreamHub } from '../dist/src/stream-handler.js';
+import { StatusPacker } from '../dist/src/status-batch.js';
 
 const at = process.argv.indexOf('--addr');
 if (at < 0 || process.argv[at + 1] === undefined) {
@@ -49,11 +50,12 @@ function threadHopStorage() {
     store(status, waiter) {
       if (batch === undefined) {
         const id = nextId++;
-        batch = { id, statuses: [], waiters: [] };
+        batch = { id, statuses: new StatusPacker(), waiters: [] };
         waiting.set(id, batch.waiters);
         setImmediate(() => {
-          // The statuses travel as the service's do (structured clone), then are dropped.
-          thread.postMessage({ id: batch.id, statuses: batch.statuses });
+          // The statuses travel as the service's do (packed, their numbers transferred), then are dropped.
+          const statuses = batch.statuses.pack();
+          thread.postMessage({ id: batch.id, statuses }, [statuses.numbers.buffer]);
           batch = undefined;
         });
       }

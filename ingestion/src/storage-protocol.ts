@@ -1,5 +1,5 @@
 /** Messages between the stream handler's thread and the storage thread (storage-worker.ts). */
-import type { CarStatus } from '@greenlane/common/gen/fleet/fleet';
+import type { PackedStatuses } from './status-batch.js';
 import type { Compression } from './config.js';
 
 export interface StorageWorkerConfig {
@@ -19,7 +19,7 @@ export interface KeyedValue {
 
 export type ToStorage =
   /** CarStatus messages, validated: index them in Redis and emit their events to Kafka. */
-  | { type: 'store'; id: number; statuses: CarStatus[] }
+  | { type: 'store'; id: number; statuses: PackedStatuses }
   /** Ready-made events (the bookings desk's): Kafka only. */
   | { type: 'publish'; id: number; messages: KeyedValue[] }
   /** Flush what is queued (at most timeoutMs), disconnect, exit. */

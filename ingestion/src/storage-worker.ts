@@ -14,6 +14,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { connectRedis, createKafka, createLogger } from '@greenlane/common';
 import type { CarStatus } from '@greenlane/common/gen/fleet/fleet';
 import { serializeTelemetry } from './event.js';
+import { unpackStatuses } from './status-batch.js';
 import { threadCpuSeconds } from './thread-cpu.js';
 import { KafkaEmitter } from './kafka-emitter.js';
 import { installFastRecordEncoder } from './kafka-record.js';
@@ -161,7 +162,7 @@ async function close(timeoutMs: number): Promise<void> {
 port.on('message', (message: ToStorage) => {
   switch (message.type) {
     case 'store':
-      return store(message.id, message.statuses);
+      return store(message.id, unpackStatuses(message.statuses));
     case 'publish': {
       // The desk publishes a car's booking events after its telemetry is stored, so they follow it.
       const { id, messages } = message;

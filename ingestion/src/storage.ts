@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import type { Logger } from '@greenlane/common';
 import type { CarStatus } from '@greenlane/common/gen/fleet/fleet';
 import { deferred, type Deferred } from './deferred.js';
+import { StatusPacker } from './status-batch.js';
 import type { IngestionMetrics } from './metrics.js';
 import type { Exception, FromStorage, KeyedValue, RefusingStore, StorageWorkerConfig, ToStorage } from './storage-protocol.js';
 
@@ -24,6 +25,14 @@ export interface StoreOutcome {
   late: boolean;
   /** One store refused this message (for what it is): it is not stored, the rest of its batch is. */
   refused?: { store: RefusingStore; reason: string };
+}
+
+/** The batch being filled this event-loop turn. */
+interface OpenBatch {
+  id: number;
+  statuses: StatusPacker;
+  waiters: StoreWaiter[];
+  done: Deferred<Outcomes>;
 }
 
 /** Who waits for one stored CarStatus (the stream handler's record of the message). */
@@ -40,7 +49,7 @@ const ALL_STORED: Outcomes = new Map();
 export class Storage {
   private worker!: Worker;
   private ready!: Promise<void>;
-  private batch: { id: number; statuses: CarStatus[]; waiters: StoreWaiter[]; done: Deferred<Outcomes> } | undefined;
+  private batch: OpenBatch | undefined;
   private readonly waiting = new Map<number, Deferred<Outcomes>>();
   private nextId = 1;
   private closing = false;
@@ -75,7 +84,7 @@ export class Storage {
     if (this.closing) return queueMicrotask(() => waiter.storeFailed(new StorageError('storage closed')));
     let batch = this.batch;
     if (batch === undefined) {
-      const open: { id: number; statuses: CarStatus[]; waiters: StoreWaiter[]; done: Deferred<Outcomes> } = { id: this.nextId++, statuses: [], waiters: [], done: deferred<Outcomes>() };
+      const open: OpenBatch = { id: this.nextId++, statuses: new StatusPacker(), waiters: [], done: deferred<Outcomes>() };
       batch = this.batch = open;
       open.done.promise.then(
         (outcomes) => {
@@ -122,15 +131,17 @@ export class Storage {
   private flush(): void {
     const batch = this.batch;
     this.batch = undefined;
-    if (batch !== undefined) this.send(batch.id, batch.done, { type: 'store', id: batch.id, statuses: batch.statuses });
+    if (batch === undefined) return;
+    const statuses = batch.statuses.pack();
+    this.send(batch.id, batch.done, { type: 'store', id: batch.id, statuses }, [statuses.numbers.buffer as ArrayBuffer]);
   }
 
-  private send(id: number, done: Deferred<Outcomes>, message: ToStorage): void {
+  private send(id: number, done: Deferred<Outcomes>, message: ToStorage, transfer: ArrayBuffer[] = []): void {
     this.waiting.set(id, done);
     const worker = this.worker;
     // While a new thread starts, batches wait for it, in order.
     this.ready.then(
-      () => (worker === this.worker ? worker.postMessage(message) : this.settle(id, new StorageError('storage thread restarted'))),
+      () => (worker === this.worker ? worker.postMessage(message, transfer) : this.settle(id, new StorageError('storage thread restarted'))),
       (error: unknown) => this.settle(id, error),
     );
   }
