@@ -20,6 +20,9 @@
 //    one per stream per second, spread round-robin), BENCH_HOLD_SECONDS (30): ingestion's VmRSS.
 // Every load run starts with BENCH_WARMUP seconds (default 2) whose messages are sent but not
 // counted (connections, stream opening, JIT), so the figures are the steady state's.
+// BENCH_BASELINE=DIR also runs the ingestion of another built checkout (DIR/ingestion/dist/src/main.js,
+// e.g. a `git worktree` of the commit before a change) in the same run, case by case, for a
+// before/after that the machine's drift between runs does not blur.
 // BENCH_PARTS picks the parts (default streams,steady,hold). Other knobs: BENCH_INFLIGHT ("S:K,..." messages in flight per stream; default 1:256,100:8,
 // 1000:1,10000:1), BENCH_THREADS (load generator threads, 2), BENCH_REDIS_URL, KAFKA_BROKERS,
 // BENCH_NOTE. Prints a table and, last, one JSON line with every figure (also written to
@@ -54,6 +57,7 @@ const HOLD_STREAMS = num('BENCH_HOLD_STREAMS', 10_000);
 const THREADS = num('BENCH_THREADS', 2);
 const WARMUP = Number(env.BENCH_WARMUP ?? 2);
 if (!Number.isFinite(WARMUP) || WARMUP < 0) throw new Error(`BENCH_WARMUP must be a number of seconds ≥ 0, got ${env.BENCH_WARMUP}`);
+const BASELINE_MAIN = env.BENCH_BASELINE ? join(env.BENCH_BASELINE, 'ingestion', 'dist', 'src', 'main.js') : undefined;
 const PARTS = new Set((env.BENCH_PARTS ?? 'streams,steady,hold').split(','));
 const STREAMS = (env.BENCH_STREAMS ?? '1,100,1000,10000').split(',').map(Number);
 const INFLIGHT = new Map(
@@ -68,7 +72,7 @@ const log = createLogger('ingestion-bench', { LOG_LEVEL: 'error' });
 /** One HTTP/2 connection carries at most this many of the generator's streams. */
 const STREAMS_PER_CHANNEL = 125;
 
-for (const main of [INGESTION_MAIN, SIMULATOR_MAIN, ECHO_MAIN]) {
+for (const main of [INGESTION_MAIN, SIMULATOR_MAIN, ECHO_MAIN, ...(BASELINE_MAIN ? [BASELINE_MAIN] : [])]) {
   try {
     readFileSync(main);
   } catch {
@@ -283,7 +287,7 @@ const pad = (v, n) => String(v).padStart(n);
 const problems = (r) => (r.failed || r.rejected ? ` (failed ${r.failed}, rejected ${r.rejected}${r.firstError ? `: ${r.firstError}` : ''})` : '');
 
 const runId = randomBytes(2).toString('hex');
-const results = { topic: TOPIC, note: env.BENCH_NOTE ?? 'shared 2-core machine', warmupSec: WARMUP, streams: [], steady: undefined, hold: undefined };
+const results = { topic: TOPIC, baseline: env.BENCH_BASELINE, note: env.BENCH_NOTE ?? 'shared 2-core machine', warmupSec: WARMUP, streams: [], steady: undefined, hold: undefined };
 const redis = await connectRedis(REDIS_URL, log);
 await redis.flushDb();
 
@@ -301,6 +305,19 @@ const ingestion = startChild('ingestion', INGESTION_MAIN, [], {
   LOG_LEVEL: 'warn',
 });
 const echo = startChild('echo', ECHO_MAIN, ['--addr', `127.0.0.1:${echoPort}`], { LOG_LEVEL: 'warn' });
+const baselinePort = BASELINE_MAIN ? await freePort() : undefined;
+const baselineHttp = BASELINE_MAIN ? `http://127.0.0.1:${await freePort()}` : undefined;
+const baseline = BASELINE_MAIN
+  ? startChild('baseline', BASELINE_MAIN, [], {
+      INGESTION_ADDR: `127.0.0.1:${baselinePort}`,
+      INGESTION_HTTP_ADDR: baselineHttp.slice('http://'.length),
+      REDIS_URL,
+      KAFKA_BROKERS: BROKERS.join(','),
+      FLEET_EVENTS_TOPIC: `${TOPIC}-baseline`,
+      API_TOKENS: TOKEN,
+      LOG_LEVEL: 'warn',
+    })
+  : undefined;
 // The service's path without Redis and Kafka, for part b's breakdown of the latency.
 const noStoragePort = PARTS.has('steady') ? await freePort() : undefined;
 const noStorage =
@@ -318,6 +335,10 @@ try {
     const ready = await fetch(`${http}/ready`).then((r) => r.status === 200, () => false);
     if (ready) break;
     if (Date.now() > deadline) throw new Error(`ingestion not ready in 60 s:\n${ingestion.output()}`);
+    await sleep(250);
+  }
+  while (baseline && !(await fetch(`${baselineHttp}/ready`).then((r) => r.status === 200, () => false))) {
+    if (baseline.child.exitCode !== null) throw new Error(`baseline ingestion exited at start:\n${baseline.output()}`);
     await sleep(250);
   }
   const pid = ingestion.child.pid;
@@ -352,6 +373,12 @@ try {
     const cpuRatio = e.cpuUs > 0 && i.cpuUs !== undefined ? Math.round((i.cpuUs / e.cpuUs) * 100) / 100 : null;
     results.streams.push({ streams, inflight, channels: opts.channels, threads: opts.threads, echo: e, ingestion: i, ratio, cpuRatio, ingestionPeakRssMb: peakMb, service });
     serviceLines.push(`${pad(streams, 7)} streams: ${serverLine(service)}${cpuLine(i)}`);
+    if (baseline) {
+      const baselineRun = await withCpu(baseline.child.pid, baselineHttp, () => load(`127.0.0.1:${baselinePort}`, { ...opts, prefix: `BASE-${runId}-${streams}-` }));
+      const b = { ...shape(baselineRun.summary), cpuUs: baselineRun.cpuUs, cpuByThreadUs: baselineRun.cpuByThreadUs };
+      results.streams[results.streams.length - 1].baseline = b;
+      serviceLines.push(`${pad(streams, 7)} streams, baseline (${env.BENCH_BASELINE}): acked ${b.ackedPerSec}/s (÷ echo ${Math.round((b.ackedPerSec / e.ackedPerSec) * 100) / 100}), p99 ${ms(b.p99)} ms${cpuLine(b)} (÷ echo ${Math.round((b.cpuUs / e.cpuUs) * 100) / 100})${problems(b)}`);
+    }
     console.log(
       `${pad(streams, 7)} ${pad(inflight, 8)} ${pad(opts.channels, 4)} | ${pad(e.ackedPerSec, 10)} ${pad(ms(e.p50), 6)} ${pad(ms(e.p99), 6)} ${pad(ms(e.p999), 6)} ${pad(e.cpuUs ?? '-', 6)} |` +
         ` ${pad(i.ackedPerSec, 9)} ${pad(ms(i.p50), 6)} ${pad(ms(i.p99), 6)} ${pad(ms(i.p999), 6)} ${pad(i.cpuUs ?? '-', 6)} | ${pad(ratio ?? '-', 5)} ${pad(cpuRatio ?? '-', 5)} | ${peakMb} MB` +
@@ -379,7 +406,13 @@ try {
     });
     const s = { ...shape(ingestionRun.summary), cpuUs: ingestionRun.cpuUs, cpuByThreadUs: ingestionRun.cpuByThreadUs };
     const service = serverView(before, ingestionRun.scraped);
+    let baselineSteady;
+    if (baseline) {
+      const baselineRun = await withCpu(baseline.child.pid, baselineHttp, () => load(`127.0.0.1:${baselinePort}`, { ...opts, prefix: `STEADY-BASE-${runId}-` }));
+      baselineSteady = { ...shape(baselineRun.summary), cpuUs: baselineRun.cpuUs, cpuByThreadUs: baselineRun.cpuByThreadUs };
+    }
     results.steady = {
+      ...(baselineSteady ? { baseline: baselineSteady } : {}),
       rate: STEADY_RATE, streams, seconds: STEADY_SECONDS, ...s, echo: e, withoutStorage: n, service,
       targetP99Ms: 10, meetsTarget: s.p99 <= 10 && s.failed === 0,
     };
@@ -390,6 +423,7 @@ try {
     console.log(line('echo                  ', e));
     console.log(line('ingestion w/o storage ', n));
     console.log(line('ingestion             ', s) + `  (target p99 ≤ 10 ms: ${results.steady.meetsTarget ? 'met' : 'NOT met'})`);
+    if (baselineSteady) console.log(line('baseline ingestion    ', baselineSteady));
     console.log(`   ${serverLine(service)}`);
   }
 
@@ -450,14 +484,14 @@ try {
   console.error(error instanceof Error ? error.stack : error);
   exitCode = 1;
 } finally {
-  const [ingestionExit] = await Promise.all([stopChild(ingestion), stopChild(echo), noStorage && stopChild(noStorage)]);
+  const [ingestionExit] = await Promise.all([stopChild(ingestion), stopChild(echo), noStorage && stopChild(noStorage), baseline && stopChild(baseline)]);
   if (ingestionExit.code !== 0) {
     console.error(`ingestion exited ${JSON.stringify(ingestionExit)}:\n${ingestion.output().slice(-3000)}`);
     exitCode = 1;
   }
   const admin = createKafka({ brokers: BROKERS, clientId: 'ingestion-bench', log, quiet: true }).admin();
   await admin.connect();
-  await admin.deleteTopics({ topics: [TOPIC] }).catch((e) => console.error(`could not delete ${TOPIC}: ${e.message}`));
+  await admin.deleteTopics({ topics: [TOPIC, ...(baseline ? [`${TOPIC}-baseline`] : [])] }).catch((e) => console.error(`could not delete ${TOPIC}: ${e.message}`));
   await admin.disconnect();
   await redis.flushDb();
   await redis.quit();

@@ -21,10 +21,11 @@
  * ids, which consumers drop).
  */
 import { performance } from 'node:perf_hooks';
-import kafkajs, { CompressionTypes, Partitioners, type Kafka, type Message, type Producer } from 'kafkajs';
+import kafkajs, { CompressionTypes, type Kafka, type Message, type Producer } from 'kafkajs';
 import type { Logger } from '@greenlane/common';
 import type { Compression } from './config.js';
 import { deferred, type Deferred } from './deferred.js';
+import { FastDefaultPartitioner } from './kafka-partitioner.js';
 
 /** Index of a message (in what was sent) → why the broker refused it. Usually empty. */
 export type Refusals = ReadonlyMap<number, string>;
@@ -107,7 +108,7 @@ export class KafkaEmitter {
       idempotent: true,
       maxInFlightRequests: 1,
       // Murmur2 on the key, as the Java client: a car's events land where other clients expect.
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: FastDefaultPartitioner,
       // Unlimited retries (what kafkajs wants for an idempotent producer), but short waits
       // between them, so the first batch after a broker comes back goes out within a second.
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 },

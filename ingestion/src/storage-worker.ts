@@ -17,7 +17,7 @@ import { serializeTelemetry } from './event.js';
 import { unpackStatuses } from './status-batch.js';
 import { threadCpuSeconds } from './thread-cpu.js';
 import { KafkaEmitter } from './kafka-emitter.js';
-import { installFastRecordEncoder } from './kafka-record.js';
+import { installFastKafkaCodec } from './kafka-codec.js';
 import { writeFleetIndex, type IndexOutcome } from './redis-index.js';
 import type { Exception, FromStorage, KeyedValue, StorageFailure, StorageWorkerConfig, ToStorage } from './storage-protocol.js';
 
@@ -27,9 +27,8 @@ const cfg = workerData as StorageWorkerConfig;
 const post = (message: FromStorage) => port.postMessage(message);
 const log = createLogger('ingestion', { LOG_LEVEL: cfg.logLevel }).child({ thread: 'storage' });
 
-// Before the first produce, which is when kafkajs loads its record encoder.
-const recordEncoder = installFastRecordEncoder();
-if (recordEncoder !== undefined) log.warn({ reason: recordEncoder }, 'kafkajs record encoder kept');
+// Before the first produce, which is when kafkajs loads its encoding modules.
+for (const problem of installFastKafkaCodec()) log.warn({ reason: problem }, 'kafkajs encoding module kept');
 
 let producerBatches: number[] = [];
 let kafkaSendSeconds: number[] = [];

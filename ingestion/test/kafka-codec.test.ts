@@ -1,10 +1,12 @@
 import { createRequire } from 'node:module';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { agrees, fastRecordEncoder, installFastRecordEncoder, type RecordInput } from '../src/kafka-record.js';
+import { agrees, crc32c, CRC32C_MODULE, fastRecordEncoder, installFastKafkaCodec, RECORD_MODULE, type RecordInput } from '../src/kafka-codec.js';
 
 const require = createRequire(import.meta.url);
-const RECORD = require.resolve('kafkajs/src/protocol/recordBatch/record/v0/index.js');
+const RECORD = require.resolve(RECORD_MODULE);
+const CRC = require.resolve(CRC32C_MODULE);
+const originalCrc = require(CRC) as (buf: Buffer) => number;
 const original = require(RECORD) as Parameters<typeof fastRecordEncoder>[0];
 const fast = fastRecordEncoder(original);
 
@@ -25,11 +27,22 @@ test('a record with headers is left to kafkajs', () => {
   assert.ok(agrees(original, fast));
 });
 
-test('installed in place of kafkajs record module, which kafkajs then loads', () => {
-  assert.is(installFastRecordEncoder(), undefined);
+test('the CRC-32C kafkajs computes, over every length and the standard check value', () => {
+  assert.is(crc32c(Buffer.from('123456789')), 0xe3069283);
+  let seed = 1;
+  for (let n = 0; n < 600; n++) {
+    const buf = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) buf[i] = (seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 0xff;
+    assert.is(crc32c(buf), originalCrc(buf), `length ${n}`);
+  }
+});
+
+test('installed in place of kafkajs modules, which kafkajs then loads', () => {
+  assert.equal(installFastKafkaCodec(), []);
   const installed = require(RECORD) as typeof original;
   assert.is.not(installed, original);
   assert.ok(agrees(original, installed));
+  assert.is(require(CRC), crc32c);
 });
 
 test.run();

@@ -1,14 +1,16 @@
 /**
- * A faster encoder for kafkajs's Record (the v2 record format inside a record batch), byte for
- * byte what kafkajs's own `recordBatch/record/v0` writes.
+ * Faster stand-ins for two modules of kafkajs's encoding, byte for byte what kafkajs writes: its
+ * Record (the v2 record format inside a record batch, `recordBatch/record/v0`) and the batch's
+ * CRC-32C (`recordBatch/crc32C`).
  *
  * Why: encoding a produce request costs kafkajs about 8.7 µs per 180-byte event (measured in
  * isolation, bench/kafka-encode.mjs), as much as the gRPC transport of the message: every record
  * gets its own zero-filled 512-byte Encoder, and every varint a Buffer.from of a temporary array
  * and 64-bit Long arithmetic. Here a record is one exact-size allocation (from Node's buffer pool)
- * written in place. kafkajs stays the client; only this module of it is replaced, when the
- * storage thread starts, and only after a self-check shows both encoders agree on sample records
- * (a kafkajs that encodes records differently keeps its own encoder).
+ * written in place. Its CRC-32C goes a byte at a time (about 6 ns a byte under load) and allocates
+ * a Uint32Array per call; here it goes 8 bytes at a time (slicing-by-8). kafkajs stays the client;
+ * only these modules of it are replaced, when the storage thread starts, each only after a
+ * self-check shows it agrees with kafkajs's own on samples (else kafkajs's own is kept).
  */
 import { createRequire } from 'node:module';
 
@@ -114,24 +116,70 @@ export function agrees(original: RecordEncoder, candidate: RecordEncoder, sample
   return samples.every((r) => original(r).buffer.equals(candidate(r).buffer));
 }
 
-const RECORD_MODULE = 'kafkajs/src/protocol/recordBatch/record/v0/index.js';
+/** CRC-32C (Castagnoli) tables for slicing-by-8. */
+const CRC_TABLE = (() => {
+  const t = new Int32Array(8 * 256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[i] = c;
+  }
+  for (let i = 0; i < 256; i++) for (let s = 1; s < 8; s++) t[s * 256 + i] = (t[(s - 1) * 256 + i]! >>> 8) ^ t[t[(s - 1) * 256 + i]! & 0xff]!;
+  return t;
+})();
 
-/**
- * Puts the fast encoder in place of kafkajs's record module, before kafkajs first loads its produce
- * request (it does so lazily, on the first produce). Returns why not, when it is not installed.
- */
-export function installFastRecordEncoder(): string | undefined {
+/** The CRC-32C of `buf`, unsigned, as kafkajs's `recordBatch/crc32C` gives it. */
+export function crc32c(buf: Uint8Array): number {
+  const t = CRC_TABLE;
+  let crc = -1;
+  let i = 0;
+  const n = buf.length;
+  for (; i + 8 <= n; i += 8) {
+    crc ^= buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16) | (buf[i + 3]! << 24);
+    const hi = buf[i + 4]! | (buf[i + 5]! << 8) | (buf[i + 6]! << 16) | (buf[i + 7]! << 24);
+    crc =
+      t[1792 + (crc & 0xff)]! ^ t[1536 + ((crc >>> 8) & 0xff)]! ^ t[1280 + ((crc >>> 16) & 0xff)]! ^ t[1024 + (crc >>> 24)]! ^
+      t[768 + (hi & 0xff)]! ^ t[512 + ((hi >>> 8) & 0xff)]! ^ t[256 + ((hi >>> 16) & 0xff)]! ^ t[hi >>> 24]!;
+  }
+  for (; i < n; i++) crc = t[(crc ^ buf[i]!) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ -1) >>> 0;
+}
+
+/** Buffers both CRC implementations must agree on: every length up to a few slices, and larger. */
+export const SAMPLE_BUFFERS: Buffer[] = [
+  ...Array.from({ length: 40 }, (_, n) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 131 + n * 7) & 0xff))),
+  Buffer.from('123456789'),
+  Buffer.alloc(4096, 0xa5),
+];
+
+export const RECORD_MODULE = 'kafkajs/src/protocol/recordBatch/record/v0/index.js';
+export const CRC32C_MODULE = 'kafkajs/src/protocol/recordBatch/crc32C/index.js';
+
+/** Puts `make(original)` in place of a kafkajs module if `agree(original, replacement)`; else says why not. */
+function replaceModule<T>(name: string, make: (original: T) => T, agree: (original: T, replacement: T) => boolean): string | undefined {
   const require = createRequire(import.meta.url);
   try {
-    const path = require.resolve(RECORD_MODULE);
-    const original = require(path) as RecordEncoder;
-    const fast = fastRecordEncoder(original);
-    if (!agrees(original, fast)) return 'this kafkajs encodes records differently; keeping its own encoder';
+    const path = require.resolve(name);
+    const original = require(path) as T;
+    const replacement = make(original);
+    if (!agree(original, replacement)) return `${name}: this kafkajs computes it differently; keeping its own`;
     const cached = require.cache[path];
-    if (cached === undefined) return 'kafkajs record module not in the require cache';
-    cached.exports = fast;
+    if (cached === undefined) return `${name}: not in the require cache`;
+    cached.exports = replacement;
     return undefined;
   } catch (error) {
-    return `kafkajs record module not found (${(error as Error).message}); keeping its own encoder`;
+    return `${name}: not found (${(error as Error).message}); keeping kafkajs's own`;
   }
+}
+
+/**
+ * The fast record encoder and CRC in place of kafkajs's, before kafkajs first loads its produce
+ * request (it does so lazily, on the first produce). Returns what could not be replaced, and why.
+ */
+export function installFastKafkaCodec(): string[] {
+  const problems = [
+    replaceModule<RecordEncoder>(RECORD_MODULE, fastRecordEncoder, (original, fast) => agrees(original, fast)),
+    replaceModule<(buf: Buffer) => number>(CRC32C_MODULE, () => crc32c, (original, fast) => SAMPLE_BUFFERS.every((b) => original(b) === fast(b))),
+  ];
+  return problems.filter((p): p is string => p !== undefined);
 }
