@@ -6,24 +6,7 @@
  * omitted); anything else goes through it.
  */
 import { BookingResponse } from '@greenlane/common/gen/fleet/fleet';
-
-function varintSize(n: number): number {
-  let size = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeVarint(buf: Buffer, at: number, n: number): number {
-  while (n >= 0x80) {
-    buf[at++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  buf[at++] = n;
-  return at;
-}
+import { varintSize, writeVarint } from './varint.js';
 
 export function serializeBookingResponse(r: BookingResponse): Buffer {
   const plain =

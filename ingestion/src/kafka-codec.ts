@@ -13,6 +13,7 @@
  * self-check shows it agrees with kafkajs's own on samples (else kafkajs's own is kept).
  */
 import { createRequire } from 'node:module';
+import { varintSize, writeVarint } from './varint.js';
 
 type Bytes = Buffer | string | null | undefined;
 
@@ -42,31 +43,13 @@ function zigZag64(value: number): number {
   return value >= 0 ? value * 2 : -value * 2 - 1;
 }
 
-function uvarintSize(u: number): number {
-  let size = 1;
-  while (u >= 0x80) {
-    u = Math.floor(u / 128);
-    size++;
-  }
-  return size;
-}
-
-function writeUvarint(buf: Buffer, at: number, u: number): number {
-  while (u >= 0x80) {
-    buf[at++] = (u % 128) | 0x80;
-    u = Math.floor(u / 128);
-  }
-  buf[at++] = u;
-  return at;
-}
-
 function byteLength(value: Bytes): number {
   if (value == null) return -1;
   return Buffer.isBuffer(value) ? value.length : Buffer.byteLength(String(value), 'utf8');
 }
 
 function writeBytes(buf: Buffer, at: number, value: Bytes, length: number): number {
-  at = writeUvarint(buf, at, zigZag32(length));
+  at = writeVarint(buf, at, zigZag32(length));
   if (length <= 0) return at;
   if (Buffer.isBuffer(value)) value.copy(buf, at);
   else buf.write(String(value), at, length, 'utf8');
@@ -85,16 +68,16 @@ export function fastRecordEncoder(original: RecordEncoder): RecordEncoder {
     const keyHeader = zigZag32(keyLength);
     const valueHeader = zigZag32(valueLength);
     const body =
-      1 + uvarintSize(timestamp) + uvarintSize(offset) +
-      uvarintSize(keyHeader) + Math.max(0, keyLength) +
-      uvarintSize(valueHeader) + Math.max(0, valueLength) +
+      1 + varintSize(timestamp) + varintSize(offset) +
+      varintSize(keyHeader) + Math.max(0, keyLength) +
+      varintSize(valueHeader) + Math.max(0, valueLength) +
       1; // no headers: a varint 0
     const length = zigZag32(body);
-    const buf = Buffer.allocUnsafe(uvarintSize(length) + body);
-    let at = writeUvarint(buf, 0, length);
+    const buf = Buffer.allocUnsafe(varintSize(length) + body);
+    let at = writeVarint(buf, 0, length);
     buf[at++] = 0; // attributes
-    at = writeUvarint(buf, at, timestamp);
-    at = writeUvarint(buf, at, offset);
+    at = writeVarint(buf, at, timestamp);
+    at = writeVarint(buf, at, offset);
     at = writeBytes(buf, at, key, keyLength);
     at = writeBytes(buf, at, value, valueLength);
     buf[at++] = 0; // header count
