@@ -96,12 +96,17 @@ function store(id: number, statuses: CarStatus[]): void {
   for (const status of statuses) turn.statuses.push(status);
 }
 
+/** The index write of the last turn; close waits for it, so its events reach the emitter before it closes. */
+let lastIndexed: Promise<void> = Promise.resolve();
+
 /** Redis, then Kafka, then the report: what each message became, by batch. */
 function writeTurn(): void {
   const { ids, counts, statuses } = turn!;
   turn = undefined;
   const redisStartedAt = performance.now();
-  writeFleetIndex(redis, statuses).then(
+  // Redis answers in order: the last turn's index write settles (and hands its events to the
+  // emitter) after every earlier one.
+  lastIndexed = writeFleetIndex(redis, statuses).then(
     (index) => {
       redisWriteSeconds.push((performance.now() - redisStartedAt) / 1000);
       const events: KeyedValue[] = [];
@@ -150,6 +155,9 @@ const reporter = setInterval(() => report(emitter.stalled), 250);
 async function close(timeoutMs: number): Promise<void> {
   clearInterval(reporter);
   if (turn !== undefined) writeTurn();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([lastIndexed, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+  clearTimeout(timer);
   await emitter.close(timeoutMs).catch((error: unknown) => log.warn({ err: error }, 'kafka producer did not close cleanly'));
   await redis.quit().catch(() => undefined);
   postStored();
