@@ -22,6 +22,7 @@ export interface IngestionMetrics {
   accepted: Counter;
   rejected: Counter;
   refused: Counter<'store'>;
+  streamPauses: Counter<'reason'>;
   inFlight: Gauge;
   ackLatency: Histogram;
   producerBatch: Histogram;
@@ -60,6 +61,12 @@ export function createMetrics(defaultMetrics = true): IngestionMetrics {
       name: 'ingestion_messages_refused_total',
       help: 'Valid CarStatus messages one store refused for what they are (answered BOOKING_FAILED; the rest of their batch stored)',
       labelNames: ['store'] as const,
+      registers: [registry],
+    }),
+    streamPauses: new Counter({
+      name: 'ingestion_stream_pauses_total',
+      help: 'Times a stream stopped being read (flow control), by why: the car not reading its acks, the stream or process budget of unacknowledged messages, draining',
+      labelNames: ['reason'] as const,
       registers: [registry],
     }),
     inFlight: new Gauge({

@@ -243,6 +243,9 @@ export class StreamHub {
     if (shouldPause && !session.paused) {
       session.paused = true;
       session.pausedSince = Date.now();
+      this.deps.metrics.streamPauses.inc({
+        reason: this.draining ? 'draining' : session.writeBlocked ? 'car_not_reading' : overBudget ? 'process_budget' : 'stream_budget',
+      });
       session.call.pause();
     } else if (!shouldPause && session.paused) {
       session.paused = false;

@@ -19,6 +19,8 @@ const post = (message: FromWorker) => port.postMessage(message);
 
 const random = createRandom(deriveSeed(config.seed, config.workerIndex));
 const histogram = createLatencyHistogram();
+/** Paced runs: how late the generator itself hands each measured message to its stream (due → sent). */
+const sendLag = createLatencyHistogram();
 const counts = emptyCounts();
 const metadata = tokenMetadata(config.token);
 const clients: FleetServiceClient[] = [];
@@ -75,6 +77,7 @@ function sendNext(car: LoadCar, startedAt: number): void {
   // A load run outlasts any battery; recharge instantly before the critical zone, so a load test
   // does not flood the operators' screens with battery alerts.
   if (car.state.battery < 20) car.state = { ...car.state, battery: 100 };
+  if (config.ratePerSec !== undefined && startedAt >= measureFrom) recordMs(sendLag, performance.now() - startedAt);
   car.stream.send(drivingStatus(car.state, Date.now()), startedAt);
   counts.sent += 1;
 }
@@ -122,7 +125,7 @@ async function stop(): Promise<void> {
   while (inflight() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   clearInterval(progress);
   counts.failed = counts.sent - counts.acked - counts.warmupAcked - counts.rejected;
-  post({ type: 'drained', counts: { ...counts }, histogram: encodeHistogram(histogram), ...(firstError ? { firstError } : {}) });
+  post({ type: 'drained', counts: { ...counts }, histogram: encodeHistogram(histogram), sendLag: encodeHistogram(sendLag), ...(firstError ? { firstError } : {}) });
   await Promise.all(cars.map((car) => car.stream.close(1_000)));
   for (const client of clients) client.close();
   post({ type: 'closed' });

@@ -43,7 +43,7 @@ export type FromWorker =
   | { type: 'progress'; counts: LoadCounts; inflight: number }
   /** The server refused the token (UNAUTHENTICATED / PERMISSION_DENIED): every car would be, so the run stops. */
   | { type: 'refused'; error: string }
-  | { type: 'drained'; counts: LoadCounts; histogram: string; firstError?: string }
+  | { type: 'drained'; counts: LoadCounts; histogram: string; sendLag: string; firstError?: string }
   | { type: 'closed' };
 
 export function emptyCounts(): LoadCounts {

@@ -41,6 +41,8 @@ export interface LoadSummary extends LoadCounts {
   warmupSec: number;
   ackedPerSec: number;
   latencyMs: LatencySummaryMs;
+  /** Paced runs: how far behind its schedule the generator handed measured messages to their streams. */
+  sendLagMs?: LatencySummaryMs;
   firstError?: string;
   /** Set when the server refused the token: the run stopped at once (every car would be refused). */
   refusedToken?: string;
@@ -95,7 +97,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
   const warmupSec = options.warmupSec ?? 0;
   const workerUrl = new URL('./load-worker.js', import.meta.url);
   const latest = configs.map(() => ({ counts: emptyCounts(), inflight: 0 }));
-  const drained: Array<{ counts: LoadCounts; histogram: string; firstError?: string } | undefined> = configs.map(() => undefined);
+  const drained: Array<{ counts: LoadCounts; histogram: string; sendLag: string; firstError?: string } | undefined> = configs.map(() => undefined);
   let refusedToken: string | undefined;
   let onRefused: () => void = () => {};
   const refused = new Promise<void>((resolve) => (onRefused = resolve));
@@ -160,6 +162,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
 
   const counts = drained.reduce<LoadCounts>((sum, d, i) => addCounts(sum, d?.counts ?? latest[i]!.counts), emptyCounts());
   const histogram = mergeEncoded(drained.flatMap((d) => (d ? [d.histogram] : [])));
+  const sendLag = mergeEncoded(drained.flatMap((d) => (d ? [d.sendLag] : [])));
   const firstError = drained.find((d) => d?.firstError)?.firstError;
   return {
     mode: 'load',
@@ -174,6 +177,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
     warmupSec,
     ackedPerSec: Math.round(counts.acked / elapsedSec),
     latencyMs: summarizeMs(histogram),
+    // Paced runs: the generator's own lag behind its schedule, part of latencyMs (counted from the due time).
+    ...(options.rate !== undefined ? { sendLagMs: summarizeMs(sendLag) } : {}),
     ...(firstError ? { firstError } : {}),
     ...(refusedToken ? { refusedToken } : {}),
   };
