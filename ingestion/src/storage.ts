@@ -154,6 +154,7 @@ export class Storage {
     else done.reject(error);
   }
 
+  /** Settles stored batches, each with the outcomes of its messages that were late or refused. */
   private settleStored(ids: number[], exceptions: Exception[]): void {
     const byBatch = new Map<number, Map<number, StoreOutcome>>();
     for (const { id, index, late, refused } of exceptions) {
@@ -182,7 +183,7 @@ export class Storage {
           case 'start-failed':
             return reject(new StorageError(`storage could not start: ${message.error}`));
           case 'stored':
-            return message.exceptions.length === 0 ? message.ids.forEach((id) => this.settle(id)) : this.settleStored(message.ids, message.exceptions);
+            return this.settleStored(message.ids, message.exceptions);
           case 'failed': {
             // A failed Kafka send is counted by the emitter, attempt by attempt ('report').
             if (message.failure === 'redis_write') this.metrics.error('redis_write');

@@ -161,10 +161,10 @@ export class StreamHub {
 
   /** The storage's answer for one message (Pending.storeDone). */
   stored(entry: Pending, outcome: StoreOutcome): void {
-    const { session, status } = entry;
-    if (outcome.refused !== undefined) return this.answer(session, entry, refusedAnswer(status, outcome.refused), false);
-    if (this.desk === undefined) this.answer(session, entry, ack(status));
-    else void this.book(status, outcome.late).then((answer) => this.answer(session, entry, answer));
+    const { status } = entry;
+    if (outcome.refused !== undefined) return this.answer(entry, refusedAnswer(status, outcome.refused), false);
+    if (this.desk === undefined) this.answer(entry, ack(status));
+    else void this.book(status, outcome.late).then((answer) => this.answer(entry, answer));
   }
 
   /** Its batch failed as a whole (Pending.storeFailed): the stream fails, the car resends. */
@@ -175,11 +175,11 @@ export class StreamHub {
   }
 
   /** The CarStatus of `entry` is settled (durable, unless `stored` is false) and `answer` is its reply: answer in order. */
-  private answer(session: Session, entry: Pending, answer: BookingResponse, stored = true): void {
+  private answer(entry: Pending, answer: BookingResponse, stored = true): void {
     entry.response = answer;
     entry.stored = stored;
-    this.release(session);
-    this.writeAcks(session);
+    this.release(entry.session);
+    this.writeAcks(entry.session);
   }
 
   /**
