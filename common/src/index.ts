@@ -7,5 +7,6 @@ export * from './kafka.js';
 export * from './redis.js';
 export * from './redis-script.js';
 export * from './events.js';
+export * from './operator-auth.js';
 export * from './db/connect.js';
 export * from './db/schema.js';
