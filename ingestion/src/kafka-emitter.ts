@@ -1,9 +1,11 @@
 /**
- * Produces events to the fleet topic, batching across every stream. kafkajs has no linger, so this
- * adds one: messages collect in an open batch that is sealed after `lingerMs` or at `batchMax`
- * messages; one produce request is on the wire at a time (what keeps each car's events in order
- * with an idempotent producer), and whatever collected meanwhile goes out in the next request, so
- * batches grow by themselves under load while a lone message waits at most the linger.
+ * Produces events to the fleet topic, batching across every stream. One produce request is on the
+ * wire at a time (what keeps each car's events in order with an idempotent producer); whatever
+ * collects meanwhile goes out in the next request the moment the previous one is acknowledged, so
+ * batches grow with load by themselves. A batch opened while nothing is on the wire is sealed at the
+ * end of the event-loop turn (or after `lingerMs`, when set), or at `batchMax` messages: waiting
+ * longer would only add latency (measured in bench/kafka-latency.mjs: a 2 ms linger cost 1 ms at
+ * p50 and 3 ms at p99 at 5,000 events/s).
  *
  * The producer is idempotent with acks from all in-sync replicas and retries without limit, so a
  * broker outage only delays a batch: its promise resolves when Kafka has acknowledged it, which is
@@ -88,7 +90,7 @@ function pick(refused: Refusals, from: number, to: number, count: number): Refus
 export class KafkaEmitter {
   private producer: Producer;
   private open: Batch | undefined;
-  private lingerTimer: NodeJS.Timeout | undefined;
+  private lingerTimer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private readonly sealed: Batch[] = [];
   private sending = false;
   private sendStartedAt = 0;
@@ -167,7 +169,8 @@ export class KafkaEmitter {
     let batch = this.open;
     if (batch === undefined) {
       batch = this.open = newBatch();
-      this.lingerTimer = setTimeout(() => this.seal(), this.opts.lingerMs);
+      // No linger: what this turn adds goes out together, at its end.
+      this.lingerTimer = this.opts.lingerMs === 0 ? setImmediate(() => this.seal()) : setTimeout(() => this.seal(), this.opts.lingerMs);
     }
     const at = batch.messages.push({ key, value }) - 1;
     batch.bytes += bytes;
@@ -208,7 +211,10 @@ export class KafkaEmitter {
   }
 
   private seal(): void {
-    clearTimeout(this.lingerTimer);
+    if (this.lingerTimer !== undefined) {
+      clearTimeout(this.lingerTimer as NodeJS.Timeout);
+      clearImmediate(this.lingerTimer as NodeJS.Immediate);
+    }
     this.lingerTimer = undefined;
     const batch = this.open;
     this.open = undefined;
@@ -219,7 +225,11 @@ export class KafkaEmitter {
 
   private async pump(): Promise<void> {
     this.sending = true;
-    while (this.sealed.length > 0) {
+    for (;;) {
+      // What collected while a request was on the wire has waited a round trip already: it goes
+      // now rather than after its linger.
+      if (this.sealed.length === 0 && this.open !== undefined && this.open.messages.length > 0) this.seal();
+      if (this.sealed.length === 0) break;
       // What was sealed while the previous request was on the wire goes out together, as far as
       // the topic's limit allows.
       let take = 1;
