@@ -6,7 +6,9 @@
  */
 import { BookingStatus, type BookingResponse, type CarStatus } from '@greenlane/common/gen/fleet/fleet';
 import { between, type Random } from './prng.js';
-import { distanceKm, drive, driveToward, drivingStatus, newCar, round, type DrivingState, type Position } from './model.js';
+import { distanceKm, drivingStatus, round, type DrivingState, type Position } from './model.js';
+// Cars drive on Manhattan's streets, not across the rivers (manhattan/streets.ts).
+import { drive, driveToward, newCar } from '../manhattan/streets.js';
 
 export interface BehaviorConfig {
   intervalMs: number;
