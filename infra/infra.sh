@@ -248,6 +248,8 @@ case "$cmd" in
     command -v docker-compose >/dev/null || apt_install docker-compose
     # The live-ops CLI's end-to-end test reads its screen in a real terminal.
     command -v tmux >/dev/null || apt_install tmux
+    # The live web map's browser tests and bench drive Debian's Chromium (playwright-core, no download).
+    command -v chromium >/dev/null || apt_install chromium
     ;;
   *) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
