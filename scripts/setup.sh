@@ -17,3 +17,5 @@ fi
 bash infra/infra.sh install
 echo "[setup] building" >&2
 npx tsc -b
+# The live web map's page: bundled by esbuild, basemap clipped from its npm package (liveops-web/README.md).
+node liveops-web/scripts/build-page.mjs
