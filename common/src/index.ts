@@ -10,3 +10,5 @@ export * from './events.js';
 export * from './operator-auth.js';
 export * from './db/connect.js';
 export * from './db/schema.js';
+export * from './db/telemetry-schema.js';
+export * from './db/service-db.js';

@@ -1,13 +1,12 @@
 import {
   DEFAULTS,
   TOPICS,
-  ConfigError,
   databaseTarget,
   envBool,
   envHostPort,
   envHostPortList,
   envInt,
-  envOptional,
+  envSchema,
   envString,
   envUrl,
   type DatabaseTarget,
@@ -59,10 +58,7 @@ function oneConnection(env: Record<string, string | undefined>): DatabaseTarget 
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): PricingConfig {
-  const dbSchema = envOptional(env, 'PRICING_DB_SCHEMA');
-  if (dbSchema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(dbSchema)) {
-    throw new ConfigError('PRICING_DB_SCHEMA', dbSchema, 'a lower-case SQL identifier');
-  }
+  const dbSchema = envSchema(env, 'PRICING_DB_SCHEMA');
   return {
     brokers: envHostPortList(env, 'KAFKA_BROKERS', DEFAULTS.KAFKA_BROKERS),
     topic: envString(env, 'FLEET_EVENTS_TOPIC', TOPICS.FLEET_EVENTS),

@@ -8,9 +8,9 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { createKafka, createLogger } from '@greenlane/common';
+import { openPsql, psqlUrl } from '@greenlane/common/testing-programs';
 import {
   createTopic, freePort, generateStays, invariantErrors, produce, rowCount, startGrid, startWorker, stayTotals,
   testServers, uniqueName, waitFor,
@@ -18,33 +18,9 @@ import {
 
 const kafka = createKafka({ brokers: testServers.kafkaBrokers, clientId: 'pricing-analyst-test', log: createLogger('pricing-test'), quiet: true });
 
-/** A real psql, fed on stdin; `ask` sends one statement and resolves with its unaligned output. */
-function openPsql(url: string) {
-  const proc = spawn('psql', [url, '-X', '-A', '-t', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout.on('data', (c) => (out += c));
-  proc.stderr.on('data', (c) => (out += c));
-  let n = 0;
-  return {
-    proc,
-    output: () => out,
-    async ask(sql: string, timeoutMs = 30_000): Promise<string> {
-      const mark = `-- done ${++n}`;
-      const from = out.length;
-      proc.stdin.write(`${sql};\n\\echo '${mark}'\n`);
-      await waitFor(`psql to answer ${sql}`, () => out.includes(mark, from), timeoutMs, 50);
-      return out.slice(from, out.indexOf(mark, from)).trim();
-    },
-  };
-}
-
 test('an idle psql, an idle connection and an idle-in-transaction analyst do not stop the worker', async () => {
   const schema = uniqueName('analyst').replace(/-/g, '_');
-  const url = new URL(testServers.timescaleUrl);
-  url.username = 'postgres';
-  url.password = 'postgres';
-  url.searchParams.set('sslmode', 'disable');
-  const psql = openPsql(url.toString());
+  const psql = openPsql(psqlUrl());
   const idle = new pg.Client({ connectionString: testServers.timescaleUrl });
   await idle.connect();
   const analystErrors: Error[] = [];

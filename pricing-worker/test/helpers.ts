@@ -2,25 +2,17 @@
  * Test fixtures: generated charging stays with their expected energy and cost, the real grid mock
  * and the worker as child processes, fresh databases, Kafka topics.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { Kafka } from 'kafkajs';
 import { testServers, uniqueName, waitFor } from '@greenlane/common/testing';
+import { freshDatabase as freshDatabaseNamed, spawnProgram } from '@greenlane/common/testing-programs';
 
-export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+// Shared with the other workspaces' tests (common/src/testing-programs.ts).
+export { ROOT, createTopic, freePort, produce, startGrid, type Child } from '@greenlane/common/testing-programs';
+import { freePort, waitReady, type Child } from '@greenlane/common/testing-programs';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as import('node:net').AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A fresh database on the PostgreSQL 15 test server, since the worker migrates its default schema. */
+export const freshDatabase = () => freshDatabaseNamed('pricing');
 
 // ── The published curve, written again here from grid-mock/README.md so the expected cost does
 // not come from the code under test.
@@ -114,28 +106,6 @@ export function generateStays(opts: { cars: number; samplesPerStay: number; seed
   return { events, stays, chargingSamples };
 }
 
-export async function createTopic(kafka: Kafka, topic: string, partitions = 4): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-export async function produce(kafka: Kafka, topic: string, events: Array<{ key: string; value: string | Buffer | null }>): Promise<void> {
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
-  await producer.connect();
-  try {
-    for (let i = 0; i < events.length; i += 2000) {
-      await producer.send({ topic, acks: -1, messages: events.slice(i, i + 2000) });
-    }
-  } finally {
-    await producer.disconnect();
-  }
-}
-
 /** Produces `events` in chunks spread over time, like a live stream; resolves when all are sent. */
 export async function produceOverTime(kafka: Kafka, topic: string, events: Array<{ key: string; value: string }>, chunk: number, intervalMs: number): Promise<void> {
   const producer = kafka.producer({ allowAutoTopicCreation: false });
@@ -150,49 +120,6 @@ export async function produceOverTime(kafka: Kafka, topic: string, events: Array
   }
 }
 
-/** A fresh database on the PostgreSQL 15 test server, since the worker migrates its default schema. */
-export async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
-  const name = uniqueName('pricing').replace(/-/g, '_');
-  const admin = new pg.Client({ connectionString: testServers.postgresUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const url = new URL(testServers.postgresUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const a = new pg.Client({ connectionString: testServers.postgresUrl });
-      await a.connect();
-      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await a.end();
-    },
-  };
-}
-
-export interface Child {
-  proc: ChildProcess;
-  output(): string;
-  /** Resolves with the exit code (or signal name). */
-  exited: Promise<number | string>;
-  signal(sig: NodeJS.Signals): void;
-}
-
-function spawnNode(script: string, env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, [script], { cwd: ROOT, env: { ...process.env, LOG_LEVEL: 'info', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  proc.stdout!.on('data', (c) => (output += c));
-  proc.stderr!.on('data', (c) => (output += c));
-  const exited = new Promise<number | string>((resolve) => proc.on('exit', (code, sig) => resolve(code ?? sig ?? -1)));
-  return { proc, output: () => output, exited, signal: (sig) => proc.kill(sig) };
-}
-
-export async function startGrid(port: number): Promise<Child> {
-  const child = spawnNode('grid-mock/dist/src/main.js', { GRID_ADDR: `127.0.0.1:${port}`, GRID_TZ: 'UTC' });
-  await waitFor('grid mock health', async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 15_000);
-  return child;
-}
-
 export interface WorkerEnv {
   topic: string;
   dlq: string;
@@ -205,7 +132,7 @@ export interface WorkerEnv {
 
 export async function startWorker(w: WorkerEnv, extra: Record<string, string> = {}): Promise<Child & { port: number }> {
   const port = await freePort();
-  const child = spawnNode('pricing-worker/dist/src/main.js', {
+  const child = spawnProgram('pricing-worker/dist/src/main.js', {
     KAFKA_BROKERS: testServers.kafkaBrokers.join(','),
     FLEET_EVENTS_TOPIC: w.topic,
     PRICING_DLQ_TOPIC: w.dlq,
@@ -219,16 +146,7 @@ export async function startWorker(w: WorkerEnv, extra: Record<string, string> = 
     PRICING_SESSION_TIMEOUT_MS: '8000',
     ...extra,
   });
-  await waitFor(
-    'worker ready',
-    async () => {
-      const exited = await Promise.race([child.exited, new Promise((r) => setTimeout(() => r(undefined), 10))]);
-      if (exited !== undefined) throw new Error(`worker exited ${String(exited)}:\n${child.output()}`);
-      return (await fetch(`http://127.0.0.1:${port}/ready`)).ok;
-    },
-    60_000,
-    200,
-  );
+  await waitReady(child, 'worker ready', `http://127.0.0.1:${port}/ready`);
   return { ...child, port };
 }
 
