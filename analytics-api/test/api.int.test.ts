@@ -1,0 +1,226 @@
+/**
+ * The analytics API as a program, on PostgreSQL 15 and on the embedded TimescaleDB, over a known
+ * history (common/src/testing-history.ts): each endpoint's answer against figures worked out by
+ * hand; operator tokens; clear 400s; hostile values that never reach SQL as text (the data is
+ * intact and the server never logs a failed query); a query that would scan too much refused.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createLogger, migrate, migrateTelemetry } from '@greenlane/common';
+import { isolatedSchema, testServers } from '@greenlane/common/testing';
+import { EXPECTED, at, insertKnownHistory } from '@greenlane/common/testing-history';
+import { freePort, spawnProgram, waitReady, type Child } from '@greenlane/common/testing-programs';
+
+const TOKEN = 'analytics-test-token';
+const log = createLogger('analytics-test', { LOG_LEVEL: 'silent' });
+
+async function startApi(url: string, schema: string, extra: Record<string, string> = {}): Promise<Child & { base: string }> {
+  const port = await freePort();
+  const child = spawnProgram('analytics-api/dist/src/main.js', {
+    DATABASE_URL: url, ANALYTICS_DB_SCHEMA: schema, ANALYTICS_ADDR: `127.0.0.1:${port}`, OPERATOR_TOKENS: `other-token,${TOKEN}`, ...extra,
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await waitReady(child, 'analytics API ready', `${base}/ready`);
+  return { ...child, base };
+}
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+async function get(base: string, path: string, token: string | null = TOKEN): Promise<{ status: number; body: Json }> {
+  const response = await fetch(base + path, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
+  return { status: response.status, body: (await response.json()) as Json };
+}
+
+const near = (a: unknown, b: number, what: string) => assert.ok(typeof a === 'number' && Math.abs(a - b) < 1e-6, `${what}: ${String(a)} vs ${b}`);
+const range = `from=${encodeURIComponent(at(0))}&to=${encodeURIComponent(at(120))}`;
+
+const HOSTILE = [
+  "CAR-A' OR '1'='1",
+  "'; DROP TABLE car_telemetry; --",
+  'CAR-A; SELECT pg_sleep(10)',
+  '$1',
+  '\u0000',
+  '%',
+  '../../etc/passwd',
+  'CAR-A"',
+  '🚗',
+  'x'.repeat(5000),
+];
+
+for (const [name, url] of [['postgresql 15', testServers.postgresUrl], ['embedded timescaledb', testServers.timescaleUrl]] as const) {
+  const db = suite(name);
+  let ctx: Awaited<ReturnType<typeof isolatedSchema>>;
+  let api: Child & { base: string };
+  db.before(async () => {
+    ctx = await isolatedSchema(url);
+    await migrate(ctx.client, log);
+    await migrateTelemetry(ctx.client, log, { policies: false, retentionDays: 30, compressAfterHours: 24 });
+    await insertKnownHistory(ctx.client);
+    api = await startApi(url, ctx.schema);
+  });
+  db.after(async () => {
+    api.signal('SIGTERM');
+    assert.is(await api.exited, 0, api.output());
+    await ctx.drop();
+  });
+
+  db('ops paths and the OpenAPI document need no token; the API does', async () => {
+    for (const path of ['/health', '/ready', '/openapi.json']) assert.is((await get(api.base, path, null)).status, 200, path);
+    assert.match(await (await fetch(`${api.base}/metrics`)).text(), /analytics_request_duration_seconds/);
+    const missing = await get(api.base, `/api/v1/fleet/summary?${range}`, null);
+    assert.is(missing.status, 401);
+    assert.match(missing.body.message, /Bearer/);
+    assert.is((await get(api.base, `/api/v1/fleet/summary?${range}`, 'wrong-token')).status, 401);
+    assert.is((await get(api.base, `/api/v1/fleet/summary?${range}&token=${TOKEN}`, null)).status, 200, 'the token in the query');
+    assert.is((await get(api.base, '/api/v1/nothing')).status, 404);
+    assert.is((await fetch(`${api.base}/api/v1/fleet/summary`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })).status, 405);
+  });
+
+  db('series: a metric per bucket over the range', async () => {
+    const battery = await get(api.base, `/api/v1/cars/CAR-A/series?metric=battery&bucket=30m&${range}`);
+    assert.is(battery.status, 200, JSON.stringify(battery.body));
+    assert.is(battery.body.unit, '%');
+    assert.is(battery.body.points.length, EXPECTED.batteryA30m.length);
+    EXPECTED.batteryA30m.forEach((want, i) => {
+      const got = battery.body.points[i];
+      assert.is(got.time, want.time);
+      assert.is(got.samples, want.samples);
+      near(got.value, want.value, `value ${i}`);
+      near(got.min, want.min, `min ${i}`);
+      near(got.max, want.max, `max ${i}`);
+    });
+    const distance = await get(api.base, `/api/v1/cars/CAR-A/series?metric=distance&bucket=1h&${range}`);
+    assert.equal(distance.body.points.map((p: Json) => [p.time, p.value, p.min]), [[at(0), 24.5, null], [at(60), 0, null]]);
+    const charging = await get(api.base, `/api/v1/cars/CAR-A/series?metric=charging_time&bucket=1h&${range}`);
+    assert.equal(charging.body.points.map((p: Json) => p.value), [0, 1800]);
+    const auto = await get(api.base, `/api/v1/cars/CAR-A/series?metric=velocity&${range}`);
+    assert.is(auto.body.bucket, '1m');
+    assert.is(auto.body.points.length, 90);
+    const nobody = await get(api.base, `/api/v1/cars/CAR-Z/series?metric=battery&${range}`);
+    assert.equal([nobody.status, nobody.body.points], [200, []]);
+  });
+
+  db('trips, with distance and battery used', async () => {
+    const { status, body } = await get(api.base, `/api/v1/cars/CAR-A/trips?${range}`);
+    assert.is(status, 200, JSON.stringify(body));
+    assert.is(body.truncated, false);
+    assert.is(body.trips.length, 2);
+    EXPECTED.tripsA.forEach((want, i) => {
+      const got = body.trips[i];
+      assert.equal([got.started, got.ended, got.samples], [want.started, want.ended, want.samples], `trip ${i}`);
+      near(got.distance_km, want.distance_km, `trip ${i} distance`);
+      near(got.battery_used, want.start_battery - want.end_battery, `trip ${i} battery used`);
+      near(got.avg_speed_kmh, 30, `trip ${i} speed`);
+    });
+    assert.is((await get(api.base, `/api/v1/cars/CAR-B/trips?${range}`)).body.trips.length, 0, 'a parked car makes no trip');
+  });
+
+  db('charging stays with energy and cost', async () => {
+    const { body } = await get(api.base, `/api/v1/cars/CAR-A/stays?${range}`);
+    assert.is(body.stays.length, 1);
+    const [got] = body.stays;
+    const [want] = EXPECTED.stays['CAR-A'];
+    assert.equal([got.session_id, got.station_id, got.started, got.ended, got.samples], [want!.session_id, want!.station_id, want!.started, want!.ended, want!.samples]);
+    near(got.kwh, want!.kwh, 'kwh');
+    near(got.cost, want!.cost, 'cost');
+    near(got.avg_price_per_kwh, 0.3, 'price');
+  });
+
+  db('station utilization, all stations and one', async () => {
+    const { body } = await get(api.base, `/api/v1/stations/utilization?${range}`);
+    assert.is(body.stations.length, EXPECTED.stations.length);
+    EXPECTED.stations.forEach((want, i) => {
+      const got = body.stations[i];
+      assert.equal([got.station_id, got.stays, got.cars, got.samples], [want.station_id, want.stays, want.cars, want.samples]);
+      for (const k of ['kwh', 'cost', 'charging_hours', 'avg_cars_charging'] as const) near(got[k], want[k], `${want.station_id} ${k}`);
+    });
+    const one = await get(api.base, `/api/v1/stations/utilization?${range}&station_id=ST-2`);
+    assert.equal(one.body.stations.map((s: Json) => s.station_id), ['ST-2']);
+  });
+
+  db('fleet summary per hour', async () => {
+    const { status, body } = await get(api.base, `/api/v1/fleet/summary?${range}`);
+    assert.is(status, 200, JSON.stringify(body));
+    assert.is(body.hours.length, EXPECTED.fleet.length);
+    EXPECTED.fleet.forEach((want, i) => {
+      const got = body.hours[i];
+      assert.equal([got.hour, got.car_minutes, got.samples], [want.hour, want.car_minutes, want.samples]);
+      for (const k of ['distance_km', 'max_speed_kmh', 'min_battery', 'avg_speed_kmh', 'charging_hours'] as const) near(got[k], want[k], `hour ${i} ${k}`);
+    });
+  });
+
+  db('clear 400s naming the parameter', async () => {
+    const cases: Array<[string, string, string]> = [
+      [`/api/v1/cars/CAR-A/series?metric=speed&${range}`, 'metric', 'unknown_metric'],
+      [`/api/v1/cars/CAR-A/series?${range}`, 'metric', 'bad_request'],
+      [`/api/v1/cars/CAR-A/series?metric=battery&bucket=1s&from=2020-01-01&to=2020-01-08`, 'bucket', 'bucket_too_small'],
+      [`/api/v1/cars/CAR-A/series?metric=battery&bucket=fortnight&${range}`, 'bucket', 'bad_request'],
+      [`/api/v1/fleet/summary?from=2020-01-01&to=2020-03-01`, 'to', 'range_too_long'],
+      [`/api/v1/fleet/summary?from=yesterday`, 'from', 'bad_request'],
+      [`/api/v1/fleet/summary?from=2020-01-06T10:00:00&to=2020-01-07`, 'from', 'bad_request'],
+      [`/api/v1/fleet/summary?from=2020-01-07&to=2020-01-06`, 'from', 'bad_request'],
+      [`/api/v1/fleet/summary?${range}&limit=1000000`, 'limit', 'bad_request'],
+      [`/api/v1/fleet/summary?${range}&from=2020-01-01`, 'from', 'bad_request'],
+      [`/api/v1/stations/utilization?${range}&station_id=ST%201`, 'station_id', 'bad_request'],
+    ];
+    for (const [path, parameter, error] of cases) {
+      const { status, body } = await get(api.base, path);
+      assert.equal([status, body.parameter, body.error], [400, parameter, error], `${path}: ${JSON.stringify(body)}`);
+      assert.type(body.message, 'string');
+    }
+  });
+
+  db('hostile values are refused before SQL, the data stays, no query fails', async () => {
+    const before = await ctx.client.query('SELECT count(*)::int AS n FROM car_telemetry');
+    for (const value of HOSTILE) {
+      const v = encodeURIComponent(value);
+      const paths = [
+        `/api/v1/cars/${v}/series?metric=battery&${range}`,
+        `/api/v1/cars/CAR-A/series?metric=${v}&${range}`,
+        `/api/v1/cars/CAR-A/series?metric=battery&bucket=${v}&${range}`,
+        `/api/v1/cars/${v}/trips?from=${v}`,
+        `/api/v1/cars/CAR-A/stays?to=${v}`,
+        `/api/v1/stations/utilization?${range}&station_id=${v}`,
+        `/api/v1/fleet/summary?${range}&${v}=1`,
+      ];
+      for (const path of paths) {
+        const { status, body } = await get(api.base, path);
+        assert.ok(status === 400 || status === 404, `${path}: ${status} ${JSON.stringify(body).slice(0, 200)}`);
+      }
+    }
+    const after = await ctx.client.query('SELECT count(*)::int AS n FROM car_telemetry');
+    assert.is(after.rows[0].n, before.rows[0].n);
+    assert.is(after.rows[0].n, 3 * EXPECTED.samplesPerCar);
+    assert.not.match(api.output(), /query failed|request failed/);
+  });
+
+  db('a query that would scan too much is refused, not run; a narrower one runs', async () => {
+    const strict = await startApi(url, ctx.schema, { ANALYTICS_MAX_SCAN_ROWS: '100' });
+    try {
+      const wide = await get(strict.base, `/api/v1/cars/CAR-A/series?metric=battery&${range}`);
+      assert.is(wide.status, 400);
+      assert.is(wide.body.error, 'too_much_data');
+      assert.ok(wide.body.estimatedRows > 100, JSON.stringify(wide.body));
+      const narrow = await get(strict.base, `/api/v1/cars/CAR-A/series?metric=battery&from=${encodeURIComponent(at(0))}&to=${encodeURIComponent(at(10))}`);
+      assert.is(narrow.status, 200, JSON.stringify(narrow.body));
+      assert.is(narrow.body.points.length, 10);
+      assert.match(await (await fetch(`${strict.base}/metrics`)).text(), /analytics_requests_refused_total\{reason="too_much_data"\} 1/);
+    } finally {
+      strict.signal('SIGTERM');
+      await strict.exited;
+    }
+  });
+
+  db.run();
+}
+
+const cli = suite('command line');
+cli('--help lists the variables; a bad variable stops the API with exit 2, naming it', async () => {
+  const help = spawnProgram('analytics-api/dist/src/main.js', {}, ['--help']);
+  assert.is(await help.exited, 0);
+  for (const v of ['OPERATOR_TOKENS', 'ANALYTICS_MAX_SCAN_ROWS', 'ANALYTICS_ADDR']) assert.match(help.output(), v);
+  const bad = spawnProgram('analytics-api/dist/src/main.js', { ANALYTICS_MAX_POINTS: 'lots' });
+  assert.is(await bad.exited, 2);
+  assert.match(bad.output(), /ANALYTICS_MAX_POINTS="lots" is invalid/);
+});
+cli.run();
