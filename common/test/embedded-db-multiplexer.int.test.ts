@@ -139,6 +139,21 @@ test('a connection destroyed inside a transaction is rolled back and the server 
   assert.is(ctx.server!.exitCode, null, 'still running');
 });
 
+test('COPY FROM STDIN (psql \\copy) is refused with 0A000 instead of breaking the backend for everyone', async (ctx) => {
+  // Sent as is, the WebAssembly backend traps on it ("unreachable") and every connection fails from then on.
+  const analyst = await client(ctx, []);
+  for (const sql of ['COPY mux_t FROM STDIN', "/* bulk */ copy mux_t (who, n) from stdin with (format csv)"]) {
+    const error = await analyst.query(sql).then(() => undefined, (e: Error & { code?: string }) => e);
+    assert.is(error?.code, '0A000', String(error));
+    assert.match(error!.message, /not supported by the embedded database/);
+  }
+  const extended = await analyst.query({ text: 'COPY mux_t FROM STDIN', queryMode: 'extended' } as pg.QueryConfig).then(() => undefined, (e: Error & { code?: string }) => e);
+  assert.is(extended?.code, '0A000', String(extended));
+  const other = await client(ctx);
+  assert.equal((await other.query<{ ok: number }>('SELECT 1 AS ok')).rows, [{ ok: 1 }]);
+  assert.equal((await analyst.query<{ ok: number }>('SELECT 2 AS ok')).rows, [{ ok: 2 }], 'the same connection goes on');
+});
+
 test('beyond EMBEDDED_DB_MAX_CONNECTIONS a connection is refused with 53300', async (ctx) => {
   // Up to 8 (the limit) connect; the ones beyond are refused. (Connections of the tests before
   // may still be closing on the server side, so fewer than 8 may get in here.)

@@ -19,7 +19,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import {
   FrameReader, authenticationOk, backendKeyData, dataRows, errorResponse, identifier, literal, parameterStatus, prefixNames,
-  query, readyForQuery, scanResponse, sync, type Frame,
+  query, readyForQuery, refuseCopyIn, scanResponse, sync, type Frame,
 } from './wire.js';
 
 /** What the multiplexer needs of PGlite: raw protocol in, raw protocol out. */
@@ -216,7 +216,7 @@ export class Multiplexer {
         session.socket.end(); // Terminate: never sent to the backend, which is everyone's
         return;
       }
-      const rewritten = prefixNames(frame as Frame, session.prefix);
+      const rewritten = prefixNames(refuseCopyIn(frame as Frame), session.prefix);
       if (rewritten.parsed) session.statements.add(rewritten.parsed);
       if (rewritten.closed) session.statements.delete(rewritten.closed);
       session.partial.push(rewritten.frame.bytes);

@@ -193,3 +193,29 @@ export function prefixNames(frame: Frame, prefix: string): { frame: Frame; parse
 export const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 /** A name as an SQL identifier. */
 export const identifier = (s: string) => `"${s.replace(/"/g, '""')}"`;
+
+/**
+ * COPY ... FROM STDIN (psql's \copy to the server): PGlite's raw protocol has no copy-in, and the
+ * WebAssembly backend traps on it ("unreachable"), lost from then on to every connection. Such a
+ * Query or Parse is replaced by a statement that fails with 0A000 saying so, in its place in the
+ * connection's stream (inside a transaction it aborts it, as any error would). COPY TO STDOUT works.
+ */
+const COPY_FROM_STDIN = /\bcopy\b[^;]*?\bfrom\s+stdin\b/i;
+const REFUSAL = query(
+  "DO $refused$ BEGIN RAISE EXCEPTION USING ERRCODE = 'feature_not_supported', MESSAGE = 'COPY FROM STDIN (psql \\copy) is not supported by the embedded database: load with INSERT (or into PostgreSQL)'; END $refused$",
+);
+
+export function refuseCopyIn(frame: Frame): Frame {
+  if (frame.type === 'Q') {
+    const [sql] = readCString(frame.bytes, 5);
+    return COPY_FROM_STDIN.test(sql) ? { type: 'Q', bytes: REFUSAL } : frame;
+  }
+  if (frame.type === 'P') {
+    const [name, at] = readCString(frame.bytes, 5);
+    const [sql] = readCString(frame.bytes, at);
+    if (!COPY_FROM_STDIN.test(sql)) return frame;
+    // No parameter types: the replacement takes none (a Bind with values for the COPY then fails, as it should).
+    return { type: 'P', bytes: message('P', Buffer.concat([cstring(name), REFUSAL.subarray(5), Buffer.from([0, 0])])) };
+  }
+  return frame;
+}
