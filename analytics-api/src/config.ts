@@ -12,7 +12,7 @@ export interface AnalyticsConfig {
 }
 
 export const ENVIRONMENT: Array<[string, string]> = [
-  ['ANALYTICS_ADDR', 'HTTP address: the API, /openapi.json, /health, /ready, /metrics [0.0.0.0:8090]'],
+  ['ANALYTICS_ADDR', 'HTTP address: the API, /openapi.json, /health, /ready, /metrics [0.0.0.0:9467]'],
   ['OPERATOR_TOKENS', 'accepted operator tokens, comma-separated [development default greenlane-operator-token; required when NODE_ENV=production]'],
   ['DATABASE_URL', 'PostgreSQL/TimescaleDB URL [unset: the embedded TimescaleDB on 127.0.0.1:55433]'],
   ['ANALYTICS_DB_SCHEMA', 'schema first on the search_path [unset]'],
@@ -28,7 +28,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
 export function loadConfig(env: Record<string, string | undefined> = process.env): AnalyticsConfig {
   const database = databaseTarget(env);
   return {
-    addr: envHostPort(env, 'ANALYTICS_ADDR', '0.0.0.0:8090'),
+    addr: envHostPort(env, 'ANALYTICS_ADDR', '0.0.0.0:9467'),
     database,
     dbSchema: envSchema(env, 'ANALYTICS_DB_SCHEMA'),
     connections: envInt(env, 'ANALYTICS_DB_CONNECTIONS', database.embedded ? 2 : 4, 1, 64),

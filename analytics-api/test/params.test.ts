@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { BadRequest, parseBucket, parseCarId, parseInstant, parseMetric, parseRange, readQuery } from '../src/params.js';
 import { scannedRows } from '../src/guard.js';
 import { loadConfig } from '../src/config.js';
-import { ConfigError } from '@greenlane/common';
+import { unrefusedConfig } from '@greenlane/common/testing';
 
 const limits = { maxRangeDays: 31, maxPoints: 2000, maxRows: 5000 };
 
@@ -77,18 +77,10 @@ test('the scan estimate: scans summed, the inner side of a nested loop once per 
 
 test('configuration: defaults, and a bad variable is named', () => {
   const config = loadConfig({});
-  assert.is(config.addr, '0.0.0.0:8090');
+  assert.is(config.addr, '0.0.0.0:9467');
   assert.equal(config.limits, { maxRangeDays: 31, maxPoints: 2000, maxRows: 5000, maxScanRows: 2_000_000, statementTimeoutMs: 5000 });
   assert.ok(config.operators.development);
-  for (const [variable, value] of [['ANALYTICS_MAX_POINTS', 'many'], ['ANALYTICS_DB_SCHEMA', 'a b'], ['ANALYTICS_ADDR', ':'], ['OPERATOR_TOKENS', ' , ']]) {
-    try {
-      loadConfig({ [variable!]: value });
-      assert.unreachable(`${variable}=${value} accepted`);
-    } catch (error) {
-      assert.instance(error, ConfigError);
-      assert.is((error as ConfigError).variable, variable);
-    }
-  }
+  assert.equal(unrefusedConfig(loadConfig, [['ANALYTICS_MAX_POINTS', 'many'], ['ANALYTICS_DB_SCHEMA', 'a b'], ['ANALYTICS_ADDR', ':'], ['OPERATOR_TOKENS', ' , ']]), []);
 });
 
 test.run();

@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type ITopicConfig, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type ITopicConfig, type LogEntry } from 'kafkajs';
 import type { Logger } from './logger.js';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -48,4 +48,90 @@ export async function ensureTopics(kafka: Kafka, topics: ITopicConfig[]): Promis
   } finally {
     await admin.disconnect();
   }
+}
+
+/**
+ * A consumer-group member as the services run it: manual offsets (the caller commits after its
+ * rows), a 250 ms fetch wait, heartbeats at a third of the session timeout. `onReady` follows
+ * group membership. When kafkajs gives up on the consumer for good, the program exits 1 (through
+ * its SIGTERM handler) so that a supervisor restarts it: offsets are committed only after rows,
+ * so nothing is lost.
+ */
+export function createGroupConsumer(kafka: Kafka, opts: {
+  groupId: string;
+  sessionTimeoutMs: number;
+  maxBytesPerPartition: number;
+  log: Logger;
+  /** How the program calls itself in the log ("the worker", "the writer"). */
+  self: string;
+  onReady(ready: boolean): void;
+}): Consumer {
+  const consumer = kafka.consumer({
+    groupId: opts.groupId,
+    sessionTimeout: opts.sessionTimeoutMs,
+    heartbeatInterval: Math.min(3000, Math.floor(opts.sessionTimeoutMs / 3)),
+    maxBytesPerPartition: opts.maxBytesPerPartition,
+    maxBytes: Math.max(opts.maxBytesPerPartition * 6, 10 * 1024 * 1024),
+    maxWaitTimeInMs: 250,
+    allowAutoTopicCreation: false,
+  });
+  consumer.on(consumer.events.GROUP_JOIN, (e) => {
+    opts.onReady(true);
+    opts.log.info({ memberId: e.payload.memberId, assignment: e.payload.memberAssignment }, 'joined the consumer group');
+  });
+  consumer.on(consumer.events.CRASH, (e) => {
+    opts.onReady(false);
+    opts.log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'consumer crashed');
+    // kafkajs restarts the consumer after retriable errors only; otherwise it would sit idle.
+    if (!e.payload.restart) {
+      opts.log.fatal(`consumer stopped for good; exiting so that a supervisor restarts ${opts.self}`);
+      process.exitCode = 1;
+      process.kill(process.pid, 'SIGTERM');
+    }
+  });
+  return consumer;
+}
+
+/**
+ * The partition backoff of the consumer loops: a batch that failed is put back (its partition
+ * paused) and fetched again after 250 ms, doubling to 10 s while failures go on; a success resets it.
+ */
+export function partitionBackoff() {
+  const timers = new Set<NodeJS.Timeout>();
+  let failures = 0;
+  return {
+    /** Pauses through `pause` (kafkajs' eachBatch pause) and resumes after the delay, which it returns. */
+    putBack(pause: () => () => void): number {
+      failures++;
+      const delay = Math.min(250 * 2 ** Math.min(failures - 1, 6), 10_000);
+      const resume = pause();
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        resume();
+      }, delay);
+      timers.add(timer);
+      return delay;
+    },
+    succeeded(): void {
+      failures = 0;
+    },
+    /** Partitions waiting for their backoff to end. */
+    get paused(): number {
+      return timers.size;
+    },
+    stop(): void {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+    },
+  };
+}
+
+/** Marks a batch done: resolves its last offset and commits the next one. Returns that next offset. */
+export async function commitBatch(payload: Pick<EachBatchPayload, 'batch' | 'resolveOffset' | 'commitOffsetsIfNecessary'>): Promise<string> {
+  const { batch } = payload;
+  const last = batch.lastOffset();
+  const next = (BigInt(last) + 1n).toString();
+  payload.resolveOffset(last);
+  await payload.commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: next }] }] });
+  return next;
 }

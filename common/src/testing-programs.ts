@@ -132,3 +132,14 @@ export function psqlUrl(url = testServers.timescaleUrl): string {
   u.searchParams.set('sslmode', 'disable');
   return u.toString();
 }
+
+/** Runs `fn` on a client of its own, closed after. */
+export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}

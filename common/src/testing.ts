@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { DEFAULTS } from './defaults.js';
+import { ConfigError } from './config.js';
 
 const env = process.env;
 
@@ -59,4 +60,21 @@ export async function isolatedSchema(url: string): Promise<{ client: pg.Client; 
       await client.end();
     },
   };
+}
+
+/**
+ * The `[variable, value]` cases that `load` does not refuse with a ConfigError naming that
+ * variable (a configuration test expects none), each with what happened instead.
+ */
+export function unrefusedConfig(load: (env: Record<string, string>) => unknown, cases: Array<[string, string]>): string[] {
+  const wrong: string[] = [];
+  for (const [variable, value] of cases) {
+    try {
+      load({ [variable]: value });
+      wrong.push(`${variable}=${JSON.stringify(value)} accepted`);
+    } catch (error) {
+      if (!(error instanceof ConfigError) || error.variable !== variable) wrong.push(`${variable}=${JSON.stringify(value)}: ${String(error)}`);
+    }
+  }
+  return wrong;
 }

@@ -6,7 +6,7 @@
  */
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import type pg from 'pg';
-import type { Logger } from '@greenlane/common';
+import { commitBatch, partitionBackoff, type Logger } from '@greenlane/common';
 import { decodeTelemetry } from './decode.js';
 import { writeIsolating } from './writer.js';
 import type { Metrics } from './metrics.js';
@@ -27,8 +27,7 @@ export async function runConsumer(opts: {
   concurrency: number;
 }): Promise<ConsumerLoop> {
   const { consumer, metrics, log } = opts;
-  const timers = new Set<NodeJS.Timeout>();
-  let failures = 0;
+  const backoff = partitionBackoff();
   let rejectionsLogged = 0;
 
   const eachBatch = async ({ batch, resolveOffset, commitOffsetsIfNecessary, pause, isStale }: EachBatchPayload) => {
@@ -43,29 +42,20 @@ export async function runConsumer(opts: {
       outcome = await writeIsolating(opts.withDb, decoded.rows);
     } catch (error) {
       if (isStale()) return;
-      failures++;
-      const delay = Math.min(250 * 2 ** Math.min(failures - 1, 6), 10_000);
       metrics.pauses.inc();
+      const delay = backoff.putBack(pause);
       log.warn({ err: (error as Error).message, topic, partition, offset: batch.firstOffset(), retryInMs: delay }, 'batch not written: pausing the partition');
-      const resume = pause();
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        resume();
-      }, delay);
-      timers.add(timer);
       return;
     }
-    failures = 0;
-    const last = batch.lastOffset();
-    resolveOffset(last);
-    await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(last) + 1n).toString() }] }] });
+    backoff.succeeded();
+    const next = await commitBatch({ batch, resolveOffset, commitOffsetsIfNecessary });
     endTimer();
     const rejected = decoded.rejected.length + outcome.refused.length;
     metrics.eventsConsumed.inc(batch.messages.length);
     metrics.rowsInserted.inc(outcome.inserted);
     metrics.rowsDuplicate.inc(decoded.rows.count - outcome.refused.length - outcome.inserted);
     metrics.rejected.inc(rejected);
-    metrics.consumerLag.set(labels, backlog(batch.highWatermark, (BigInt(last) + 1n).toString()));
+    metrics.consumerLag.set(labels, backlog(batch.highWatermark, next));
     // The first rejections in full, then one line per batch that has any (a fuzzer can send millions).
     if (rejected > 0) {
       const examples = [...decoded.rejected.map((r) => ({ offset: batch.messages[r.index]?.offset, reason: r.reason })), ...outcome.refused.map((r) => ({ row: r.row, reason: r.reason }))];
@@ -79,9 +69,6 @@ export async function runConsumer(opts: {
   await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: opts.concurrency, eachBatch });
 
   return {
-    stop() {
-      for (const timer of timers) clearTimeout(timer);
-      timers.clear();
-    },
+    stop: () => backoff.stop(),
   };
 }

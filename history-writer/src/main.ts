@@ -3,7 +3,7 @@
  * GreenLane history writer: consumes fleet-events as its own group (`history-writer-group`) and
  * writes every telemetry event into the car_telemetry hypertable, batched and once (by event id).
  */
-import { createKafka, createLogger, ensureTopics, exitOnStartupError, migrateTelemetry, onShutdown, openServiceDatabase, parseFlags } from '@greenlane/common';
+import { createGroupConsumer, createKafka, createLogger, ensureTopics, exitOnStartupError, migrateTelemetry, onShutdown, openServiceDatabase, parseFlags } from '@greenlane/common';
 import { closeServer, createOpsServer, listen } from '@greenlane/common/ops-http';
 import { ENVIRONMENT, loadConfig } from './config.js';
 import { createMetrics } from './metrics.js';
@@ -46,28 +46,13 @@ try {
 
   const kafka = createKafka({ brokers: config.brokers, clientId: 'history-writer', log });
   await ensureTopics(kafka, [{ topic: config.topic, numPartitions: 6 }]);
-  const consumer = kafka.consumer({
+  const consumer = createGroupConsumer(kafka, {
     groupId: config.groupId,
-    sessionTimeout: config.sessionTimeoutMs,
-    heartbeatInterval: Math.min(3000, Math.floor(config.sessionTimeoutMs / 3)),
+    sessionTimeoutMs: config.sessionTimeoutMs,
     maxBytesPerPartition: config.maxBytesPerPartition,
-    maxBytes: Math.max(config.maxBytesPerPartition * 6, 10 * 1024 * 1024),
-    maxWaitTimeInMs: 250,
-    allowAutoTopicCreation: false,
-  });
-  consumer.on(consumer.events.GROUP_JOIN, (e) => {
-    ready = true;
-    log.info({ memberId: e.payload.memberId, assignment: e.payload.memberAssignment }, 'joined the consumer group');
-  });
-  consumer.on(consumer.events.CRASH, (e) => {
-    ready = false;
-    log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'consumer crashed');
-    // Offsets are committed only after rows, so exiting for a supervisor to restart loses nothing.
-    if (!e.payload.restart) {
-      log.fatal('consumer stopped for good; exiting so that a supervisor restarts the writer');
-      process.exitCode = 1;
-      process.kill(process.pid, 'SIGTERM');
-    }
+    log,
+    self: 'the writer',
+    onReady: (value) => (ready = value),
   });
   await consumer.connect();
   await consumer.subscribe({ topic: config.topic, fromBeginning: config.fromBeginning });

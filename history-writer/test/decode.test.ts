@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { decodeTelemetry, sliceRows } from '../src/decode.js';
 import { loadConfig } from '../src/config.js';
-import { ConfigError } from '@greenlane/common';
+import { unrefusedConfig } from '@greenlane/common/testing';
 
 const base = { event_type: 'telemetry', event_id: 'e1', car_id: 'CAR-1', lat: 40.7, lon: -73.9, battery: 50, velocity: 20, timestamp: Date.UTC(2026, 0, 1) };
 const b = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v));
@@ -67,15 +67,7 @@ test('configuration: defaults, and a bad variable is named', () => {
   assert.is(config.runJobs, 'auto');
   assert.is(config.connections, 1, 'one connection on the embedded database');
   assert.is(loadConfig({ DATABASE_URL: 'postgres://x@h/db' }).connections, 4);
-  for (const [variable, value] of [['HISTORY_RETENTION_DAYS', 'forever'], ['HISTORY_RUN_JOBS', 'sometimes'], ['HISTORY_DB_SCHEMA', 'Robert"); DROP'], ['DATABASE_URL', 'mysql://x'], ['HISTORY_HTTP_ADDR', 'nowhere']]) {
-    try {
-      loadConfig({ [variable!]: value });
-      assert.unreachable(`${variable}=${value} accepted`);
-    } catch (error) {
-      assert.instance(error, ConfigError);
-      assert.is((error as ConfigError).variable, variable);
-    }
-  }
+  assert.equal(unrefusedConfig(loadConfig, [['HISTORY_RETENTION_DAYS', 'forever'], ['HISTORY_RUN_JOBS', 'sometimes'], ['HISTORY_DB_SCHEMA', 'Robert"); DROP'], ['DATABASE_URL', 'mysql://x'], ['HISTORY_HTTP_ADDR', 'nowhere']]), []);
 });
 
 test.run();

@@ -9,7 +9,7 @@
  */
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { GridError } from '@greenlane/common/grid-client';
-import type { Logger } from '@greenlane/common';
+import { commitBatch, partitionBackoff, type Logger } from '@greenlane/common';
 import { processBatch, type BatchDeps } from './batch.js';
 import type { Metrics } from './metrics.js';
 
@@ -38,8 +38,7 @@ export async function runConsumer(opts: {
   concurrency: number;
 }): Promise<ConsumerLoop> {
   const { consumer, deps, metrics, log } = opts;
-  const timers = new Set<NodeJS.Timeout>();
-  let failures = 0;
+  const backoff = partitionBackoff();
 
   const eachBatch = async ({ batch, resolveOffset, commitOffsetsIfNecessary, pause, isStale }: EachBatchPayload) => {
     if (batch.messages.length === 0) return;
@@ -55,22 +54,13 @@ export async function runConsumer(opts: {
     } catch (error) {
       if (isStale()) return;
       const cause = causeOf(error);
-      failures++;
-      const delay = Math.min(250 * 2 ** Math.min(failures - 1, 6), 10_000);
       metrics.pauses.inc({ cause });
+      const delay = backoff.putBack(pause);
       log.warn({ err: (error as Error).message, cause, topic, partition, offset: batch.firstOffset(), retryInMs: delay }, 'batch not processed: pausing the partition');
-      const resume = pause();
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        resume();
-      }, delay);
-      timers.add(timer);
       return;
     }
-    failures = 0;
-    const last = batch.lastOffset();
-    resolveOffset(last);
-    await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(last) + 1n).toString() }] }] });
+    backoff.succeeded();
+    const next = await commitBatch({ batch, resolveOffset, commitOffsetsIfNecessary });
     endTimer();
     metrics.eventsConsumed.inc(outcome.events);
     metrics.rowsInserted.inc(outcome.inserted);
@@ -78,7 +68,7 @@ export async function runConsumer(opts: {
     metrics.noteRows(outcome.inserted);
     metrics.deadLetters.inc(outcome.poison);
     metrics.recomputedSessions.inc(outcome.recomputedSessions);
-    metrics.consumerLag.set(lagLabels, backlog(batch.highWatermark, (BigInt(last) + 1n).toString()));
+    metrics.consumerLag.set(lagLabels, backlog(batch.highWatermark, next));
     log.debug({ topic, partition, ...outcome }, 'batch committed');
   };
 
@@ -91,11 +81,8 @@ export async function runConsumer(opts: {
 
   return {
     get paused() {
-      return timers.size;
+      return backoff.paused;
     },
-    stop() {
-      for (const timer of timers) clearTimeout(timer);
-      timers.clear();
-    },
+    stop: () => backoff.stop(),
   };
 }

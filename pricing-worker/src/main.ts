@@ -6,7 +6,7 @@
  */
 import { Piscina } from 'piscina';
 import { createGridClient } from '@greenlane/common/grid-client';
-import { createKafka, createLogger, ensureTopics, exitOnStartupError, onShutdown, parseFlags } from '@greenlane/common';
+import { createGroupConsumer, createKafka, createLogger, ensureTopics, exitOnStartupError, onShutdown, parseFlags } from '@greenlane/common';
 import { ENVIRONMENT, loadConfig } from './config.js';
 import { createMetrics } from './metrics.js';
 import { createPriceCache } from './price-cache.js';
@@ -53,30 +53,13 @@ try {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
 
-  const consumer = kafka.consumer({
+  const consumer = createGroupConsumer(kafka, {
     groupId: config.groupId,
-    sessionTimeout: config.sessionTimeoutMs,
-    heartbeatInterval: Math.min(3000, Math.floor(config.sessionTimeoutMs / 3)),
+    sessionTimeoutMs: config.sessionTimeoutMs,
     maxBytesPerPartition: config.maxBytesPerPartition,
-    maxBytes: Math.max(config.maxBytesPerPartition * 6, 10 * 1024 * 1024),
-    maxWaitTimeInMs: 250,
-    allowAutoTopicCreation: false,
-  });
-  consumer.on(consumer.events.GROUP_JOIN, (e) => {
-    ready = true;
-    log.info({ memberId: e.payload.memberId, assignment: e.payload.memberAssignment }, 'joined the consumer group');
-  });
-  consumer.on(consumer.events.CRASH, (e) => {
-    ready = false;
-    log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'consumer crashed');
-    // kafkajs restarts the consumer after retriable errors only. Otherwise the worker would sit
-    // idle; exiting 1 lets the supervisor restart it (offsets are committed only after rows, so
-    // nothing is lost).
-    if (!e.payload.restart) {
-      log.fatal('consumer stopped for good; exiting so that a supervisor restarts the worker');
-      process.exitCode = 1;
-      process.kill(process.pid, 'SIGTERM');
-    }
+    log,
+    self: 'the worker',
+    onReady: (value) => (ready = value),
   });
   await consumer.connect();
   await consumer.subscribe({ topic: config.topic, fromBeginning: config.fromBeginning });

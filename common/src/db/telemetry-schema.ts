@@ -95,10 +95,16 @@ CREATE OR REPLACE VIEW fleet_telemetry_1h AS
 SELECT date_trunc('hour', bucket) AS hour, ${HOUR_COLUMNS}
 FROM car_telemetry_1m GROUP BY hour`;
 
-const REFRESH_POLICIES = [
-  `SELECT add_continuous_aggregate_policy('car_telemetry_1m', start_offset => INTERVAL '1 day', end_offset => INTERVAL '1 minute',
+/**
+ * Refreshes over the whole retained history: a refresh only recomputes the buckets whose rows
+ * changed since (TimescaleDB tracks the invalidations), and a narrower window would leave late
+ * rows (a replay, a buffered upload) older than it out of the aggregates for good, since a
+ * real-time aggregate computes from the raw rows only after its last refresh.
+ */
+const refreshPolicies = (retentionDays: number) => [
+  `SELECT add_continuous_aggregate_policy('car_telemetry_1m', start_offset => INTERVAL '${retentionDays} days', end_offset => INTERVAL '1 minute',
      schedule_interval => INTERVAL '1 minute', if_not_exists => TRUE)`,
-  `SELECT add_continuous_aggregate_policy('fleet_telemetry_1h', start_offset => INTERVAL '3 days', end_offset => INTERVAL '1 hour',
+  `SELECT add_continuous_aggregate_policy('fleet_telemetry_1h', start_offset => INTERVAL '${retentionDays} days', end_offset => INTERVAL '1 hour',
      schedule_interval => INTERVAL '15 minutes', if_not_exists => TRUE)`,
 ];
 
@@ -126,7 +132,8 @@ async function setPolicies(db: Queryable, opts: TelemetrySchemaOptions): Promise
   await db.query(`SELECT add_compression_policy('car_telemetry', INTERVAL '${opts.compressAfterHours} hours')`);
   await db.query("SELECT remove_retention_policy('car_telemetry', if_exists => TRUE)");
   await db.query(`SELECT add_retention_policy('car_telemetry', INTERVAL '${opts.retentionDays} days')`);
-  for (const policy of REFRESH_POLICIES) await db.query(policy);
+  for (const view of ['car_telemetry_1m', 'fleet_telemetry_1h']) await db.query(`SELECT remove_continuous_aggregate_policy('${view}', if_exists => TRUE)`);
+  for (const policy of refreshPolicies(opts.retentionDays)) await db.query(policy);
 }
 
 /**
