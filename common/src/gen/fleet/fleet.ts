@@ -27,6 +27,107 @@ export const protobufFileName = "fleet/fleet.proto";
  * Published in shared/CONTRACTS.md: extend it (new fields, new numbers), never break it.
  */
 
+export enum CommandType {
+  /** COMMAND_TYPE_UNKNOWN - a type this car does not know (a newer server): answer it rejected */
+  COMMAND_TYPE_UNKNOWN = 0,
+  /** EMERGENCY_STOP - velocity to 0 at once, and stay stopped until RESUME */
+  EMERGENCY_STOP = 1,
+  RESUME = 2,
+  /** RETURN_TO_BASE - drive to (latitude, longitude) */
+  RETURN_TO_BASE = 3,
+  /** REROUTE - drive to (latitude, longitude) */
+  REROUTE = 4,
+  /** START_CHARGING - at station_id, where the car is plugged in */
+  START_CHARGING = 5,
+  STOP_CHARGING = 6,
+}
+
+export function commandTypeFromJSON(object: any): CommandType {
+  switch (object) {
+    case 0:
+    case "COMMAND_TYPE_UNKNOWN":
+      return CommandType.COMMAND_TYPE_UNKNOWN;
+    case 1:
+    case "EMERGENCY_STOP":
+      return CommandType.EMERGENCY_STOP;
+    case 2:
+    case "RESUME":
+      return CommandType.RESUME;
+    case 3:
+    case "RETURN_TO_BASE":
+      return CommandType.RETURN_TO_BASE;
+    case 4:
+    case "REROUTE":
+      return CommandType.REROUTE;
+    case 5:
+    case "START_CHARGING":
+      return CommandType.START_CHARGING;
+    case 6:
+    case "STOP_CHARGING":
+      return CommandType.STOP_CHARGING;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum CommandType");
+  }
+}
+
+export function commandTypeToJSON(object: CommandType): string {
+  switch (object) {
+    case CommandType.COMMAND_TYPE_UNKNOWN:
+      return "COMMAND_TYPE_UNKNOWN";
+    case CommandType.EMERGENCY_STOP:
+      return "EMERGENCY_STOP";
+    case CommandType.RESUME:
+      return "RESUME";
+    case CommandType.RETURN_TO_BASE:
+      return "RETURN_TO_BASE";
+    case CommandType.REROUTE:
+      return "REROUTE";
+    case CommandType.START_CHARGING:
+      return "START_CHARGING";
+    case CommandType.STOP_CHARGING:
+      return "STOP_CHARGING";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum CommandType");
+  }
+}
+
+export enum CommandOutcome {
+  COMMAND_OUTCOME_UNKNOWN = 0,
+  /** COMMAND_ACCEPTED - the car carries it out: the command SUCCEEDED */
+  COMMAND_ACCEPTED = 1,
+  /** COMMAND_REJECTED - the car will not or cannot: the command FAILED, with the reason */
+  COMMAND_REJECTED = 2,
+}
+
+export function commandOutcomeFromJSON(object: any): CommandOutcome {
+  switch (object) {
+    case 0:
+    case "COMMAND_OUTCOME_UNKNOWN":
+      return CommandOutcome.COMMAND_OUTCOME_UNKNOWN;
+    case 1:
+    case "COMMAND_ACCEPTED":
+      return CommandOutcome.COMMAND_ACCEPTED;
+    case 2:
+    case "COMMAND_REJECTED":
+      return CommandOutcome.COMMAND_REJECTED;
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum CommandOutcome");
+  }
+}
+
+export function commandOutcomeToJSON(object: CommandOutcome): string {
+  switch (object) {
+    case CommandOutcome.COMMAND_OUTCOME_UNKNOWN:
+      return "COMMAND_OUTCOME_UNKNOWN";
+    case CommandOutcome.COMMAND_ACCEPTED:
+      return "COMMAND_ACCEPTED";
+    case CommandOutcome.COMMAND_REJECTED:
+      return "COMMAND_REJECTED";
+    default:
+      throw new globalThis.Error("Unrecognized enum value " + object + " for enum CommandOutcome");
+  }
+}
+
 export enum BookingStatus {
   BOOKING_UNKNOWN = 0,
   BOOKING_CONFIRMED = 1,
@@ -88,7 +189,46 @@ export interface CarStatus {
   /** unix epoch ms when this stay began; with car and station it names the stay */
   pluggedInAt: number;
   /** present when the car asks for a charging slot */
-  bookingRequest: BookingRequest | undefined;
+  bookingRequest:
+    | BookingRequest
+    | undefined;
+  /**
+   * The car's answer to a VehicleCommand it received on this stream. The CarStatus carrying it is
+   * ordinary telemetry (stored and acknowledged as any other); only cars that declared the
+   * `commands` capability ever receive commands to answer.
+   */
+  commandResult: CommandResult | undefined;
+}
+
+/**
+ * An order from an operator to one car, sent on the car's StreamTelemetry response stream inside
+ * a BookingResponse (field `command`) that answers no CarStatus. Sent only on streams whose call
+ * metadata declares `x-greenlane-capabilities: commands`; any other stream keeps exactly one
+ * BookingResponse per CarStatus. A command may arrive more than once (a reconnect while it was in
+ * flight): the car carries it out once per command_id and answers each copy.
+ */
+export interface VehicleCommand {
+  /** unique; the car answers with it and drops repeats by it */
+  commandId: string;
+  /** the car it is for; a car answers a command for another car rejected */
+  carId: string;
+  type: CommandType;
+  /** unix epoch ms, when the operator API accepted it */
+  issuedAt: number;
+  /** unix epoch ms; a car does not carry out a command past it */
+  expiresAt: number;
+  /** RETURN_TO_BASE and REROUTE: where to drive */
+  latitude: number;
+  longitude: number;
+  /** START_CHARGING and STOP_CHARGING: the station the car is plugged in at */
+  stationId: string;
+}
+
+export interface CommandResult {
+  commandId: string;
+  outcome: CommandOutcome;
+  /** why it was rejected (or a note on acceptance); free text for operators */
+  reason: string;
 }
 
 export interface BookingRequest {
@@ -110,6 +250,11 @@ export interface BookingResponse {
   timestamp: number;
   /** price per kWh at booking time */
   priceRate: number;
+  /**
+   * Set on a message that answers no CarStatus: an operator's command to this car (only on
+   * streams that declared the `commands` capability; see VehicleCommand).
+   */
+  command: VehicleCommand | undefined;
 }
 
 function createBaseCarStatus(): CarStatus {
@@ -125,6 +270,7 @@ function createBaseCarStatus(): CarStatus {
     chargeEnergyKwh: 0,
     pluggedInAt: 0,
     bookingRequest: undefined,
+    commandResult: undefined,
   };
 }
 
@@ -162,6 +308,9 @@ export const CarStatus: MessageFns<CarStatus> = {
     }
     if (message.bookingRequest !== undefined) {
       BookingRequest.encode(message.bookingRequest, writer.uint32(90).fork()).join();
+    }
+    if (message.commandResult !== undefined) {
+      CommandResult.encode(message.commandResult, writer.uint32(98).fork()).join();
     }
     return writer;
   },
@@ -267,6 +416,14 @@ export const CarStatus: MessageFns<CarStatus> = {
             message.bookingRequest = BookingRequest.decode(reader, reader.uint32());
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.commandResult = CommandResult.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -316,6 +473,11 @@ export const CarStatus: MessageFns<CarStatus> = {
         : isSet(object.booking_request)
         ? BookingRequest.fromJSON(object.booking_request)
         : undefined,
+      commandResult: isSet(object.commandResult)
+        ? CommandResult.fromJSON(object.commandResult)
+        : isSet(object.command_result)
+        ? CommandResult.fromJSON(object.command_result)
+        : undefined,
     };
   },
 
@@ -354,6 +516,9 @@ export const CarStatus: MessageFns<CarStatus> = {
     if (message.bookingRequest !== undefined) {
       obj.bookingRequest = BookingRequest.toJSON(message.bookingRequest);
     }
+    if (message.commandResult !== undefined) {
+      obj.commandResult = CommandResult.toJSON(message.commandResult);
+    }
     return obj;
   },
 
@@ -375,6 +540,315 @@ export const CarStatus: MessageFns<CarStatus> = {
     message.bookingRequest = (object.bookingRequest !== undefined && object.bookingRequest !== null)
       ? BookingRequest.fromPartial(object.bookingRequest)
       : undefined;
+    message.commandResult = (object.commandResult !== undefined && object.commandResult !== null)
+      ? CommandResult.fromPartial(object.commandResult)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseVehicleCommand(): VehicleCommand {
+  return { commandId: "", carId: "", type: 0, issuedAt: 0, expiresAt: 0, latitude: 0, longitude: 0, stationId: "" };
+}
+
+export const VehicleCommand: MessageFns<VehicleCommand> = {
+  encode(message: VehicleCommand, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.commandId !== "") {
+      writer.uint32(10).string(message.commandId);
+    }
+    if (message.carId !== "") {
+      writer.uint32(18).string(message.carId);
+    }
+    if (message.type !== 0) {
+      writer.uint32(24).int32(message.type);
+    }
+    if (message.issuedAt !== 0) {
+      writer.uint32(32).int64(message.issuedAt);
+    }
+    if (message.expiresAt !== 0) {
+      writer.uint32(40).int64(message.expiresAt);
+    }
+    if (message.latitude !== 0) {
+      writer.uint32(49).double(message.latitude);
+    }
+    if (message.longitude !== 0) {
+      writer.uint32(57).double(message.longitude);
+    }
+    if (message.stationId !== "") {
+      writer.uint32(66).string(message.stationId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VehicleCommand {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVehicleCommand();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.commandId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.carId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.type = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.issuedAt = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.expiresAt = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.latitude = reader.double();
+            continue;
+          }
+          case 7: {
+            if (tag !== 57) {
+              break;
+            }
+
+            message.longitude = reader.double();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.stationId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VehicleCommand {
+    return {
+      commandId: isSet(object.commandId)
+        ? globalThis.String(object.commandId)
+        : isSet(object.command_id)
+        ? globalThis.String(object.command_id)
+        : "",
+      carId: isSet(object.carId)
+        ? globalThis.String(object.carId)
+        : isSet(object.car_id)
+        ? globalThis.String(object.car_id)
+        : "",
+      type: isSet(object.type) ? commandTypeFromJSON(object.type) : 0,
+      issuedAt: isSet(object.issuedAt)
+        ? globalThis.Number(object.issuedAt)
+        : isSet(object.issued_at)
+        ? globalThis.Number(object.issued_at)
+        : 0,
+      expiresAt: isSet(object.expiresAt)
+        ? globalThis.Number(object.expiresAt)
+        : isSet(object.expires_at)
+        ? globalThis.Number(object.expires_at)
+        : 0,
+      latitude: isSet(object.latitude) ? globalThis.Number(object.latitude) : 0,
+      longitude: isSet(object.longitude) ? globalThis.Number(object.longitude) : 0,
+      stationId: isSet(object.stationId)
+        ? globalThis.String(object.stationId)
+        : isSet(object.station_id)
+        ? globalThis.String(object.station_id)
+        : "",
+    };
+  },
+
+  toJSON(message: VehicleCommand): unknown {
+    const obj: any = {};
+    if (message.commandId !== "") {
+      obj.commandId = message.commandId;
+    }
+    if (message.carId !== "") {
+      obj.carId = message.carId;
+    }
+    if (message.type !== 0) {
+      obj.type = commandTypeToJSON(message.type);
+    }
+    if (message.issuedAt !== 0) {
+      obj.issuedAt = Math.round(message.issuedAt);
+    }
+    if (message.expiresAt !== 0) {
+      obj.expiresAt = Math.round(message.expiresAt);
+    }
+    if (message.latitude !== 0) {
+      obj.latitude = floatToJson(message.latitude);
+    }
+    if (message.longitude !== 0) {
+      obj.longitude = floatToJson(message.longitude);
+    }
+    if (message.stationId !== "") {
+      obj.stationId = message.stationId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<VehicleCommand>, I>>(base?: I): VehicleCommand {
+    return VehicleCommand.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<VehicleCommand>, I>>(object: I): VehicleCommand {
+    const message = createBaseVehicleCommand();
+    message.commandId = object.commandId ?? "";
+    message.carId = object.carId ?? "";
+    message.type = object.type ?? 0;
+    message.issuedAt = object.issuedAt ?? 0;
+    message.expiresAt = object.expiresAt ?? 0;
+    message.latitude = object.latitude ?? 0;
+    message.longitude = object.longitude ?? 0;
+    message.stationId = object.stationId ?? "";
+    return message;
+  },
+};
+
+function createBaseCommandResult(): CommandResult {
+  return { commandId: "", outcome: 0, reason: "" };
+}
+
+export const CommandResult: MessageFns<CommandResult> = {
+  encode(message: CommandResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.commandId !== "") {
+      writer.uint32(10).string(message.commandId);
+    }
+    if (message.outcome !== 0) {
+      writer.uint32(16).int32(message.outcome);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CommandResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCommandResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.commandId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.outcome = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CommandResult {
+    return {
+      commandId: isSet(object.commandId)
+        ? globalThis.String(object.commandId)
+        : isSet(object.command_id)
+        ? globalThis.String(object.command_id)
+        : "",
+      outcome: isSet(object.outcome) ? commandOutcomeFromJSON(object.outcome) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: CommandResult): unknown {
+    const obj: any = {};
+    if (message.commandId !== "") {
+      obj.commandId = message.commandId;
+    }
+    if (message.outcome !== 0) {
+      obj.outcome = commandOutcomeToJSON(message.outcome);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CommandResult>, I>>(base?: I): CommandResult {
+    return CommandResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CommandResult>, I>>(object: I): CommandResult {
+    const message = createBaseCommandResult();
+    message.commandId = object.commandId ?? "";
+    message.outcome = object.outcome ?? 0;
+    message.reason = object.reason ?? "";
     return message;
   },
 };
@@ -513,7 +987,16 @@ export const BookingRequest: MessageFns<BookingRequest> = {
 };
 
 function createBaseBookingResponse(): BookingResponse {
-  return { bookingId: "", carId: "", stationId: "", status: 0, message: "", timestamp: 0, priceRate: 0 };
+  return {
+    bookingId: "",
+    carId: "",
+    stationId: "",
+    status: 0,
+    message: "",
+    timestamp: 0,
+    priceRate: 0,
+    command: undefined,
+  };
 }
 
 export const BookingResponse: MessageFns<BookingResponse> = {
@@ -538,6 +1021,9 @@ export const BookingResponse: MessageFns<BookingResponse> = {
     }
     if (message.priceRate !== 0) {
       writer.uint32(57).double(message.priceRate);
+    }
+    if (message.command !== undefined) {
+      VehicleCommand.encode(message.command, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -611,6 +1097,14 @@ export const BookingResponse: MessageFns<BookingResponse> = {
             message.priceRate = reader.double();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.command = VehicleCommand.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -648,6 +1142,7 @@ export const BookingResponse: MessageFns<BookingResponse> = {
         : isSet(object.price_rate)
         ? globalThis.Number(object.price_rate)
         : 0,
+      command: isSet(object.command) ? VehicleCommand.fromJSON(object.command) : undefined,
     };
   },
 
@@ -674,6 +1169,9 @@ export const BookingResponse: MessageFns<BookingResponse> = {
     if (message.priceRate !== 0) {
       obj.priceRate = floatToJson(message.priceRate);
     }
+    if (message.command !== undefined) {
+      obj.command = VehicleCommand.toJSON(message.command);
+    }
     return obj;
   },
 
@@ -689,6 +1187,9 @@ export const BookingResponse: MessageFns<BookingResponse> = {
     message.message = object.message ?? "";
     message.timestamp = object.timestamp ?? 0;
     message.priceRate = object.priceRate ?? 0;
+    message.command = (object.command !== undefined && object.command !== null)
+      ? VehicleCommand.fromPartial(object.command)
+      : undefined;
     return message;
   },
 };
