@@ -12,3 +12,4 @@ export * from './db/connect.js';
 export * from './db/schema.js';
 export * from './db/telemetry-schema.js';
 export * from './db/service-db.js';
+export * from './commands.js';

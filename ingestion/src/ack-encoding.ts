@@ -10,7 +10,7 @@ import { varintSize, writeVarint } from './varint.js';
 
 export function serializeBookingResponse(r: BookingResponse): Buffer {
   const plain =
-    r.bookingId === '' && r.stationId === '' && r.message === '' && r.priceRate === 0 &&
+    r.bookingId === '' && r.stationId === '' && r.message === '' && r.priceRate === 0 && r.command === undefined &&
     Number.isSafeInteger(r.timestamp) && r.timestamp >= 0 && Number.isInteger(r.status) && r.status >= 0;
   if (!plain) return Buffer.from(BookingResponse.encode(r).finish());
   const idBytes = Buffer.byteLength(r.carId, 'utf8');

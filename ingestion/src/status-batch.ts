@@ -73,6 +73,7 @@ export function unpackStatuses(p: PackedStatuses): CarStatus[] {
       chargeEnergyKwh: n[at + 5]!,
       pluggedInAt: n[at + 6]!,
       bookingRequest: undefined,
+    commandResult: undefined,
     };
   }
   return out;

@@ -327,7 +327,7 @@ export class StreamHub {
 }
 
 function response(status: CarStatus, code: BookingStatus, message: string): BookingResponse {
-  return { bookingId: '', carId: status.carId, stationId: '', status: code, message, timestamp: status.timestamp, priceRate: 0 };
+  return { bookingId: '', carId: status.carId, stationId: '', status: code, message, timestamp: status.timestamp, priceRate: 0, command: undefined };
 }
 
 const STORE_NAMES = { redis: 'the live index (Redis)', kafka: 'the event topic (Kafka)' } as const;

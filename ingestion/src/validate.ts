@@ -2,7 +2,7 @@
  * The rules a CarStatus must meet before anything is written for it. The answer to a bad one names
  * the field, the value and the rule, so the car's developer can fix it from the message alone.
  */
-import type { CarStatus } from '@greenlane/common/gen/fleet/fleet';
+import { CommandOutcome, type CarStatus } from '@greenlane/common/gen/fleet/fleet';
 
 export const LIMITS = {
   idMaxLength: 64,
@@ -21,6 +21,8 @@ export const LIMITS = {
    * fleet drives beyond 85° anyway.
    */
   maxGeoLatitude: 85.05112878,
+  /** A car's reason for rejecting a command: for an operator to read, not an essay. */
+  reasonMaxLength: 500,
 } as const;
 
 function show(value: unknown): string {
@@ -94,6 +96,17 @@ export function validateCarStatus(s: CarStatus, nowMs: number = Date.now()): str
       checkId('booking_request.station_id', request.stationId, false) ??
       checkRange('booking_request.battery_level', request.batteryLevel, 0, 100, ' percent') ??
       (request.expectedArrival === 0 ? undefined : checkTimestamp('booking_request.expected_arrival', request.expectedArrival, nowMs));
+    if (bad !== undefined) return bad;
+  }
+
+  const result = s.commandResult;
+  if (result !== undefined) {
+    const bad =
+      checkId('command_result.command_id', result.commandId, true) ??
+      (result.outcome !== CommandOutcome.COMMAND_ACCEPTED && result.outcome !== CommandOutcome.COMMAND_REJECTED
+        ? invalid('command_result.outcome', result.outcome, 'must be COMMAND_ACCEPTED (1) or COMMAND_REJECTED (2)')
+        : undefined) ??
+      (result.reason.length > LIMITS.reasonMaxLength ? invalid('command_result.reason', result.reason, `must be at most ${LIMITS.reasonMaxLength} characters`) : undefined);
     if (bad !== undefined) return bad;
   }
   return undefined;

@@ -4,7 +4,7 @@ import { BookingResponse, BookingStatus } from '@greenlane/common/gen/fleet/flee
 import { serializeBookingResponse } from '../src/ack-encoding.js';
 
 const plain = (carId: string, timestamp: number, status = BookingStatus.BOOKING_UNKNOWN): BookingResponse => ({
-  bookingId: '', carId, stationId: '', status, message: '', timestamp, priceRate: 0,
+  bookingId: '', carId, stationId: '', status, message: '', timestamp, priceRate: 0, command: undefined,
 });
 
 test('byte for byte what BookingResponse.encode writes, plain acknowledgements and all the others', () => {

@@ -81,6 +81,7 @@ export function status(carId: string, lat: number, lon: number, extra: Partial<C
     chargeEnergyKwh: 0,
     pluggedInAt: 0,
     bookingRequest: undefined,
+    commandResult: undefined,
     ...extra,
   };
 }

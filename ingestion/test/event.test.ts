@@ -15,6 +15,7 @@ const base: CarStatus = {
   chargeEnergyKwh: 0,
   pluggedInAt: 0,
   bookingRequest: undefined,
+    commandResult: undefined,
 };
 
 test('telemetry event carries the contract fields and an event_id', () => {

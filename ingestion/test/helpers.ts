@@ -99,6 +99,7 @@ export function carStatus(carId: string, i = 0, extra: Partial<CarStatus> = {}):
     chargeEnergyKwh: 0,
     pluggedInAt: 0,
     bookingRequest: undefined,
+    commandResult: undefined,
     ...extra,
   };
 }

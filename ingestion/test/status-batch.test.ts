@@ -5,7 +5,7 @@ import { StatusPacker, unpackStatuses } from '../src/status-batch.js';
 
 const status = (i: number, extra: Partial<CarStatus> = {}): CarStatus => ({
   carId: `CAR-${i}`, latitude: 40.7 + i * 1e-6, longitude: -73.98 - i * 1e-7, batteryLevel: (i % 1000) / 10, velocity: i % 300,
-  timestamp: 1_796_118_664_474 + i, stationId: '', charging: false, chargeEnergyKwh: 0, pluggedInAt: 0, bookingRequest: undefined, ...extra,
+  timestamp: 1_796_118_664_474 + i, stationId: '', charging: false, chargeEnergyKwh: 0, pluggedInAt: 0, bookingRequest: undefined, commandResult: undefined, ...extra,
 });
 
 test('what the storage thread unpacks is what the stream thread packed, but the booking request', () => {

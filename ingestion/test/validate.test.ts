@@ -18,6 +18,7 @@ function status(extra: Partial<CarStatus> = {}): CarStatus {
     chargeEnergyKwh: 0,
     pluggedInAt: 0,
     bookingRequest: undefined,
+    commandResult: undefined,
     ...extra,
   };
 }

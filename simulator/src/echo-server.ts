@@ -29,6 +29,7 @@ export async function startEchoServer(addr: string): Promise<EchoServer> {
           message: '',
           timestamp: Date.now(),
           priceRate: 0,
+          command: undefined,
         });
       });
       call.on('end', () => call.end());

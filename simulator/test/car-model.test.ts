@@ -70,7 +70,7 @@ const cfg = (overrides: Partial<BehaviorConfig> = {}): BehaviorConfig => ({
 });
 
 function confirmed(sim: SimCar, bookingId: string, stationId: string): BookingResponse {
-  return { bookingId, carId: sim.car.carId, stationId, status: BookingStatus.BOOKING_CONFIRMED, message: '', timestamp: 0, priceRate: 0.3 };
+  return { bookingId, carId: sim.car.carId, stationId, status: BookingStatus.BOOKING_CONFIRMED, message: '', timestamp: 0, priceRate: 0.3, command: undefined };
 }
 
 function lowCar(seed = 5): { sim: SimCar; random: () => number } {

@@ -21,11 +21,11 @@ async function startServer(handler: Handler, port = 0): Promise<{ port: number; 
 }
 
 function ack(status: CarStatus, code = BookingStatus.BOOKING_UNKNOWN): BookingResponse {
-  return { bookingId: '', carId: status.carId, stationId: '', status: code, message: '', timestamp: status.timestamp, priceRate: 0 };
+  return { bookingId: '', carId: status.carId, stationId: '', status: code, message: '', timestamp: status.timestamp, priceRate: 0, command: undefined };
 }
 
 function status(n: number): CarStatus {
-  return { carId: 'CAR-900', latitude: 40.75, longitude: -73.98, batteryLevel: 50, velocity: 10, timestamp: n, stationId: '', charging: false, chargeEnergyKwh: 0, pluggedInAt: 0, bookingRequest: undefined };
+  return { carId: 'CAR-900', latitude: 40.75, longitude: -73.98, batteryLevel: 50, velocity: 10, timestamp: n, stationId: '', charging: false, chargeEnergyKwh: 0, pluggedInAt: 0, bookingRequest: undefined, commandResult: undefined };
 }
 
 function freePort(): Promise<number> {

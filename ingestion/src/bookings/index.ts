@@ -383,5 +383,5 @@ function response(
   status: BookingStatus,
   f: { carId: string; bookingId: string; stationId: string; message: string; priceRate: number; timestamp: number },
 ): BookingResponse {
-  return { bookingId: f.bookingId, carId: f.carId, stationId: f.stationId, status, message: f.message, timestamp: f.timestamp, priceRate: f.priceRate };
+  return { bookingId: f.bookingId, carId: f.carId, stationId: f.stationId, status, message: f.message, timestamp: f.timestamp, priceRate: f.priceRate, command: undefined };
 }

@@ -135,5 +135,6 @@ export function drivingStatus(car: DrivingState, timestamp: number): CarStatus {
     chargeEnergyKwh: 0,
     pluggedInAt: 0,
     bookingRequest: undefined,
+    commandResult: undefined,
   };
 }
