@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { BookingStatus, type BookingResponse, type CarStatus, type FleetServiceClient } from '@greenlane/common/gen/fleet/fleet';
+import { BookingStatus, type BookingResponse, type CarStatus, type FleetServiceClient, type VehicleCommand } from '@greenlane/common/gen/fleet/fleet';
 import { Queue } from './queue.js';
 
 export interface PendingStatus {
@@ -13,6 +13,11 @@ export interface CarStreamEvents {
   onAck(message: PendingStatus, response: BookingResponse): void;
   /** A message the server sent on its own (a booking expiry), not an acknowledgement. */
   onNotice?(response: BookingResponse): void;
+  /**
+   * An operator's command (a BookingResponse with `command` set, only on a stream that declared the
+   * `commands` capability). It answers no CarStatus, so it acknowledges nothing.
+   */
+  onCommand?(command: VehicleCommand): void;
   /** The server refused the stream for good (bad token, invalid data); these will never be acknowledged. */
   onRejected(messages: PendingStatus[], error: grpc.ServiceError): void;
   /** The stream broke; it reopens after `delayMs` and resends what was not acknowledged. */
@@ -110,6 +115,11 @@ export class CarStream {
     this.call = call;
     call.on('data', (response: BookingResponse) => {
       this.failures = 0;
+      // A command is the server speaking first: it answers no CarStatus, so it acknowledges nothing.
+      if (response.command !== undefined) {
+        this.events.onCommand?.(response.command);
+        return;
+      }
       // An expiry is pushed when the hold lapses; it answers no CarStatus, so it acknowledges nothing.
       if (response.status === BookingStatus.BOOKING_EXPIRED) {
         this.events.onNotice?.(response);

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { FleetServiceClient } from '@greenlane/common/gen/fleet/fleet';
+import { CAPABILITIES_HEADER, COMMANDS_CAPABILITY } from '@greenlane/common/commands';
 
 /**
  * One gRPC channel (one HTTP/2 connection) to the ingestion service. grpc-js shares a subchannel,
@@ -17,8 +18,13 @@ export function createFleetClient(target: string, channelIndex: number): FleetSe
   });
 }
 
-export function tokenMetadata(token: string): grpc.Metadata {
+/**
+ * The call metadata of every car's stream: its token and, with `commands`, the capability that
+ * makes ingestion send it operators' commands (`x-greenlane-capabilities: commands`).
+ */
+export function tokenMetadata(token: string, options: { commands?: boolean } = {}): grpc.Metadata {
   const metadata = new grpc.Metadata();
   metadata.set('x-api-token', token);
+  if (options.commands === true) metadata.set(CAPABILITIES_HEADER, COMMANDS_CAPABILITY);
   return metadata;
 }

@@ -10,6 +10,9 @@ import { runLoad, type LoadSummary } from './load/run-load.js';
 import { runRealistic, type RealisticSummary } from './realistic/run-realistic.js';
 import { loadStations } from './car/stations.js';
 import { openAckedLog } from './acked-log.js';
+import { openCommandLog } from './commands/command-log.js';
+import type { CommandCounts } from './commands/handler.js';
+import type { CarriedOut } from './commands/command-log.js';
 
 const log = createStderrLogger('simulator');
 
@@ -43,6 +46,10 @@ function stopOnSignal(): Promise<void> {
   });
 }
 
+function commandsLine(c: CommandCounts): string {
+  return `commands received ${c.received}  executed ${c.executed}  duplicates ${c.duplicates}  rejected ${c.rejected}`;
+}
+
 function printLoadSummary(summary: LoadSummary, json: boolean): void {
   if (json) {
     process.stdout.write(JSON.stringify(summary) + '\n');
@@ -57,6 +64,7 @@ function printLoadSummary(summary: LoadSummary, json: boolean): void {
       `sent ${summary.sent}  acked ${summary.acked}  rejected ${summary.rejected}  failed ${summary.failed}` +
         `  skipped ${summary.skipped}  reconnects ${summary.reconnects}`,
       `${summary.ackedPerSec} acked/s over ${summary.durationSec} s; ack latency ms p50 ${l.p50}  p99 ${l.p99}  p99.9 ${l.p999}  max ${l.max}`,
+      ...(summary.commands.received > 0 ? [commandsLine(summary.commands)] : []),
       ...(summary.firstError ? [`first error: ${summary.firstError}`] : []),
     ].join('\n') + '\n',
   );
@@ -64,6 +72,7 @@ function printLoadSummary(summary: LoadSummary, json: boolean): void {
 
 async function runLoadMode(options: SimulatorOptions): Promise<void> {
   const tty = process.stderr.isTTY === true;
+  const commandLog = options.commandLog === undefined ? undefined : openCommandLog(options.commandLog);
   const summary = await runLoad({
     target: options.target,
     token: options.token,
@@ -78,9 +87,12 @@ async function runLoadMode(options: SimulatorOptions): Promise<void> {
     intervalMs: options.intervalMs,
     carPrefix: options.carPrefix,
     drainMs: 5_000,
+    commands: options.commands,
+    ...(commandLog ? { commandLog: (lines: string) => commandLog.write(lines) } : {}),
     stopSignal: stopOnSignal(),
     ...(tty ? { progress: (line: string) => process.stderr.write(`\r\x1b[2K${line}`) } : {}),
   });
+  await commandLog?.close();
   if (tty) process.stderr.write('\n');
   printLoadSummary(summary, options.json);
   // Every message the server refused or never acknowledged makes the run fail for scripts.
@@ -102,6 +114,7 @@ function printRealisticSummary(summary: RealisticSummary, json: boolean): void {
       `bookings requested ${b.requested}  confirmed ${b.confirmed}  failed ${b.failed}  expired ${b.expired};` +
         ` charging stays completed ${summary.staysCompleted}, charging now ${summary.chargingNow}`,
       `ack latency ms p50 ${l.p50}  p99 ${l.p99}  p99.9 ${l.p999}  max ${l.max}`,
+      commandsLine(summary.commands),
       ...(summary.firstError ? [`first error: ${summary.firstError}`] : []),
     ].join('\n') + '\n',
   );
@@ -112,6 +125,7 @@ async function runRealisticMode(options: SimulatorOptions): Promise<void> {
   log.info({ stations: stations.size, source: source ?? null }, source ? 'station registry loaded' : 'no station registry: cars reach booked stations after a short trip');
   const tty = process.stderr.isTTY === true;
   const ackedLog = options.ackedLog === undefined ? undefined : openAckedLog(options.ackedLog);
+  const commandLog = options.commandLog === undefined ? undefined : openCommandLog(options.commandLog);
   const summary = await runRealistic({
     target: options.target,
     token: options.token,
@@ -124,10 +138,12 @@ async function runRealisticMode(options: SimulatorOptions): Promise<void> {
     stations,
     log,
     ...(ackedLog ? { onAck: (status: CarStatus) => ackedLog.record(status) } : {}),
+    ...(commandLog ? { onCommandCarriedOut: (c: CarriedOut) => commandLog.record(c) } : {}),
     stopSignal: stopOnSignal(),
     ...(tty ? { progress: (line: string) => process.stderr.write(`\r\x1b[2K${line}`) } : {}),
   });
   await ackedLog?.close();
+  await commandLog?.close();
   if (tty) process.stderr.write('\n');
   printRealisticSummary(summary, options.json);
   process.exitCode = summary.rejected === 0 && summary.failed === 0 ? 0 : 1;
@@ -142,7 +158,7 @@ async function main(): Promise<void> {
   } catch (error) {
     exitOnStartupError(log, error);
   }
-  log.info({ mode: options.mode, target: options.target, cars: options.cars, seed: options.seed }, 'starting');
+  log.info({ mode: options.mode, target: options.target, cars: options.cars, seed: options.seed, commands: options.commands }, 'starting');
   if (options.mode === 'load') await runLoadMode(options);
   else await runRealisticMode(options);
 }

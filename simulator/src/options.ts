@@ -28,6 +28,10 @@ export interface SimulatorOptions {
   stationsFile: string | undefined;
   /** Realistic mode: file that gets one line per acknowledged CarStatus (for fault-injection checkers). */
   ackedLog: string | undefined;
+  /** Load mode: declare the `commands` capability and answer commands (realistic cars always do). */
+  commands: boolean;
+  /** File that gets one JSON line per command carried out (for fault-injection checkers). */
+  commandLog: string | undefined;
 }
 
 export const FLAG_OPTIONS = {
@@ -46,6 +50,8 @@ export const FLAG_OPTIONS = {
   'car-prefix': { type: 'string' },
   stations: { type: 'string' },
   'acked-log': { type: 'string' },
+  commands: { type: 'boolean' },
+  'command-log': { type: 'string' },
   json: { type: 'boolean' },
 } as const;
 
@@ -68,6 +74,8 @@ export const USAGE = {
     ['--car-prefix P', 'car id prefix [SIM_CAR_PREFIX, CAR- realistic / LOAD- load]'],
     ['--stations FILE', 'realistic: JSON station registry for positions [SIM_STATIONS_FILE, ingestion/data/stations.json if present]'],
     ['--acked-log FILE', 'realistic: append "car_id timestamp acked_at_ms" per acknowledged CarStatus to FILE [SIM_ACKED_LOG]'],
+    ['--commands', 'load: declare the commands capability and answer every valid operator command accepted (realistic cars always obey commands) [SIM_COMMANDS=1]'],
+    ['--command-log FILE', 'append {"command_id","car_id","type","at"} per command carried out to FILE, one JSON line each [SIM_COMMAND_LOG]'],
     ['--json', 'print one JSON summary line at the end (for scripts)'],
   ] as Array<[string, string]>,
   environment: [
@@ -75,6 +83,7 @@ export const USAGE = {
     ['API_TOKEN', `token [${DEFAULTS.API_TOKEN}]`],
     ['SIM_MODE, SIM_CARS, SIM_INTERVAL, SIM_DURATION, SIM_WARMUP, SIM_RATE, SIM_INFLIGHT', 'as the flags'],
     ['SIM_CHANNELS, SIM_THREADS, SIM_SEED, SIM_CAR_PREFIX, SIM_STATIONS_FILE, SIM_ACKED_LOG', 'as the flags'],
+    ['SIM_COMMANDS (1/true/0/false), SIM_COMMAND_LOG', 'as the flags'],
     ['LOG_LEVEL', 'log level (logs go to stderr) [info]'],
   ] as Array<[string, string]>,
 };
@@ -95,6 +104,15 @@ function integer(flags: Flags, flag: string, env: Env, variable: string, fallbac
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(name, value, `an integer from ${min} to ${max}`);
   return n;
+}
+
+/** A yes/no variable: 1/true/yes or 0/false/no (unset or empty = no). */
+function flag01(env: Env, variable: string): boolean {
+  const raw = env[variable]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return false;
+  if (['1', 'true', 'yes'].includes(raw)) return true;
+  if (['0', 'false', 'no'].includes(raw)) return false;
+  throw new ConfigError(variable, raw, '1 or 0 (true or false)');
 }
 
 type Unit = 'ms' | 's' | 'm' | 'h';
@@ -134,6 +152,10 @@ export function parseOptions(flags: Flags, env: Env): SimulatorOptions {
   const ackedLog = pick(flags, 'acked-log', env, 'SIM_ACKED_LOG');
   // Load mode generates in worker threads and keeps no per-message record; only realistic mode logs acks.
   if (ackedLog.value !== undefined && load) throw new ConfigError(ackedLog.name, ackedLog.value, 'a file, in realistic mode only');
+  const commandLog = pick(flags, 'command-log', env, 'SIM_COMMAND_LOG');
+  const commands = flags.commands === true || flag01(env, 'SIM_COMMANDS');
+  // Load cars without --commands never declare the capability, so they never receive a command to log.
+  if (commandLog.value !== undefined && load && !commands) throw new ConfigError(commandLog.name, commandLog.value, 'a file, with --commands in load mode');
   const seed = seedRaw.value === undefined ? Math.floor(Math.random() * 2 ** 31) : integer(flags, 'seed', env, 'SIM_SEED', 0, 0, 2 ** 32 - 1);
 
   return {
@@ -154,5 +176,7 @@ export function parseOptions(flags: Flags, env: Env): SimulatorOptions {
     carPrefix: pick(flags, 'car-prefix', env, 'SIM_CAR_PREFIX').value ?? (load ? 'LOAD-' : 'CAR-'),
     stationsFile: pick(flags, 'stations', env, 'SIM_STATIONS_FILE').value,
     ackedLog: ackedLog.value,
+    commands: load ? commands : true,
+    commandLog: commandLog.value,
   };
 }

@@ -3,6 +3,11 @@
  * with a confirmed booking it drives to the station, plugs in and charges (station_id, charging,
  * plugged_in_at, a rising energy meter and battery); near full it unplugs and drives on. A failed
  * or expired booking makes it try again later.
+ *
+ * Operators' commands (car/obey.ts) add two things on top: a hold (an emergency stop, or parked at
+ * base) that keeps the car where it is at 0 km/h, and a trip (REROUTE, RETURN_TO_BASE) it drives
+ * along the streets ahead of everything else; a stay can be paused (STOP_CHARGING): still plugged
+ * in, no energy flowing, the meter holding its reading.
  */
 import { BookingStatus, type BookingResponse, type CarStatus } from '@greenlane/common/gen/fleet/fleet';
 import { between, type Random } from './prng.js';
@@ -31,6 +36,8 @@ export interface BehaviorConfig {
   tripUpdates: number;
   /** Station positions by id (from the station registry); an unknown station is "reached" after the trip's updates. */
   stations: ReadonlyMap<string, Position>;
+  /** A stay paused by STOP_CHARGING ends (the car unplugs and drives on) after this long without START_CHARGING. */
+  pausedStayMs: number;
 }
 
 export function defaultBehavior(intervalMs: number, stations: ReadonlyMap<string, Position>): BehaviorConfig {
@@ -44,6 +51,7 @@ export function defaultBehavior(intervalMs: number, stations: ReadonlyMap<string
     bookingTimeoutMs: Math.max(30_000, 10 * intervalMs),
     tripUpdates: 6,
     stations,
+    pausedStayMs: 30 * intervalMs,
   };
 }
 
@@ -51,13 +59,35 @@ export type Phase =
   | { kind: 'driving'; nextBookingAt: number }
   | { kind: 'awaiting-booking'; askedAt: number }
   | { kind: 'to-station'; bookingId: string; stationId: string; target: Position | undefined; stepKm: number; updatesLeft: number }
-  | { kind: 'charging'; bookingId: string; stationId: string; pluggedInAt: number; energyKwh: number; unplugAt: number };
+  | {
+      kind: 'charging';
+      bookingId: string;
+      stationId: string;
+      pluggedInAt: number;
+      energyKwh: number;
+      unplugAt: number;
+      /** Since when STOP_CHARGING paused the stay (still plugged in, no energy flowing); absent while charging. */
+      pausedAt?: number;
+    };
+
+/** An operator's trip: drive to `target` along the streets. */
+export interface Trip {
+  kind: 'reroute' | 'return-to-base';
+  target: Position;
+}
 
 export interface SimCar {
   car: DrivingState;
   phase: Phase;
   /** Charging stays completed. */
   stays: number;
+  /**
+   * The car does not move: an emergency stop (until RESUME), or parked at base after RETURN_TO_BASE
+   * (until RESUME or a new trip). A stay goes on under a hold; the car just does not drive off.
+   */
+  hold?: 'emergency-stop' | 'at-base';
+  /** Where an operator sent it; driven to before anything but a stay (no booking on the way). */
+  trip?: Trip;
 }
 
 export function newSimCar(id: string, random: Random): SimCar {
@@ -70,15 +100,52 @@ function chargingStatus(sim: SimCar, phase: Extract<Phase, { kind: 'charging' }>
   return {
     ...drivingStatus({ ...sim.car, velocity: 0 }, now),
     stationId: phase.stationId,
-    charging: true,
+    charging: phase.pausedAt === undefined,
     chargeEnergyKwh: round(phase.energyKwh, 4),
     pluggedInAt: phase.pluggedInAt,
   };
 }
 
+/** The CarStatus of the car as it is now, without moving it (what a command's answer carries). */
+export function currentStatus(sim: SimCar, now: number): CarStatus {
+  if (sim.phase.kind === 'charging') return chargingStatus(sim, sim.phase, now);
+  return drivingStatus(sim.hold !== undefined ? { ...sim.car, velocity: 0 } : sim.car, now);
+}
+
+/** The station the car is plugged in at, if it is. */
+export function pluggedInAt(sim: SimCar): string | undefined {
+  return sim.phase.kind === 'charging' ? sim.phase.stationId : undefined;
+}
+
+/** Held: where it is, at rest; only the booking wait still times out. */
+function held(sim: SimCar, now: number, cfg: BehaviorConfig): { sim: SimCar; status: CarStatus } {
+  const car = { ...sim.car, velocity: 0 };
+  const phase = sim.phase;
+  const next: Phase = phase.kind === 'awaiting-booking' && now - phase.askedAt > cfg.bookingTimeoutMs ? { kind: 'driving', nextBookingAt: now } : phase;
+  return { sim: { ...sim, car, phase: next }, status: drivingStatus(car, now) };
+}
+
+/** On an operator's trip: along the streets to its point; RETURN_TO_BASE parks there. */
+function onTrip(sim: SimCar, trip: Trip, now: number, random: Random, cfg: BehaviorConfig): { sim: SimCar; status: CarStatus } {
+  // An empty battery strands the car where it is, trip or not.
+  if (sim.car.battery <= 0) {
+    const car = { ...sim.car, battery: 0, velocity: 0 };
+    return { sim: { ...sim, car }, status: drivingStatus(car, now) };
+  }
+  const car = driveToward(sim.car, trip.target, random, cfg.intervalMs);
+  if (car.lat !== trip.target.lat || car.lon !== trip.target.lon) return { sim: { ...sim, car }, status: drivingStatus(car, now) };
+  const { trip: _done, ...rest } = sim;
+  const arrived: SimCar = trip.kind === 'return-to-base' ? { ...rest, car, hold: 'at-base' } : { ...rest, car };
+  return { sim: arrived, status: drivingStatus(car, now) };
+}
+
 /** One update of a car: its next state and the CarStatus it sends for it. */
 export function update(sim: SimCar, now: number, random: Random, cfg: BehaviorConfig): { sim: SimCar; status: CarStatus } {
   const phase = sim.phase;
+  if (phase.kind !== 'charging') {
+    if (sim.hold !== undefined) return held(sim, now, cfg);
+    if (sim.trip !== undefined) return onTrip(sim, sim.trip, now, random, cfg);
+  }
   switch (phase.kind) {
     case 'driving': {
       const car = drive(sim.car, random, cfg.intervalMs);
@@ -126,6 +193,12 @@ export function update(sim: SimCar, now: number, random: Random, cfg: BehaviorCo
       return { sim: plugged, status: chargingStatus(plugged, charging, now) };
     }
     case 'charging': {
+      if (phase.pausedAt !== undefined) {
+        // Paused too long: the driver gives up, unplugs (the stay is over) and drives on.
+        if (now - phase.pausedAt >= cfg.pausedStayMs) return update({ ...sim, phase: { kind: 'driving', nextBookingAt: 0 }, stays: sim.stays + 1 }, now, random, cfg);
+        // Paused: plugged in, nothing flows; the meter and the battery hold.
+        return { sim, status: chargingStatus(sim, phase, now) };
+      }
       const gain = Math.min(100 - sim.car.battery, between(random, cfg.chargePerUpdate.min, cfg.chargePerUpdate.max));
       const car = { ...sim.car, velocity: 0, battery: sim.car.battery + gain };
       const charging = { ...phase, energyKwh: phase.energyKwh + (gain * cfg.batteryKwh) / 100 };
@@ -133,7 +206,7 @@ export function update(sim: SimCar, now: number, random: Random, cfg: BehaviorCo
       const status = chargingStatus(next, charging, now);
       // Full enough: this was the last sample of the stay; the next update drives off unplugged.
       if (car.battery >= charging.unplugAt) {
-        return { sim: { car, phase: { kind: 'driving', nextBookingAt: 0 }, stays: sim.stays + 1 }, status };
+        return { sim: { ...next, phase: { kind: 'driving', nextBookingAt: 0 }, stays: sim.stays + 1 }, status };
       }
       return { sim: next, status };
     }

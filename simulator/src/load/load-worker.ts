@@ -4,13 +4,16 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { BookingStatus, type BookingResponse, type FleetServiceClient } from '@greenlane/common/gen/fleet/fleet';
+import { BookingStatus, type BookingResponse, type FleetServiceClient, type VehicleCommand } from '@greenlane/common/gen/fleet/fleet';
 import { AUTH_REFUSED, CarStream, type PendingStatus } from '../car-stream.js';
 import { createFleetClient, tokenMetadata } from '../grpc-client.js';
 import { createLatencyHistogram, encodeHistogram, recordMs } from '../latency.js';
 import { carId, drive, drivingStatus, newCar, type DrivingState } from '../car/model.js';
 import { createRandom, deriveSeed } from '../car/prng.js';
 import { emptyCounts, type FromWorker, type LoadWorkerConfig, type ToWorker } from './protocol.js';
+import { CarCommands } from '../commands/handler.js';
+import { commandTypeName } from '../commands/validate.js';
+import { commandLogLine } from '../commands/command-log.js';
 
 if (!parentPort) throw new Error('load-worker must run as a worker thread');
 const port = parentPort;
@@ -22,16 +25,34 @@ const histogram = createLatencyHistogram();
 /** Paced runs: how late the generator itself hands each measured message to its stream (due → sent). */
 const sendLag = createLatencyHistogram();
 const counts = emptyCounts();
-const metadata = tokenMetadata(config.token);
+const metadata = tokenMetadata(config.token, { commands: config.commands });
 const clients: FleetServiceClient[] = [];
 for (let c = 0; c < config.channels; c++) clients.push(createFleetClient(config.target, config.firstChannel + c));
 
 interface LoadCar {
   state: DrivingState;
   stream: CarStream;
+  commands: CarCommands;
+  /** Timestamp of its last CarStatus; each one is later (a command's answer may come within the same ms as a tick). */
+  lastTimestamp: number;
+}
+
+function nextTimestamp(car: LoadCar): number {
+  car.lastTimestamp = Math.max(Date.now(), car.lastTimestamp + 1);
+  return car.lastTimestamp;
+}
+
+/** --command-log lines not yet handed to the main thread. */
+let commandLogLines = '';
+function flushCommandLog(): void {
+  if (commandLogLines === '') return;
+  post({ type: 'command-log', lines: commandLogLines });
+  commandLogLines = '';
 }
 
 let running = false;
+/** Set once the counts went to the main thread: a command then is left unanswered (and uncounted). */
+let draining = false;
 /** Messages due before this performance.now() are the warm-up's (set at 'go'). */
 let measureFrom = Infinity;
 let firstError: string | undefined;
@@ -40,7 +61,12 @@ let refusalReported = false;
 const cars: LoadCar[] = [];
 for (let i = 0; i < config.cars; i++) {
   const client = clients[i % clients.length]!;
-  const car: LoadCar = { state: newCar(carId(config.firstCar + i, config.carPrefix), random), stream: undefined as unknown as CarStream };
+  const car: LoadCar = {
+    state: newCar(carId(config.firstCar + i, config.carPrefix), random),
+    stream: undefined as unknown as CarStream,
+    commands: new CarCommands(counts.commands),
+    lastTimestamp: 0,
+  };
   car.stream = new CarStream(client, metadata, {
     onAck: (message: PendingStatus, response: BookingResponse) => {
       // Load mode never asks for a booking, so a FAILED answer is the server refusing the message.
@@ -53,8 +79,10 @@ for (let i = 0; i < config.cars; i++) {
         counts.acked += 1;
         recordMs(histogram, performance.now() - message.startedAt);
       }
-      if (running && config.ratePerSec === undefined) sendNext(car, performance.now());
+      // A command's answer was sent beside the pacing: its ack must not add a message in flight.
+      if (running && config.ratePerSec === undefined && message.status.commandResult === undefined) sendNext(car, performance.now());
     },
+    onCommand: (command) => answerCommand(car, command),
     onRejected: (messages, error) => {
       counts.rejected += messages.length;
       firstError ??= error.message;
@@ -78,7 +106,23 @@ function sendNext(car: LoadCar, startedAt: number): void {
   // does not flood the operators' screens with battery alerts.
   if (car.state.battery < 20) car.state = { ...car.state, battery: 100 };
   if (config.ratePerSec !== undefined && startedAt >= measureFrom) recordMs(sendLag, performance.now() - startedAt);
-  car.stream.send(drivingStatus(car.state, Date.now()), startedAt);
+  car.stream.send(drivingStatus(car.state, nextTimestamp(car)), startedAt);
+  counts.sent += 1;
+}
+
+/**
+ * Load cars carry out nothing but the bookkeeping: each valid command is accepted (once per id),
+ * answered at once with the car's state, and logged with --command-log.
+ */
+function answerCommand(car: LoadCar, command: VehicleCommand): void {
+  if (!car.stream.usable || draining) return;
+  const now = nextTimestamp(car);
+  // Load cars are never plugged in: START_CHARGING and STOP_CHARGING are answered rejected.
+  const decision = car.commands.receive(command, { carId: car.state.carId, pluggedInAt: undefined }, now, () => ({ accepted: true }));
+  if (decision.carriedOut && config.commandLog) {
+    commandLogLines += commandLogLine({ commandId: command.commandId, carId: car.state.carId, type: commandTypeName(command.type), at: now });
+  }
+  car.stream.send({ ...drivingStatus(car.state, now), commandResult: decision.result }, performance.now());
   counts.sent += 1;
 }
 
@@ -116,7 +160,10 @@ function inflight(): number {
   return n;
 }
 
-const progress = setInterval(() => post({ type: 'progress', counts: { ...counts }, inflight: inflight() }), 250);
+const progress = setInterval(() => {
+  flushCommandLog();
+  post({ type: 'progress', counts: { ...counts, commands: { ...counts.commands } }, inflight: inflight() });
+}, 250);
 
 async function stop(): Promise<void> {
   running = false;
@@ -125,7 +172,9 @@ async function stop(): Promise<void> {
   while (inflight() > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   clearInterval(progress);
   counts.failed = counts.sent - counts.acked - counts.warmupAcked - counts.rejected;
-  post({ type: 'drained', counts: { ...counts }, histogram: encodeHistogram(histogram), sendLag: encodeHistogram(sendLag), ...(firstError ? { firstError } : {}) });
+  draining = true;
+  flushCommandLog();
+  post({ type: 'drained', counts: { ...counts, commands: { ...counts.commands } }, histogram: encodeHistogram(histogram), sendLag: encodeHistogram(sendLag), ...(firstError ? { firstError } : {}) });
   await Promise.all(cars.map((car) => car.stream.close(1_000)));
   for (const client of clients) client.close();
   post({ type: 'closed' });

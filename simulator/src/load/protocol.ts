@@ -1,4 +1,6 @@
 /** Messages between the load runner (main thread) and its worker threads. */
+import { addCommandCounts, emptyCommandCounts, type CommandCounts } from '../commands/handler.js';
+
 export interface LoadWorkerConfig {
   workerIndex: number;
   target: string;
@@ -21,6 +23,10 @@ export interface LoadWorkerConfig {
   intervalMs: number;
   /** After stop, how long to wait for outstanding acks before counting them as failed. */
   drainMs: number;
+  /** --commands: declare the `commands` capability and answer every valid command accepted. */
+  commands: boolean;
+  /** --command-log: send the main thread one line per command carried out. */
+  commandLog: boolean;
 }
 
 export interface LoadCounts {
@@ -34,6 +40,8 @@ export interface LoadCounts {
   /** Messages --rate wanted but no car could take (every stream at its cap). */
   skipped: number;
   reconnects: number;
+  /** Operators' commands (with --commands). Their answers are in sent/acked like any CarStatus. */
+  commands: CommandCounts;
 }
 
 export type ToWorker = { type: 'go' } | { type: 'stop' };
@@ -44,10 +52,12 @@ export type FromWorker =
   /** The server refused the token (UNAUTHENTICATED / PERMISSION_DENIED): every car would be, so the run stops. */
   | { type: 'refused'; error: string }
   | { type: 'drained'; counts: LoadCounts; histogram: string; sendLag: string; firstError?: string }
+  /** Lines for --command-log (commandLogLine), in the order the commands were carried out. */
+  | { type: 'command-log'; lines: string }
   | { type: 'closed' };
 
 export function emptyCounts(): LoadCounts {
-  return { sent: 0, acked: 0, warmupAcked: 0, rejected: 0, failed: 0, skipped: 0, reconnects: 0 };
+  return { sent: 0, acked: 0, warmupAcked: 0, rejected: 0, failed: 0, skipped: 0, reconnects: 0, commands: emptyCommandCounts() };
 }
 
 export function addCounts(a: LoadCounts, b: LoadCounts): LoadCounts {
@@ -59,5 +69,6 @@ export function addCounts(a: LoadCounts, b: LoadCounts): LoadCounts {
     failed: a.failed + b.failed,
     skipped: a.skipped + b.skipped,
     reconnects: a.reconnects + b.reconnects,
+    commands: addCommandCounts(a.commands, b.commands),
   };
 }

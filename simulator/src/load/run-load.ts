@@ -23,6 +23,10 @@ export interface LoadOptions {
   intervalMs: number;
   carPrefix: string;
   drainMs: number;
+  /** --commands: the cars declare the `commands` capability and answer every valid command accepted. */
+  commands?: boolean;
+  /** Receives --command-log lines (one JSON line per command carried out), in chunks. */
+  commandLog?: (lines: string) => void;
   /** Receives the live progress line (a TTY), or nothing. */
   progress?: (line: string) => void;
   /** Resolves early (Ctrl+C): the run stops and still summarizes. */
@@ -77,6 +81,8 @@ export function workerConfigs(options: LoadOptions): LoadWorkerConfig[] {
       seed: options.seed,
       intervalMs: options.intervalMs,
       drainMs: options.drainMs,
+      commands: options.commands === true,
+      commandLog: options.commandLog !== undefined,
     };
     firstCar += cars;
     firstChannel += config.channels;
@@ -110,6 +116,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
         if (message.type === 'ready') resolve();
         else if (message.type === 'progress') latest[i] = { counts: message.counts, inflight: message.inflight };
         else if (message.type === 'drained') drained[i] = message;
+        else if (message.type === 'command-log') options.commandLog?.(message.lines);
         else if (message.type === 'refused') {
           refusedToken ??= message.error;
           onRefused();

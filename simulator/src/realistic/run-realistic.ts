@@ -4,14 +4,18 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
-import { BookingStatus, type BookingResponse, type CarStatus, type FleetServiceClient } from '@greenlane/common/gen/fleet/fleet';
+import { BookingStatus, type BookingResponse, type CarStatus, type FleetServiceClient, type VehicleCommand } from '@greenlane/common/gen/fleet/fleet';
 import { AUTH_REFUSED, CarStream } from '../car-stream.js';
 import { createFleetClient, tokenMetadata } from '../grpc-client.js';
 import { createLatencyHistogram, recordMs, summarizeMs, type LatencySummaryMs } from '../latency.js';
 import { carId } from '../car/model.js';
 import { createRandom, deriveSeed, type Random } from '../car/prng.js';
-import { defaultBehavior, newSimCar, onBookingResponse, update, type BehaviorConfig, type SimCar } from '../car/behavior.js';
+import { currentStatus, defaultBehavior, newSimCar, onBookingResponse, pluggedInAt, update, type BehaviorConfig, type SimCar } from '../car/behavior.js';
 import type { Position } from '../car/model.js';
+import { obey } from '../car/obey.js';
+import { CarCommands, emptyCommandCounts, type CommandCounts } from '../commands/handler.js';
+import { commandTypeName } from '../commands/validate.js';
+import type { CarriedOut } from '../commands/command-log.js';
 
 export interface RealisticOptions {
   target: string;
@@ -29,6 +33,8 @@ export interface RealisticOptions {
   progress?: (line: string) => void;
   /** Called for every CarStatus the server durably acknowledged (what --acked-log records). */
   onAck?: (status: CarStatus) => void;
+  /** Called for every command a car carried out (what --command-log records). */
+  onCommandCarriedOut?: (c: CarriedOut) => void;
   stopSignal?: Promise<void>;
   log?: Logger;
 }
@@ -48,6 +54,7 @@ export interface RealisticSummary {
   bookings: { requested: number; confirmed: number; failed: number; expired: number };
   staysCompleted: number;
   chargingNow: number;
+  commands: CommandCounts;
   firstError?: string;
   /** Set when the server refused the token: the run stopped at once (every car would be refused). */
   refusedToken?: string;
@@ -60,12 +67,22 @@ interface RunningCar {
   sim: SimCar;
   random: Random;
   stream: CarStream;
+  commands: CarCommands;
+  /** Timestamp of the car's last CarStatus: each one is later, so none shares a timestamp (nor an event_id). */
+  lastTimestamp: number;
   timer?: NodeJS.Timeout;
+}
+
+/** The car's clock: now, but always after its previous message. */
+function nextTimestamp(car: RunningCar): number {
+  car.lastTimestamp = Math.max(Date.now(), car.lastTimestamp + 1);
+  return car.lastTimestamp;
 }
 
 export async function runRealistic(options: RealisticOptions): Promise<RealisticSummary> {
   const behavior: BehaviorConfig = { ...defaultBehavior(options.intervalMs, options.stations), ...options.behavior };
-  const metadata = tokenMetadata(options.token);
+  // Realistic cars always understand operators' commands.
+  const metadata = tokenMetadata(options.token, { commands: true });
   const clients: FleetServiceClient[] = [];
   const channelCount = Math.max(1, Math.min(options.channels, options.cars));
   for (let c = 0; c < channelCount; c++) clients.push(createFleetClient(options.target, c));
@@ -73,6 +90,7 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
   const histogram = createLatencyHistogram();
   const counts = { sent: 0, acked: 0, rejected: 0, reconnects: 0 };
   const bookings = { requested: 0, confirmed: 0, failed: 0, expired: 0 };
+  const commandCounts = emptyCommandCounts();
   let firstError: string | undefined;
   let running = true;
   let refusedToken: string | undefined;
@@ -83,7 +101,13 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
   for (let i = 0; i < options.cars; i++) {
     // One generator per car, so a car's path depends only on the seed and its index.
     const random = createRandom(deriveSeed(options.seed, i));
-    const car: RunningCar = { sim: newSimCar(carId(i, options.carPrefix), random), random, stream: undefined as unknown as CarStream };
+    const car: RunningCar = {
+      sim: newSimCar(carId(i, options.carPrefix), random),
+      random,
+      stream: undefined as unknown as CarStream,
+      commands: new CarCommands(commandCounts),
+      lastTimestamp: 0,
+    };
     car.stream = new CarStream(clients[i % clients.length]!, metadata, {
       onAck: (message, response) => {
         const asked = message.status.bookingRequest !== undefined;
@@ -99,6 +123,7 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
         if (asked) answer(car, response);
       },
       onNotice: (response) => answer(car, response),
+      onCommand: (command) => obeyCommand(car, command),
       onRejected: (messages, error) => {
         counts.rejected += messages.length;
         if (firstError === undefined) {
@@ -125,9 +150,33 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
     car.sim = onBookingResponse(car.sim, response, Date.now(), behavior);
   }
 
+  /** Judges the command, carries it out at most once, and answers it at once with the car's state. */
+  function obeyCommand(car: RunningCar, command: VehicleCommand): void {
+    // A car whose stream is closing could not answer: it leaves the command to be sent again.
+    if (!car.stream.usable) return;
+    const now = nextTimestamp(car);
+    const id = car.sim.car.carId;
+    const decision = car.commands.receive(command, { carId: id, pluggedInAt: pluggedInAt(car.sim) }, now, (c) => {
+      const obeyed = obey(car.sim, c, now);
+      if (obeyed.execution.accepted) car.sim = obeyed.sim;
+      return obeyed.execution;
+    });
+    const type = commandTypeName(command.type);
+    if (decision.carriedOut) {
+      options.log?.info({ car: id, command_id: command.commandId, type, note: decision.result.reason || undefined }, `${id} obeyed ${type}`);
+      options.onCommandCarriedOut?.({ commandId: command.commandId, carId: id, type, at: now });
+    } else if (!decision.duplicate) {
+      options.log?.info({ car: id, command_id: command.commandId, type, reason: decision.result.reason }, `${id} rejected ${type}: ${decision.result.reason}`);
+    } else {
+      options.log?.debug({ car: id, command_id: command.commandId, type }, `${id} answered a repeat of ${type} again`);
+    }
+    car.stream.send({ ...currentStatus(car.sim, now), commandResult: decision.result }, performance.now());
+    counts.sent += 1;
+  }
+
   function tick(car: RunningCar): void {
     if (!running || !car.stream.usable || car.stream.inflight >= MAX_UNACKED_PER_CAR) return;
-    const next = update(car.sim, Date.now(), car.random, behavior);
+    const next = update(car.sim, nextTimestamp(car), car.random, behavior);
     car.sim = next.sim;
     if (next.status.bookingRequest) bookings.requested += 1;
     car.stream.send(next.status, performance.now());
@@ -191,6 +240,7 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
     bookings,
     staysCompleted: staysCompleted(),
     chargingNow: chargingNow(),
+    commands: { ...commandCounts },
     ...(firstError ? { firstError } : {}),
     ...(refusedToken ? { refusedToken } : {}),
   };
