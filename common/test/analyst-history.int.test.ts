@@ -19,7 +19,7 @@ const log = createLogger('analyst-test', { LOG_LEVEL: 'silent' });
 /** The query file through psql --csv, with `vars` as -v; rows as objects of strings. */
 async function psql(url: string, schema: string, file: string, vars: Record<string, string>): Promise<Array<Record<string, string>>> {
   const args = [url, '-X', '-q', '--csv', '-v', 'ON_ERROR_STOP=1', ...Object.entries(vars).flatMap(([k, v]) => ['-v', `${k}=${v}`]),
-    '-c', `SET search_path TO ${schema}, public`, '-f', join(ROOT, 'common/sql/analyst', file)];
+    '-c', `SET search_path TO ${schema}, public`, '-c', "SET TimeZone TO 'UTC'", '-f', join(ROOT, 'common/sql/analyst', file)];
   const { stdout } = await run('psql', args, { timeout: 60_000 });
   const [header, ...lines] = stdout.trim().split('\n').filter((l) => l !== '');
   if (header === undefined) return [];

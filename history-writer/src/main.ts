@@ -35,7 +35,10 @@ try {
     const result = await migrateTelemetry(client, log, { policies: true, retentionDays: config.retentionDays, compressAfterHours: config.compressAfterHours });
     let scheduler = false;
     if (result.timescale) {
-      const { rows } = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'TimescaleDB Background Worker Scheduler%'");
+      // A server that does not show its background workers is taken as one without a scheduler.
+      const { rows } = await client
+        .query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE 'TimescaleDB Background Worker Scheduler%'")
+        .catch(() => ({ rows: [] as Array<{ n: number }> }));
       scheduler = (rows[0]?.n ?? 0) > 0;
     }
     return { ...result, scheduler };

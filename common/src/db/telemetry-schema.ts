@@ -85,14 +85,14 @@ WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
 SELECT time_bucket(INTERVAL '1 hour', bucket) AS hour, ${HOUR_COLUMNS}
 FROM car_telemetry_1m GROUP BY hour
 WITH NO DATA`;
-/** Plain PostgreSQL: the same names and columns as views, computed at query time. */
+/** Plain PostgreSQL: the same names and columns as views, computed at query time; buckets in UTC whatever the session's TimeZone, as time_bucket's. */
 const VIEW_MINUTE = `
 CREATE OR REPLACE VIEW car_telemetry_1m AS
-SELECT date_trunc('minute', time) AS bucket, ${MINUTE_COLUMNS}
+SELECT date_bin(INTERVAL '1 minute', time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket, ${MINUTE_COLUMNS}
 FROM car_telemetry GROUP BY bucket, car_id`;
 const VIEW_HOUR = `
 CREATE OR REPLACE VIEW fleet_telemetry_1h AS
-SELECT date_trunc('hour', bucket) AS hour, ${HOUR_COLUMNS}
+SELECT date_bin(INTERVAL '1 hour', bucket, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS hour, ${HOUR_COLUMNS}
 FROM car_telemetry_1m GROUP BY hour`;
 
 /**
