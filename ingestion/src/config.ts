@@ -2,6 +2,8 @@
  * Every setting of the ingestion service, read from the environment once at start. A bad value
  * stops the service naming the variable (ConfigError → exit 2).
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import {
   ConfigError,
   DEFAULTS,
@@ -42,6 +44,8 @@ export interface IngestionConfig {
   kafkaCompression: Compression;
   drainTimeoutMs: number;
   bookings: boolean;
+  /** Where operators' commands for the cars streaming here are published (commands:instance:{id}). */
+  instanceId: string;
 }
 
 /** The variables, their defaults and meaning: printed by --help and documented in README.md. */
@@ -64,6 +68,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['KAFKA_COMPRESSION', 'none or gzip [none]; gzip trades CPU for bytes on the wire'],
   ['INGESTION_DRAIN_TIMEOUT_MS', 'on SIGTERM, how long in-flight messages may take to be acknowledged [10000]'],
   ['INGESTION_BOOKINGS', 'answer booking requests and follow charging stays (bookings desk); false = plain acks only [true]'],
+  ['INGESTION_INSTANCE_ID', 'this instance\'s name, unique among instances: operators\' commands for a car reach the instance holding its stream by it [<hostname>-<pid>-<random>]'],
   ['NODE_ENV', 'production makes API_TOKENS mandatory'],
   ['LOG_LEVEL', 'pino level [info]'],
 ];
@@ -98,7 +103,15 @@ export function loadConfig(env: Record<string, string | undefined>): IngestionCo
     kafkaCompression: compression,
     drainTimeoutMs: envInt(env, 'INGESTION_DRAIN_TIMEOUT_MS', 10_000, 0, 600_000),
     bookings: envBool(env, 'INGESTION_BOOKINGS', true),
+    instanceId: envInstanceId(env),
   };
+}
+
+function envInstanceId(env: Record<string, string | undefined>): string {
+  const value = envOptional(env, 'INGESTION_INSTANCE_ID');
+  if (value === undefined) return `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(value)) throw new ConfigError('INGESTION_INSTANCE_ID', value, 'letters, digits, "-", "_" and "." only, at most 64');
+  return value;
 }
 
 /** "host:port" → listen arguments for node:http. */

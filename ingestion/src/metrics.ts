@@ -23,6 +23,10 @@ export interface IngestionMetrics {
   rejected: Counter;
   refused: Counter<'store'>;
   streamPauses: Counter<'reason'>;
+  /** Commands this instance wrote to a car's stream, or skipped (and why). */
+  commandsSent: Counter<'result'>;
+  /** Cars' answers to commands, by what became of the command (or why the answer was ignored). */
+  commandResults: Counter<'outcome'>;
   inFlight: Gauge;
   ackLatency: Histogram;
   producerBatch: Histogram;
@@ -61,6 +65,18 @@ export function createMetrics(defaultMetrics = true): IngestionMetrics {
       name: 'ingestion_messages_refused_total',
       help: 'Valid CarStatus messages one store refused for what they are (answered BOOKING_FAILED; the rest of their batch stored)',
       labelNames: ['store'] as const,
+      registers: [registry],
+    }),
+    commandsSent: new Counter({
+      name: 'ingestion_commands_sent_total',
+      help: 'Commands written to a car stream (result=written), or not: car_gone, skipped_final, skipped_expired, skipped_other_car, skipped_unknown',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    commandResults: new Counter({
+      name: 'ingestion_command_results_total',
+      help: "Cars' answers to commands: succeeded, failed, or ignored (unknown_command, other_car, final: a repeat), store_error",
+      labelNames: ['outcome'],
       registers: [registry],
     }),
     streamPauses: new Counter({

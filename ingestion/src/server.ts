@@ -16,6 +16,7 @@ import { splitHostPort, type IngestionConfig } from './config.js';
 import { createMetrics, type IngestionMetrics } from './metrics.js';
 import { createOpsServer, type Readiness } from './ops-http.js';
 import { Storage } from './storage.js';
+import { CommandDelivery } from './commands/delivery.js';
 import { StreamHub } from './stream-handler.js';
 
 export interface Ingestion {
@@ -79,6 +80,16 @@ export async function startIngestion(
   );
   const hub = new StreamHub({ cfg, log, metrics, storage });
   metrics.inFlightSource = () => hub.inFlightMessages;
+  const commands = new CommandDelivery({
+    redis,
+    instance: cfg.instanceId,
+    log: log.child({ component: 'commands' }),
+    metrics,
+    write: (carId, command) => hub.writeCommand(carId, command),
+    cars: () => hub.commandCars(),
+  });
+  await commands.start();
+  hub.commands = commands;
 
   const grid = createGridClient({ baseUrl: cfg.gridUrl, timeoutMs: 2000 });
   let desk: BookingDesk | undefined;
@@ -144,7 +155,7 @@ export async function startIngestion(
     });
   });
   log.info(
-    { grpc: `${cfg.grpcAddr.replace(/:\d+$/, '')}:${grpcPort}`, http: `${host}:${httpPort}`, topic: cfg.topic, bookings: desk !== undefined },
+    { grpc: `${cfg.grpcAddr.replace(/:\d+$/, '')}:${grpcPort}`, http: `${host}:${httpPort}`, topic: cfg.topic, bookings: desk !== undefined, instance: cfg.instanceId },
     cfg.usingDevelopmentToken ? 'ingestion ready (API_TOKENS unset: accepting the DEVELOPMENT token only)' : 'ingestion ready',
   );
 
@@ -160,6 +171,7 @@ export async function startIngestion(
       server.forceShutdown();
       await withTimeout(storage.close(Math.max(cfg.drainTimeoutMs, 1000)), Math.max(cfg.drainTimeoutMs, 1000) + 5000, undefined);
       if (desk !== undefined) await withTimeout(desk.close(), 5000, undefined);
+      await withTimeout(commands.close(), 2000, undefined);
       await withTimeout(grid.close(), 1000, undefined);
       if (adminConnected) await withTimeout(admin.disconnect(), 1000, undefined);
       await withTimeout(redis.quit().then(() => undefined), 2000, undefined);

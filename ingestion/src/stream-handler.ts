@@ -13,9 +13,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { status as GrpcStatus, type ServerDuplexStream, type ServiceError } from '@grpc/grpc-js';
-import type { Logger } from '@greenlane/common';
-import { BookingStatus, type BookingResponse, type CarStatus } from '@greenlane/common/gen/fleet/fleet';
+import { CAPABILITIES_HEADER, COMMANDS_CAPABILITY, type Logger } from '@greenlane/common';
+import { BookingStatus, type BookingResponse, type CarStatus, type VehicleCommand } from '@greenlane/common/gen/fleet/fleet';
 import type { BookingDesk } from './bookings-bridge.js';
+import type { CommandDelivery } from './commands/delivery.js';
 import type { IngestionConfig } from './config.js';
 import type { IngestionMetrics } from './metrics.js';
 import type { Storage, StoreOutcome, StoreWaiter } from './storage.js';
@@ -55,7 +56,20 @@ class Session {
   writeBlocked = false;
   halfClosed = false;
   closed = false;
-  constructor(readonly id: number, readonly call: Call, readonly peer: string) {}
+  constructor(
+    readonly id: number,
+    readonly call: Call,
+    readonly peer: string,
+    /** The car declared it understands commands: only then does it receive any. */
+    readonly commands: boolean,
+  ) {}
+}
+
+/** Whether the call's metadata declares the `commands` capability (a comma-separated list). */
+function declaresCommands(call: Call): boolean {
+  return call.metadata
+    .get(CAPABILITIES_HEADER)
+    .some((value) => String(value).split(',').some((c) => c.trim().toLowerCase() === COMMANDS_CAPABILITY));
 }
 
 export interface StreamHubDeps {
@@ -90,6 +104,7 @@ export class StreamHub {
   private readonly lowWater: number;
   private idleWaiters: Array<() => void> = [];
   desk: BookingDesk | undefined;
+  commands: CommandDelivery | undefined;
 
   constructor(private readonly deps: StreamHubDeps) {
     this.desk = deps.desk;
@@ -116,7 +131,7 @@ export class StreamHub {
     if (this.inFlight >= cfg.maxInFlight && this.deps.storage.stalled) {
       return this.refuse(call, GrpcStatus.UNAVAILABLE, 'storage unavailable; retry later', 'overloaded');
     }
-    const session = new Session(this.nextId++, call, call.getPeer());
+    const session = new Session(this.nextId++, call, call.getPeer(), declaresCommands(call));
     this.sessions.add(session);
     metrics.activeStreams.inc();
     call.on('data', (status: CarStatus) => this.receive(session, status));
@@ -149,14 +164,26 @@ export class StreamHub {
       this.writeAcks(session);
       return;
     }
-    if (session.carId !== status.carId) {
-      session.carId = status.carId;
-      this.byCar.set(status.carId, session);
-    }
+    if (session.carId !== status.carId) this.carOnSession(session, status.carId);
+    if (status.commandResult !== undefined) this.commands?.result(status);
     this.inFlight++;
     session.inFlight++;
     this.updateFlow(session);
     this.deps.storage.store(status, entry);
+  }
+
+  /** The stream now speaks for `carId`: it is where the car's answers and commands go. */
+  private carOnSession(session: Session, carId: string): void {
+    if (session.carId !== '') this.leaveCar(session);
+    session.carId = carId;
+    this.byCar.set(carId, session);
+    if (session.commands) this.commands?.carConnected(carId);
+  }
+
+  private leaveCar(session: Session): void {
+    if (this.byCar.get(session.carId) !== session) return;
+    this.byCar.delete(session.carId);
+    if (session.commands) this.commands?.carDisconnected(session.carId);
   }
 
   /** The storage's answer for one message (Pending.storeDone). */
@@ -265,7 +292,7 @@ export class StreamHub {
     if (!this.sessions.delete(session)) return;
     this.deps.metrics.activeStreams.dec();
     this.waitingForBudget.delete(session);
-    if (this.byCar.get(session.carId) === session) this.byCar.delete(session.carId);
+    this.leaveCar(session);
   }
 
   /** Fails streams whose oldest message has waited longer than the ack timeout. */
@@ -290,6 +317,19 @@ export class StreamHub {
     if (session === undefined || session.closed) return false;
     session.call.write(message);
     return true;
+  }
+
+  /** Writes an operator's command to the car's commands-capable stream here; false when there is none. */
+  writeCommand(carId: string, command: VehicleCommand): boolean {
+    const session = this.byCar.get(carId);
+    if (session === undefined || session.closed || !session.commands) return false;
+    session.call.write({ bookingId: '', carId, stationId: '', status: BookingStatus.BOOKING_UNKNOWN, message: '', timestamp: Date.now(), priceRate: 0, command });
+    return true;
+  }
+
+  /** The cars whose commands-capable streams are open here. */
+  *commandCars(): Iterable<string> {
+    for (const [carId, session] of this.byCar) if (session.commands && !session.closed) yield carId;
   }
 
   connections(): ConnectionInfo[] {

@@ -1,0 +1,325 @@
+/**
+ * Commands end to end on the real servers: two ingestion instances and the command API as child
+ * processes (as production runs them), Redis and Kafka of `make up`, and cars that are real gRPC
+ * clients of the ingestion (this file's TestCar).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { credentials, Metadata, type ClientDuplexStream } from '@grpc/grpc-js';
+import { Kafka, logLevel } from 'kafkajs';
+import { connectRedis, createLogger, type RedisClient } from '@greenlane/common';
+import { freePort, spawnProgram, waitReady, type Child } from '@greenlane/common/testing-programs';
+import { testServers, uniqueName, waitFor } from '@greenlane/common/testing';
+import { CommandOutcome, CommandType, FleetServiceClient, type BookingResponse, type CarStatus, type VehicleCommand } from '@greenlane/common/gen/fleet/fleet';
+
+const VEHICLE_TOKEN = 'commands-test-vehicle-token';
+const OPERATOR_TOKEN = 'commands-test-operator-token';
+/** Redis database of these tests (ingestion's own tests use 1-9). */
+const DB = 11;
+const redisUrl = (() => {
+  const url = new URL(testServers.redisUrl);
+  url.pathname = `/${DB}`;
+  return url.toString();
+})();
+const log = createLogger('command-api-test', { LOG_LEVEL: 'warn' });
+const eventsTopic = uniqueName('commands-test-events');
+const commandsTopic = uniqueName('commands-test-commands');
+
+let redis: RedisClient;
+const children: Child[] = [];
+const ingestion: Array<{ grpc: string; instance: string }> = [];
+let api = '';
+
+/** A car: a real client of the ingestion; answers each command (accepted) unless told to stay silent, and carries out each id once. */
+class TestCar {
+  call: ClientDuplexStream<CarStatus, BookingResponse> | undefined;
+  readonly received: VehicleCommand[] = [];
+  readonly acks: BookingResponse[] = [];
+  readonly executed = new Set<string>();
+  silent = false;
+  private client: FleetServiceClient | undefined;
+  private seq = 0;
+
+  constructor(readonly carId: string, private readonly capable = true) {}
+
+  connect(target: string): void {
+    this.client = new FleetServiceClient(target, credentials.createInsecure());
+    const metadata = new Metadata();
+    metadata.set('x-api-token', VEHICLE_TOKEN);
+    if (this.capable) metadata.set('x-greenlane-capabilities', 'telemetry,commands');
+    this.call = this.client.streamTelemetry(metadata);
+    this.call.on('data', (r: BookingResponse) => {
+      if (r.command === undefined) return void this.acks.push(r);
+      this.received.push(r.command);
+      if (this.silent) return;
+      const first = !this.executed.has(r.command.commandId);
+      this.executed.add(r.command.commandId);
+      this.send({ commandId: r.command.commandId, outcome: CommandOutcome.COMMAND_ACCEPTED, reason: first ? 'done' : 'already done' });
+    });
+    this.call.on('error', () => undefined);
+  }
+
+  send(commandResult?: CarStatus['commandResult']): void {
+    this.call!.write(status(this.carId, this.seq++, commandResult));
+  }
+
+  disconnect(): void {
+    this.call?.cancel();
+    this.client?.close();
+    this.call = undefined;
+  }
+}
+
+function status(carId: string, i: number, commandResult?: CarStatus['commandResult']): CarStatus {
+  return {
+    carId, latitude: 40.75, longitude: -73.98, batteryLevel: 60, velocity: 20, timestamp: Date.now() - 1000 + i,
+    stationId: '', charging: false, chargeEnergyKwh: 0, pluggedInAt: 0, bookingRequest: undefined, commandResult,
+  };
+}
+
+async function call(method: string, path: string, body?: unknown, token: string | null = OPERATOR_TOKEN, raw?: string): Promise<{ status: number; body: any }> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(`${api}${path}`, { method, headers, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
+  return { status: res.status, body: await res.json() };
+}
+
+async function issue(carId: string, body: Record<string, unknown>): Promise<any> {
+  const r = await call('POST', `/v1/cars/${carId}/commands`, body);
+  assert.is(r.status, 202, JSON.stringify(r.body));
+  return r.body;
+}
+
+async function waitFinal(id: string): Promise<any> {
+  for (;;) {
+    const r = await call('GET', `/v1/commands/${id}/wait?timeout_ms=10000`);
+    assert.is(r.status, 200);
+    if (r.body.final) return r.body;
+  }
+}
+
+/** A car that has streamed once (so the API knows it) and is now offline. */
+async function knownOfflineCar(prefix: string): Promise<TestCar> {
+  const car = new TestCar(uniqueName(prefix));
+  car.connect(ingestion[0]!.grpc);
+  car.send();
+  await waitFor('first ack', () => car.acks.length > 0);
+  car.disconnect();
+  await waitFor('the stream to let go of the car', async () => (await redis.get(`car:${car.carId}:stream`)) === null);
+  return car;
+}
+
+test.before(async () => {
+  redis = await connectRedis(redisUrl, log);
+  await redis.flushDb();
+  for (const instance of ['ing-a', 'ing-b']) {
+    const grpc = `127.0.0.1:${await freePort()}`;
+    const http = `127.0.0.1:${await freePort()}`;
+    const child = spawnProgram('ingestion/dist/src/main.js', {
+      INGESTION_ADDR: grpc, INGESTION_HTTP_ADDR: http, REDIS_URL: redisUrl, KAFKA_BROKERS: testServers.kafkaBrokers.join(','),
+      FLEET_EVENTS_TOPIC: eventsTopic, API_TOKENS: VEHICLE_TOKEN, INGESTION_BOOKINGS: 'false', INGESTION_INSTANCE_ID: instance, LOG_LEVEL: 'warn',
+    });
+    children.push(child);
+    await waitReady(child, `ingestion ${instance}`, `http://${http}/ready`);
+    ingestion.push({ grpc, instance });
+  }
+  const addr = `127.0.0.1:${await freePort()}`;
+  const child = spawnProgram('command-api/dist/src/main.js', {
+    COMMAND_API_ADDR: addr, REDIS_URL: redisUrl, KAFKA_BROKERS: testServers.kafkaBrokers.join(','), FLEET_COMMANDS_TOPIC: commandsTopic,
+    OPERATOR_TOKENS: OPERATOR_TOKEN, COMMANDS_TIMEOUT_MS: '3000', COMMANDS_SWEEP_MS: '50', COMMANDS_MAX_PENDING_PER_CAR: '3', COMMANDS_MAX_BODY_BYTES: '1024', LOG_LEVEL: 'warn',
+  });
+  children.push(child);
+  api = `http://${addr}`;
+  await waitReady(child, 'command API', `${api}/ready`);
+});
+
+test.after(async () => {
+  for (const child of children) child.signal('SIGTERM');
+  await Promise.all(children.map((c) => c.exited));
+  await redis.quit();
+  const admin = new Kafka({ brokers: testServers.kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics: [eventsTopic, commandsTopic] }).catch(() => undefined);
+  await admin.disconnect();
+});
+
+test('a command reaches the car on the other instance, once, and succeeds; a car beside it gets nothing', async () => {
+  const target = new TestCar(uniqueName('CAR-B'));
+  const bystander = new TestCar(uniqueName('CAR-A'));
+  target.connect(ingestion[1]!.grpc);
+  bystander.connect(ingestion[0]!.grpc);
+  target.send();
+  bystander.send();
+  await waitFor('both cars held', async () => (await redis.get(`car:${target.carId}:stream`)) === 'ing-b' && (await redis.get(`car:${bystander.carId}:stream`)) === 'ing-a');
+
+  const issued = await issue(target.carId, { type: 'emergency-stop' });
+  assert.is(issued.status, 'QUEUED');
+  assert.is(issued.type, 'EMERGENCY_STOP');
+  const done = await waitFinal(issued.command_id);
+  assert.is(done.status, 'SUCCEEDED');
+  assert.is(done.instance, 'ing-b');
+  assert.is(done.deliveries, 1);
+  assert.ok(done.sent_at >= done.issued_at && done.delivered_at >= done.sent_at, JSON.stringify(done));
+  assert.is(target.received.length, 1);
+  assert.is(target.received[0]!.type, CommandType.EMERGENCY_STOP);
+  assert.is(target.received[0]!.carId, target.carId);
+  assert.is(bystander.received.length, 0);
+  target.disconnect();
+  bystander.disconnect();
+});
+
+test('a client that never declared the capability gets no command, and exactly one answer per CarStatus', async () => {
+  const old = new TestCar(uniqueName('CAR-OLD'), false);
+  old.connect(ingestion[0]!.grpc);
+  old.send();
+  await waitFor('first ack', () => old.acks.length === 1);
+  const issued = await issue(old.carId, { type: 'EMERGENCY_STOP', ttl_ms: 400 });
+  for (let i = 0; i < 3; i++) old.send();
+  const done = await waitFinal(issued.command_id);
+  assert.is(done.status, 'EXPIRED');
+  await waitFor('all acks', () => old.acks.length === 4);
+  assert.is(old.received.length, 0);
+  old.disconnect();
+});
+
+test('an offline car gets its command when it reconnects, to either instance', async () => {
+  const car = await knownOfflineCar('CAR-OFF');
+  const issued = await issue(car.carId, { type: 'REROUTE', latitude: 40.7580, longitude: -73.9855 });
+  assert.is((await call('GET', `/v1/commands/${issued.command_id}`)).body.status, 'QUEUED');
+  car.connect(ingestion[1]!.grpc);
+  car.send();
+  const done = await waitFinal(issued.command_id);
+  assert.is(done.status, 'SUCCEEDED');
+  assert.is(car.received.length, 1);
+  assert.is(car.received[0]!.type, CommandType.REROUTE);
+  assert.is(car.received[0]!.latitude, 40.758);
+  car.disconnect();
+});
+
+test('an expired command is never delivered and ends EXPIRED', async () => {
+  const car = await knownOfflineCar('CAR-EXP');
+  const issued = await issue(car.carId, { type: 'EMERGENCY_STOP', ttl_ms: 300 });
+  const done = await waitFinal(issued.command_id);
+  assert.is(done.status, 'EXPIRED');
+  car.connect(ingestion[0]!.grpc);
+  car.send();
+  car.send();
+  await waitFor('acks', () => car.acks.length >= 2);
+  assert.is(car.received.length, 0);
+  car.disconnect();
+});
+
+test('a command the car never answers ends TIMED_OUT', async () => {
+  const car = new TestCar(uniqueName('CAR-MUTE'));
+  car.silent = true;
+  car.connect(ingestion[0]!.grpc);
+  car.send();
+  await waitFor('car held', async () => (await redis.get(`car:${car.carId}:stream`)) === 'ing-a');
+  const issued = await issue(car.carId, { type: 'RESUME', timeout_ms: 500 });
+  const done = await waitFinal(issued.command_id);
+  assert.is(done.status, 'TIMED_OUT');
+  assert.is(car.received.length, 1);
+  assert.match(done.reason, /did not answer within 500 ms/);
+  car.disconnect();
+});
+
+test('a car that reconnects while a command is in flight gets it again and carries it out once', async () => {
+  const car = new TestCar(uniqueName('CAR-RE'));
+  car.silent = true;
+  car.connect(ingestion[0]!.grpc);
+  car.send();
+  await waitFor('car held', async () => (await redis.get(`car:${car.carId}:stream`)) === 'ing-a');
+  const issued = await issue(car.carId, { type: 'RETURN_TO_BASE', latitude: 40.71, longitude: -74.0, timeout_ms: 5000 });
+  await waitFor('first delivery', () => car.received.length === 1);
+  car.executed.add(car.received[0]!.commandId); // it started, then lost its connection before answering
+  car.disconnect();
+  car.silent = false;
+  car.connect(ingestion[1]!.grpc);
+  car.send();
+  const done = await waitFinal(issued.command_id);
+  assert.is(done.status, 'SUCCEEDED');
+  assert.is(done.deliveries, 2);
+  assert.equal(car.received.map((c) => c.commandId), [issued.command_id, issued.command_id]);
+  assert.is(car.executed.size, 1);
+  car.disconnect();
+});
+
+test('a car rejecting a command makes it FAILED with its reason; a malformed result is refused naming the field', async () => {
+  const car = new TestCar(uniqueName('CAR-NO'));
+  car.silent = true;
+  car.connect(ingestion[0]!.grpc);
+  car.send();
+  await waitFor('car held', async () => (await redis.get(`car:${car.carId}:stream`)) === 'ing-a');
+  const issued = await issue(car.carId, { type: 'START_CHARGING', station_id: 'ST-1' });
+  await waitFor('delivery', () => car.received.length === 1);
+  car.send({ commandId: '', outcome: CommandOutcome.COMMAND_ACCEPTED, reason: '' });
+  await waitFor('the refusal', () => car.acks.find((a) => a.message.includes('command_result.command_id')));
+  car.send({ commandId: issued.command_id, outcome: CommandOutcome.COMMAND_REJECTED, reason: 'not plugged in at ST-1' });
+  const done = await waitFinal(issued.command_id);
+  assert.is(done.status, 'FAILED');
+  assert.is(done.reason, 'not plugged in at ST-1');
+  car.disconnect();
+});
+
+test('every status change is on fleet-commands, in order, keyed by the car', async () => {
+  const car = new TestCar(uniqueName('CAR-LOG'));
+  car.connect(ingestion[1]!.grpc);
+  car.send();
+  await waitFor('car held', async () => (await redis.get(`car:${car.carId}:stream`)) === 'ing-b');
+  const issued = await issue(car.carId, { type: 'EMERGENCY_STOP' });
+  await waitFinal(issued.command_id);
+  const consumer = new Kafka({ brokers: testServers.kafkaBrokers, logLevel: logLevel.NOTHING }).consumer({ groupId: uniqueName('commands-test-reader') });
+  await consumer.connect();
+  await consumer.subscribe({ topic: commandsTopic, fromBeginning: true });
+  const seen: any[] = [];
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const event = JSON.parse(message.value!.toString());
+      if (event.command_id === issued.command_id) seen.push({ key: message.key!.toString(), ...event });
+    },
+  });
+  await waitFor('four changes on the topic', () => seen.length >= 4, 30_000);
+  await consumer.disconnect();
+  assert.equal(seen.map((e) => e.status), ['QUEUED', 'SENT', 'DELIVERED', 'SUCCEEDED']);
+  assert.ok(seen.every((e) => e.key === car.carId && e.event_type === 'command_status' && e.command === 'EMERGENCY_STOP'));
+  assert.is(seen[1].instance, 'ing-b');
+  car.disconnect();
+});
+
+test('bad requests are refused with the reason, and counted', async () => {
+  const car = await knownOfflineCar('CAR-BAD');
+  const path = `/v1/cars/${car.carId}/commands`;
+  assert.is((await call('POST', path, { type: 'EMERGENCY_STOP' }, null)).status, 401);
+  assert.is((await call('POST', path, { type: 'EMERGENCY_STOP' }, VEHICLE_TOKEN)).status, 401);
+  const unknownCar = await call('POST', `/v1/cars/${uniqueName('NEVER')}/commands`, { type: 'EMERGENCY_STOP' });
+  assert.is(unknownCar.status, 404);
+  assert.match(unknownCar.body.error, /never sent telemetry/);
+  const badType = await call('POST', path, { type: 'SELF_DESTRUCT' });
+  assert.is(badType.status, 400);
+  assert.match(badType.body.error, /unknown type "SELF_DESTRUCT"/);
+  const noPoint = await call('POST', path, { type: 'REROUTE', latitude: 40.7 });
+  assert.is(noPoint.status, 400);
+  assert.match(noPoint.body.error, /missing longitude/);
+  assert.match((await call('POST', path, { type: 'REROUTE', latitude: 91, longitude: 0 })).body.error, /invalid latitude=91/);
+  assert.match((await call('POST', path, undefined, OPERATOR_TOKEN, '{"type": ')).body.error, /malformed JSON/);
+  assert.is((await call('POST', path, undefined, OPERATOR_TOKEN, JSON.stringify({ type: 'RESUME', station_id: 'x'.repeat(2000) }))).status, 413);
+  for (let i = 0; i < 3; i++) await issue(car.carId, { type: 'RESUME', ttl_ms: 60_000 });
+  const tooMany = await call('POST', path, { type: 'RESUME' });
+  assert.is(tooMany.status, 429);
+  assert.match(tooMany.body.error, /already has 3 unfinished commands/);
+  assert.is((await call('GET', `/v1/commands/${uniqueName('nope')}`)).status, 404);
+  const listed = await call('GET', `${path}?limit=10`);
+  assert.is(listed.body.commands.length, 3);
+  const metrics = await (await fetch(`${api}/metrics`)).text();
+  for (const reason of ['token_missing', 'token_wrong', 'unknown_car', 'bad_type', 'bad_longitude', 'bad_latitude', 'bad_json', 'too_large', 'too_many_pending', 'unknown_command']) {
+    assert.match(metrics, new RegExp(`command_api_requests_refused_total\\{reason="${reason}"\\} [1-9]`), reason);
+  }
+});
+
+test('the OpenAPI document is served and names every route', async () => {
+  const doc = (await (await fetch(`${api}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
+  assert.is(doc.openapi, '3.0.3');
+  for (const path of ['/v1/cars/{car_id}/commands', '/v1/commands/{command_id}', '/v1/commands/{command_id}/wait']) assert.ok(doc.paths[path], path);
+});
+
+test.run();
