@@ -56,7 +56,7 @@ export const FLAG_OPTIONS = {
 } as const;
 
 export const USAGE = {
-  summary: 'Drives simulated cars through the ingestion service over gRPC: a realistic fleet, or a load test.',
+  summary: 'Drives simulated cars through the ingestion service over gRPC: a realistic fleet (which obeys operators\' commands), or a load test.',
   usage: 'npm start -w simulator -- [--mode realistic|load] [flags]',
   options: [
     ['--mode realistic|load', 'realistic: cars drive, book, charge; load: as many messages as asked [SIM_MODE, realistic]'],

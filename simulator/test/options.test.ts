@@ -59,6 +59,27 @@ test('a bad value names the flag or the variable it came from', () => {
   fails({ interval: 'often' }, {}, '--interval');
 });
 
+test('commands: realistic cars always obey; load cars only with --commands (or SIM_COMMANDS); --command-log needs them', () => {
+  assert.is(parseOptions({}, {}).commands, true);
+  assert.is(parseOptions({ mode: 'load' }, {}).commands, false);
+  assert.is(parseOptions({ mode: 'load', commands: true }, {}).commands, true);
+  assert.is(parseOptions({ mode: 'load' }, { SIM_COMMANDS: '1' }).commands, true);
+  assert.is(parseOptions({ mode: 'load' }, { SIM_COMMANDS: 'false' }).commands, false);
+  assert.is(parseOptions({ 'command-log': '/tmp/c.log' }, {}).commandLog, '/tmp/c.log');
+  assert.is(parseOptions({ mode: 'load', commands: true }, { SIM_COMMAND_LOG: '/tmp/d.log' }).commandLog, '/tmp/d.log');
+  const refused = (flags: Record<string, string | boolean>, env: Record<string, string>, name: string) => {
+    try {
+      parseOptions(flags, env);
+      assert.unreachable('accepted');
+    } catch (error) {
+      assert.instance(error, ConfigError);
+      assert.match((error as Error).message, name);
+    }
+  };
+  refused({ mode: 'load', 'command-log': '/tmp/c.log' }, {}, '--command-log');
+  refused({ mode: 'load' }, { SIM_COMMANDS: 'maybe' }, 'SIM_COMMANDS');
+});
+
 test('the station registry: an array of {id, lat, lon} or {stations: [...]}', () => {
   const text = '[{"id":"ST-001","name":"Battery Park","lat":40.7033,"lon":-74.017,"slots":4},{"id":"bad"}]';
   const stations = parseStations(text);
