@@ -17,11 +17,12 @@ export const NO_FILTER: EventFilter = { cars: new Set(), batteryBelow: undefined
 /** Every filter given must hold (they combine with AND). */
 export function matches(event: EventView, f: EventFilter): boolean {
   if (f.cars.size > 0 && !f.cars.has(event.carId)) return false;
-  if (f.bookingsOnly && event.kind === 'telemetry') return false;
+  if (f.bookingsOnly && (event.kind === 'telemetry' || event.kind === 'command')) return false;
   if (f.alertsOnly && !isCritical(event)) return false;
   if (f.batteryBelow !== undefined) {
-    // Booking events carry a battery level only sometimes; without one they do not match.
-    if (event.battery === undefined || !(event.battery < f.batteryBelow)) return false;
+    // Booking events carry a battery level only sometimes, command events never; without one they do not match.
+    const battery = event.kind === 'command' ? undefined : event.battery;
+    if (battery === undefined || !(battery < f.batteryBelow)) return false;
   }
   return true;
 }

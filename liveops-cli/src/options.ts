@@ -5,12 +5,17 @@ import type { EventFilter } from './filter.js';
 export interface CliOptions {
   brokers: string[];
   topic: string;
+  /** Operators' commands and every change of their status. */
+  commandsTopic: string;
   fromBeginning: boolean;
   filter: EventFilter;
   json: boolean;
   maxLinesPerSec: number;
   utc: boolean;
 }
+
+/** Where the command API writes every change of a command's status (key = car id). */
+export const FLEET_COMMANDS_TOPIC = 'fleet-commands';
 
 export const FLAG_OPTIONS = {
   'from-beginning': { type: 'boolean' },
@@ -24,22 +29,27 @@ export const FLAG_OPTIONS = {
 } as const;
 
 export const USAGE = {
-  summary: 'Live tail of the fleet events for operators: one line per event, critical battery alerts always shown.',
-  usage: 'npm start -w liveops-cli -- [flags]',
+  summary:
+    'Live tail of the fleet events and operators\' commands: one line per event, critical battery alerts and command statuses always shown. ' +
+    'The `command` subcommand sends a command to a car and waits for its outcome.',
+  usage: 'npm start -w liveops-cli -- [flags]   |   npm start -w liveops-cli -- command CAR-ID TYPE [flags] (command --help)',
   options: [
     ['--from-beginning', 'replay the topic from its start (default: from now)'],
     ['--car IDS', 'only these cars, comma-separated (CAR-001,CAR-002)'],
     ['--battery-below N', 'only events with a battery level below N %'],
     ['--alerts-only', 'only critical battery alerts (below 15 %)'],
-    ['--bookings-only', 'only booking events'],
+    ['--bookings-only', 'only booking events (no telemetry, no commands)'],
     ['--json', 'one raw JSON event per line, every matching event (for piping)'],
     ['--max-lines N', 'ordinary lines shown per second at most; the rest is sampled [LIVEOPS_MAX_LINES, 25]'],
     ['--utc', 'times in UTC (default: local time)'],
+    ['command CAR-ID TYPE ...', 'send a command (emergency-stop, resume, reroute, ...) to a car and wait for its outcome: `command --help`'],
   ] as Array<[string, string]>,
   environment: [
     ['KAFKA_BROKERS', `bootstrap brokers [${DEFAULTS.KAFKA_BROKERS}]`],
     ['FLEET_EVENTS_TOPIC', `topic to tail [${TOPICS.FLEET_EVENTS}]`],
+    ['FLEET_COMMANDS_TOPIC', `commands topic, tailed too once it exists [${FLEET_COMMANDS_TOPIC}]`],
     ['LIVEOPS_MAX_LINES', 'as --max-lines [25]'],
+    ['COMMAND_API_URL, OPERATOR_TOKEN', 'the command subcommand: the command API [http://127.0.0.1:8091] and the operator token [the development token]'],
     ['NO_COLOR', 'set (any value) for no colors; colors are also off when output is not a terminal'],
   ] as Array<[string, string]>,
 };
@@ -62,6 +72,7 @@ export function parseOptions(flags: Flags, env: Env): CliOptions {
   return {
     brokers: envHostPortList(env, 'KAFKA_BROKERS', DEFAULTS.KAFKA_BROKERS),
     topic: envString(env, 'FLEET_EVENTS_TOPIC', TOPICS.FLEET_EVENTS),
+    commandsTopic: envString(env, 'FLEET_COMMANDS_TOPIC', FLEET_COMMANDS_TOPIC),
     fromBeginning: flags['from-beginning'] === true,
     filter: {
       cars,

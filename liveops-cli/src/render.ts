@@ -3,7 +3,7 @@
  * (colorless) telemetry line is exactly CONTRACTS.md "Live-ops CLI line":
  *   [20:15:32] 🟢 CAR-001    | Battery:  85.3% | Location: (40.7234, -73.9876) | Speed: 45.2 km/h
  */
-import type { BookingView, EventView, TelemetryView } from './event.js';
+import { FINAL_COMMAND_STATUSES, type BookingView, type CommandView, type EventView, type TelemetryView } from './event.js';
 
 export interface RenderOptions {
   color: boolean;
@@ -87,8 +87,44 @@ export function bookingLine(e: BookingView, o: RenderOptions): string {
   return e.message ? `${line}  ${paint(e.message, 'dim', c)}` : line;
 }
 
+type Style = keyof typeof ANSI;
+
+/** SUCCEEDED green; FAILED, TIMED_OUT, EXPIRED red; on the way (QUEUED dim, SENT and DELIVERED cyan). */
+export function commandStatusStyle(status: string): Style[] {
+  if (status === 'SUCCEEDED') return ['green', 'bold'];
+  if (FINAL_COMMAND_STATUSES.has(status)) return ['red', 'bold'];
+  return status === 'QUEUED' ? ['dim'] : ['cyan'];
+}
+
+/** 17 ms, 1.25 s, 2 min. */
+export function formatLatency(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(2)} s`;
+  return `${(ms / 60_000).toFixed(1)} min`;
+}
+
+/**
+ * One change of a command's status:
+ *   [20:15:40] 📡 CAR-042    | EMERGENCY_STOP | SUCCEEDED  | 17 ms | 3f2a1b9c  the car's reason
+ */
+export function commandLine(e: CommandView, o: RenderOptions): string {
+  const c = o.color;
+  const parts = [
+    `${paint(`[${clockTime(e.timestamp, o.utc)}]`, 'dim', c)} 📡 ${paint(e.carId.padEnd(10), 'bold', c)}`,
+    paint(e.command, 'bold', c),
+    paint(e.status.padEnd(10), commandStatusStyle(e.status), c),
+  ];
+  if (e.latencyMs !== undefined) parts.push(formatLatency(e.latencyMs));
+  parts.push(e.commandId.slice(0, 8));
+  let line = parts.join(' | ');
+  if (e.deliveries !== undefined && e.deliveries > 1) line += paint(`  delivery ${e.deliveries}`, 'yellow', c);
+  return e.reason ? `${line}  ${paint(e.reason, FINAL_COMMAND_STATUSES.has(e.status) && e.status !== 'SUCCEEDED' ? 'red' : 'dim', c)}` : line;
+}
+
 export function eventLine(e: EventView, o: RenderOptions): string {
-  return e.kind === 'telemetry' ? telemetryLine(e, o) : bookingLine(e, o);
+  if (e.kind === 'telemetry') return telemetryLine(e, o);
+  if (e.kind === 'command') return commandLine(e, o);
+  return bookingLine(e, o);
 }
 
 /** NO_COLOR (any value) or a non-terminal output turns colors off. */
@@ -107,6 +143,8 @@ export interface StatusFigures {
   eventsPerSec: number;
   carsSeen: number;
   alerts: number;
+  /** Commands seen on their way and not yet ended; undefined until the first command event. */
+  commandsInFlight?: number;
   uptimeMs: number;
   shownPerSec: number;
   sampledPerSec: number;
@@ -118,6 +156,7 @@ export function statusLine(f: StatusFigures, color: boolean): string {
     `${n(f.eventsPerSec)} events/s`,
     `${n(f.carsSeen)} cars`,
     paint(`${n(f.alerts)} alerts`, f.alerts > 0 ? 'red' : 'dim', color),
+    ...(f.commandsInFlight !== undefined ? [paint(`${n(f.commandsInFlight)} commands in flight`, f.commandsInFlight > 0 ? 'cyan' : 'dim', color)] : []),
     `up ${formatDuration(f.uptimeMs)}`,
   ];
   if (f.sampledPerSec > 0) parts.push(paint(`sampling: showing ${n(f.shownPerSec)}/s of ${n(f.shownPerSec + f.sampledPerSec)}/s`, 'yellow', color));

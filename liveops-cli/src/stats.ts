@@ -1,5 +1,6 @@
 import type { EventView } from './event.js';
 import { isCritical } from './render.js';
+import { CommandTracker } from './command-tracker.js';
 
 /** What the CLI has seen since it started: for the status line and the summary on exit. */
 export class TailStats {
@@ -11,6 +12,7 @@ export class TailStats {
   shown = 0;
   hidden = 0;
   readonly bookings = { booking_confirmed: 0, booking_failed: 0, booking_expired: 0 };
+  readonly commands = new CommandTracker();
   private readonly cars = new Set<string>();
   private windowStart: number;
   private windowEvents = 0;
@@ -28,7 +30,8 @@ export class TailStats {
     this.windowEvents += 1;
     this.cars.add(event.carId);
     if (isCritical(event)) this.alerts += 1;
-    if (event.kind !== 'telemetry') this.bookings[event.kind] += 1;
+    if (event.kind === 'command') this.commands.see(event);
+    else if (event.kind !== 'telemetry') this.bookings[event.kind] += 1;
   }
 
   seeMalformed(): void {
@@ -76,6 +79,12 @@ export function summaryText(s: TailStats, now: number, formatDuration: (ms: numb
   return [
     `live-ops summary: ${n(s.events)} events in ${formatDuration(elapsed)} (${n(s.events / Math.max(0.001, elapsed / 1000))}/s on average)`,
     `  ${n(s.carsSeen)} cars seen, ${n(s.alerts)} critical battery alerts, bookings: ${n(b.booking_confirmed)} confirmed, ${n(b.booking_failed)} failed, ${n(b.booking_expired)} expired`,
+    ...(s.commands.changes > 0
+      ? [
+          `  commands: ${n(s.commands.changes)} status changes; ended ${n(s.commands.ended.SUCCEEDED ?? 0)} succeeded, ${n(s.commands.ended.FAILED ?? 0)} failed, ` +
+            `${n(s.commands.ended.TIMED_OUT ?? 0)} timed out, ${n(s.commands.ended.EXPIRED ?? 0)} expired; ${n(s.commands.inFlight)} in flight`,
+        ]
+      : []),
     `  ${n(s.matched)} matched the filters: ${n(s.shown)} shown, ${n(s.hidden)} sampled out${s.malformed > 0 ? `; ${n(s.malformed)} unreadable events skipped` : ''}`,
   ].join('\n');
 }

@@ -50,12 +50,13 @@ export class LiveTail {
       this.stats.shownLine();
       return this.out.write(value.includes('\n') ? JSON.stringify(JSON.parse(value)) + '\n' : value + '\n');
     }
-    const critical = isCritical(event);
-    if (!this.sampler.admit(now, critical)) {
+    // A command's status is rare and each one matters to someone waiting: never sampled out, like an alert.
+    const mustShow = isCritical(event) || event.kind === 'command';
+    if (!this.sampler.admit(now, mustShow)) {
       this.stats.hiddenLine();
       return true;
     }
-    if (this.screen.push(eventLine(event, this.options.render), critical)) {
+    if (this.screen.push(eventLine(event, this.options.render), mustShow)) {
       this.stats.shownLine();
     } else {
       this.sampler.dropped();
@@ -88,6 +89,7 @@ export class LiveTail {
           eventsPerSec: rate.events,
           carsSeen: this.stats.carsSeen,
           alerts: this.stats.alerts,
+          ...(this.stats.commands.changes > 0 ? { commandsInFlight: this.stats.commands.inFlight } : {}),
           uptimeMs: now - this.stats.startedAt,
           shownPerSec: rate.shown,
           sampledPerSec: rate.hidden,

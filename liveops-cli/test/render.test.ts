@@ -78,7 +78,7 @@ render('events are read from the contract JSON; unreadable ones are refused', ()
   assert.is(parseEvent('not json'), undefined);
   assert.is(parseEvent('{"car_id":"CAR-001","event_type":"telemetry","timestamp":1}'), undefined);
   assert.is(parseEvent('{"car_id":"CAR-001","event_type":"something_new","timestamp":1}'), undefined);
-  assert.is(parseEvent('{"car_id":"CAR-1","event_type":"booking_failed","timestamp":1,"battery":9}')?.battery, 9);
+  assert.is((parseEvent('{"car_id":"CAR-1","event_type":"booking_failed","timestamp":1,"battery":9}') as BookingView | undefined)?.battery, 9);
 });
 
 render('status line: events/s, cars, alerts, uptime, and sampling when it happens', () => {
