@@ -124,6 +124,7 @@ function telemetry(phase, seconds) {
 
 const merge = (summaries) => ({
   ackedPerSec: summaries.reduce((n, s) => n + s.ackedPerSec, 0),
+  ackP50Ms: Math.max(...summaries.map((s) => s.latencyMs.p50)),
   ackP99Ms: Math.max(...summaries.map((s) => s.latencyMs.p99)),
   failed: summaries.reduce((n, s) => n + s.failed, 0),
   commands: summaries.reduce((acc, s) => {
@@ -151,6 +152,8 @@ while ((await activeStreams()) < CARS - 1) await sleep(200);
 await sleep(WARMUP * 1000);
 const toStream = [];
 const toAnswer = [];
+/** The stages (servers' wall clocks, one machine): POST → accepted, sent → the car's answer recorded, recorded → the long poll answered. */
+const stages = { postToAccepted: [], carRoundTrip: [], recordedToAnswered: [] };
 const outcomes = {};
 const perCar = Math.floor(CARS / 2);
 const interval = 1000 / COMMAND_RATE;
@@ -162,9 +165,11 @@ for (let i = 0; performance.now() - startedAt < commandSeconds * 1000; i++) {
   const wait = due - performance.now();
   if (wait > 0) await sleep(wait);
   const side = i % 2;
-  const car = `${withCommands.prefixes[side]}${Math.floor(Math.random() * perCar)}`;
+  // The simulator names its cars like carId() of simulator/src/car/model.ts: 1-based, 3 digits at least.
+  const car = `${withCommands.prefixes[side]}${String(1 + Math.floor(Math.random() * perCar)).padStart(3, "0")}`;
   inFlight.push((async () => {
     const t0 = performance.now();
+    const wall0 = Date.now();
     const res = await fetch(`${api}/v1/cars/${car}/commands`, { method: 'POST', headers: auth, body: JSON.stringify({ type: 'EMERGENCY_STOP' }) });
     const issued = await res.json();
     if (res.status !== 202) return void (outcomes[`http_${res.status}`] = (outcomes[`http_${res.status}`] ?? 0) + 1);
@@ -174,6 +179,9 @@ for (let i = 0; performance.now() - startedAt < commandSeconds * 1000; i++) {
     outcomes[done.status] = (outcomes[done.status] ?? 0) + 1;
     if (done.status === 'SUCCEEDED') {
       toAnswer.push(performance.now() - t0);
+      stages.postToAccepted.push(done.issued_at - wall0);
+      stages.carRoundTrip.push(done.delivered_at - done.sent_at);
+      stages.recordedToAnswered.push(Date.now() - done.delivered_at);
       toStream.push(done.sent_at - done.issued_at);
     }
   })());
@@ -221,15 +229,17 @@ const result = {
   commandRate: Math.round((commandsSent / commandWindow) * 10) / 10, commandsSent, outcomes,
   acceptedToWrittenMs: quantiles(toStream), acceptedToAnsweredMs: quantiles(toAnswer),
   offlineReconnectToDeliveryMs: quantiles(reconnectToDelivery),
+  stagesMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, quantiles(v)])),
   telemetryAlone: aloneSummary, telemetryWithCommands: withSummary,
   note: env.BENCH_NOTE ?? 'shared 2-core machine; every process on the same 2 cores',
 };
 console.log(`${CARS} cars over 2 ingestion instances, ${CARS} CarStatus/s; emergency stops at ${result.commandRate}/s (${commandsSent} sent): ${JSON.stringify(outcomes)}`);
 console.log(`  accepted → written on the car's stream  ms: p50 ${result.acceptedToWrittenMs.p50}  p99 ${result.acceptedToWrittenMs.p99}  p99.9 ${result.acceptedToWrittenMs.p999}  max ${result.acceptedToWrittenMs.max}`);
 console.log(`  accepted → car's answer known at the API ms: p50 ${result.acceptedToAnsweredMs.p50}  p99 ${result.acceptedToAnsweredMs.p99}  p99.9 ${result.acceptedToAnsweredMs.p999}  max ${result.acceptedToAnsweredMs.max}  (target p99 ≤ 50: ${result.acceptedToAnsweredMs.p99 !== null && result.acceptedToAnsweredMs.p99 <= 50 ? 'met' : 'NOT met'})`);
+console.log(`  stages (p50/p99 ms): POST → accepted ${result.stagesMs.postToAccepted.p50}/${result.stagesMs.postToAccepted.p99}, sent → car's answer recorded ${result.stagesMs.carRoundTrip.p50}/${result.stagesMs.carRoundTrip.p99}, recorded → long poll answered ${result.stagesMs.recordedToAnswered.p50}/${result.stagesMs.recordedToAnswered.p99}`);
 console.log(`  offline car, reconnect → command on the stream ms: p50 ${result.offlineReconnectToDeliveryMs.p50}  p99 ${result.offlineReconnectToDeliveryMs.p99}  max ${result.offlineReconnectToDeliveryMs.max} (${OFFLINE} cars)`);
-console.log(`  telemetry alone:         acked ${aloneSummary.ackedPerSec}/s, ack p99 ${aloneSummary.ackP99Ms} ms, failed ${aloneSummary.failed}`);
-console.log(`  telemetry with commands: acked ${withSummary.ackedPerSec}/s, ack p99 ${withSummary.ackP99Ms} ms, failed ${withSummary.failed}; cars: ${JSON.stringify(withSummary.commands)}`);
+console.log(`  telemetry alone:         acked ${aloneSummary.ackedPerSec}/s, ack p50 ${aloneSummary.ackP50Ms} p99 ${aloneSummary.ackP99Ms} ms, failed ${aloneSummary.failed}`);
+console.log(`  telemetry with commands: acked ${withSummary.ackedPerSec}/s, ack p50 ${withSummary.ackP50Ms} p99 ${withSummary.ackP99Ms} ms, failed ${withSummary.failed}; cars: ${JSON.stringify(withSummary.commands)}`);
 console.log(JSON.stringify(result));
 mkdirSync(`${ROOT}bench/results`, { recursive: true });
 const file = `${ROOT}bench/results/commands-${result.at.replace(/[:.]/g, '-')}.json`;
