@@ -13,6 +13,8 @@ import { testServers, uniqueName, waitFor } from '@greenlane/common/testing';
 const CLI = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
 const test = suite('live-ops CLI in a terminal');
 const topic = uniqueName('liveops-it');
+// Created only by the test that needs it: until then the CLI must go on quietly without it.
+const commandsTopic = uniqueName('liveops-it-commands');
 const socket = uniqueName('liveops-tmux');
 // 2023-12-02T20:15:32Z, shown with --utc as 20:15:32.
 const T = Date.UTC(2023, 11, 2, 20, 15, 32);
@@ -24,7 +26,7 @@ function tmux(...args: string[]): string {
 }
 
 function startCli(session: string, args: string[], env: Record<string, string> = {}): void {
-  const vars = { FLEET_EVENTS_TOPIC: topic, KAFKA_BROKERS: testServers.kafkaBrokers.join(','), ...env };
+  const vars = { FLEET_EVENTS_TOPIC: topic, FLEET_COMMANDS_TOPIC: commandsTopic, KAFKA_BROKERS: testServers.kafkaBrokers.join(','), ...env };
   const assignments = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
   // The test runner sets NO_COLOR; the terminal decides here, unless a case sets it again.
   const command = ['env', '-u', 'NO_COLOR', ...assignments, process.execPath, CLI, '--utc', ...args].map((a) => `'${a}'`).join(' ');
@@ -74,7 +76,7 @@ test.after(async () => {
   await producer?.disconnect();
   const admin = kafka.admin();
   await admin.connect();
-  await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+  await admin.deleteTopics({ topics: [topic, commandsTopic] }).catch(() => {});
   await admin.disconnect();
 });
 
@@ -137,7 +139,7 @@ test('--from-beginning with a car filter, NO_COLOR: plain lines of that car only
 
 test('--json through a pipe: one raw event per line, clean exit on SIGINT', async () => {
   const child = spawn(process.execPath, [CLI, '--from-beginning', '--json', '--bookings-only'], {
-    env: { ...process.env, FLEET_EVENTS_TOPIC: topic, KAFKA_BROKERS: testServers.kafkaBrokers.join(',') },
+    env: { ...process.env, FLEET_EVENTS_TOPIC: topic, FLEET_COMMANDS_TOPIC: commandsTopic, KAFKA_BROKERS: testServers.kafkaBrokers.join(',') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -153,6 +155,39 @@ test('--json through a pipe: one raw event per line, clean exit on SIGINT', asyn
   assert.is(JSON.parse(lines[0]!).booking_id, '5f0c1d2e-1111');
   // The CLI's own words and the summary go to stderr, so stdout stays JSON.
   assert.match(err, 'live-ops summary');
+});
+
+test('commands: without their topic the tail goes on quietly; once it exists, every status shows as its own line', async () => {
+  startCli('commands', ['--car', 'CAR-042'], { NO_COLOR: '1' });
+  await waitForScreen('commands', 'connected');
+  await new Promise((r) => setTimeout(r, 2000));
+  await produce([{ key: 'CAR-042', value: telemetry('CAR-042', 60, 40.75, -73.98, 10) }]);
+  const before = await waitForScreen('commands', 'CAR-042');
+  assert.not.match(before, commandsTopic, 'nothing said about the missing topic');
+  // The command API creates the topic at its start; the tail finds it and reads it from its beginning.
+  await ensureTopics(kafka, [{ topic: commandsTopic, numPartitions: 1 }]);
+  const command = (status: string, at: number, reason = '', car = 'CAR-042') =>
+    JSON.stringify({ event_type: 'command_status', event_id: `${car}:${status}`, command_id: car === 'CAR-042' ? 'c1a2b3c4-d5e6' : 'c9f8e7d6-0000', car_id: car, command: 'EMERGENCY_STOP', status, at, issued_at: T, latency_ms: at - T, instance: '', reason, deliveries: 1 });
+  await producer.send({
+    topic: commandsTopic,
+    messages: [
+      // One partition, so FAILED on screen means every event before it was read.
+      { key: 'CAR-043', value: command('SUCCEEDED', T + 5, '', 'CAR-043') },
+      { key: 'CAR-042', value: command('QUEUED', T) },
+      { key: 'CAR-042', value: command('SENT', T + 3) },
+      { key: 'CAR-042', value: command('FAILED', T + 21, 'emergency-stopped: send RESUME first') },
+    ],
+  });
+  const text = await waitForScreen('commands', 'FAILED', 30_000);
+  assert.ok(text.includes('[20:15:32] 📡 CAR-042    | EMERGENCY_STOP | QUEUED     | 0 ms | c1a2b3c4'), text);
+  assert.ok(text.includes('[20:15:32] 📡 CAR-042    | EMERGENCY_STOP | SENT       | 3 ms | c1a2b3c4'), text);
+  assert.ok(text.includes('[20:15:32] 📡 CAR-042    | EMERGENCY_STOP | FAILED     | 21 ms | c1a2b3c4  emergency-stopped: send RESUME first'), text);
+  assert.ok(text.includes(`tailing ${commandsTopic} too`), text);
+  // The car filter applies to commands too.
+  assert.not.ok(text.includes('CAR-043'), text);
+  tmux('send-keys', '-t', 'commands', 'C-c');
+  const end = await waitForScreen('commands', 'live-ops summary');
+  assert.match(end, /commands: 4 status changes; ended 1 succeeded, 1 failed, 0 timed out, 0 expired; 0 in flight/);
 });
 
 test.run();

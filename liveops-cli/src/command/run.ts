@@ -74,8 +74,10 @@ export async function runCommand(request: CommandRequest, api: CommandApi, term:
   try {
     let record = await api.send(request.carId, requestBody(request));
     show(record);
-    // The API ends every command (expiry, timeout); past this something is wrong with it.
-    const giveUpAt = (record.expires_at > 0 ? record.expires_at : now() + 300_000) + (record.timeout_ms > 0 ? record.timeout_ms : 0) + 30_000;
+    // The API ends every command (expiry, timeout); past this something is wrong with it. Durations,
+    // not the API's clock: this machine's may differ.
+    const ttlMs = record.expires_at > record.issued_at ? record.expires_at - record.issued_at : 300_000;
+    const giveUpAt = now() + ttlMs + Math.max(0, record.timeout_ms) + 30_000;
     let failures = 0;
     while (!record.final && !FINAL_COMMAND_STATUSES.has(record.status)) {
       const left = giveUpAt - now();
