@@ -24,6 +24,7 @@ function base(i, now) {
     chargeEnergyKwh: 0,
     pluggedInAt: 0,
     bookingRequest: undefined,
+    commandResult: undefined,
   };
 }
 
@@ -69,6 +70,13 @@ const WILD = [
   (s) => ({ ...s, bookingRequest: { carId: '', stationId: '', expectedArrival: 0, batteryLevel: 250 } }),
   (s) => ({ ...s, bookingRequest: { carId: '', stationId: 'bad id', expectedArrival: 0, batteryLevel: 10 } }),
   (s) => ({ ...s, bookingRequest: { carId: '', stationId: '', expectedArrival: 5, batteryLevel: 10 } }),
+  // A car's answer to an operator's command (CarStatus field 12), malformed: refused naming the field.
+  (s) => ({ ...s, commandResult: { commandId: '', outcome: 1, reason: '' } }),
+  (s) => ({ ...s, commandResult: { commandId: 'c'.repeat(65), outcome: 1, reason: '' } }),
+  (s) => ({ ...s, commandResult: { commandId: 'cmd 1\n', outcome: 2, reason: 'no' } }),
+  (s) => ({ ...s, commandResult: { commandId: 'cmd-1', outcome: 0, reason: '' } }),
+  (s) => ({ ...s, commandResult: { commandId: 'cmd-1', outcome: 99, reason: '' } }),
+  (s) => ({ ...s, commandResult: { commandId: 'cmd-1', outcome: 2, reason: 'r'.repeat(501) } }),
 ];
 
 /** The i-th wild CarStatus, encoded. */
