@@ -1,0 +1,26 @@
+/**
+ * offline: raised by `car_offline` (the ingestion's presence), cleared by `car_online` or by a
+ * telemetry event newer (car's timestamp) than the offline event's `last_seen`. An offline event
+ * about a car whose newest telemetry is already newer than that `last_seen` (it reconnected
+ * elsewhere before the offline was published) raises nothing.
+ */
+import type { CarState, Presence, Telemetry, Verdict } from '../types.js';
+
+export function offlinePresenceVerdict(p: Presence, car: CarState): Verdict {
+  const values = { instance: p.instance ?? null, reason: p.reason ?? null, ...(p.lastSeen !== undefined ? { last_seen: p.lastSeen } : {}) };
+  if (p.online) {
+    delete car.memory.offline;
+    return { holds: false, values };
+  }
+  const lastSeen = p.lastSeen ?? p.ts;
+  if (car.ts > lastSeen) return { holds: false, values: { ...values, newer_telemetry: car.ts } };
+  car.memory.offline = { lastSeen };
+  return { holds: true, severity: 'warning', values };
+}
+
+export function offlineTelemetryVerdict(t: Telemetry, car: CarState): Verdict | undefined {
+  const state = car.memory.offline;
+  if (state === undefined || t.ts <= state.lastSeen) return undefined;
+  delete car.memory.offline;
+  return { holds: false, values: { reason: 'telemetry after offline', timestamp: t.ts } };
+}
