@@ -168,3 +168,150 @@ export function poison(i, now = Date.now()) {
   const v = POISON[i % POISON.length](i, now);
   return { key: `POISON-${i}`, value: v === null ? null : Buffer.isBuffer(v) ? v : Buffer.from(v) };
 }
+
+/**
+ * Hostile HTTP to the command API (command-api/openapi.json): each case is a request and the
+ * refusal a correct API answers it with, always a JSON `{error}` counted in
+ * command_api_requests_refused_total. `ctx`: { token (the operators'), vehicleToken, car (a car of
+ * the valid fleet, known to the API), maxBody (COMMANDS_MAX_BODY_BYTES) }. A request is
+ * { method, path, headers, body, chunked }: `path` is sent exactly as written (node:http, no URL
+ * normalisation), `chunked` sends the body without a content-length.
+ */
+const json = (o) => JSON.stringify(o);
+const issuePath = (car) => `/v1/cars/${car}/commands`;
+const post = (body, extra = {}) => (ctx) => ({ method: 'POST', path: issuePath(ctx.car), body, ...extra });
+const postJson = (o) => post(json(o));
+const get = (path) => () => ({ method: 'GET', path });
+const as = (headers) => (make) => (ctx, i) => ({ ...make(ctx, i), auth: false, headers });
+const REROUTE = (p) => ({ type: 'REROUTE', latitude: 40.758, longitude: -73.9855, ...p });
+
+export const COMMAND_API_CASES = [
+  // Malformed JSON
+  { kind: 'json-empty', expect: 400, make: post('') },
+  { kind: 'json-truncated', expect: 400, make: post('{"type":"EMERGENCY_') },
+  { kind: 'json-trailing-garbage', expect: 400, make: post('{"type":"EMERGENCY_STOP"}}') },
+  { kind: 'json-trailing-comma', expect: 400, make: post('{"type":"EMERGENCY_STOP",}') },
+  { kind: 'json-single-quotes', expect: 400, make: post("{'type':'EMERGENCY_STOP'}") },
+  { kind: 'json-nan-literal', expect: 400, make: post('{"type":"REROUTE","latitude":NaN,"longitude":-73.98}') },
+  { kind: 'json-bom', expect: 400, make: post('\ufeff{"type":"EMERGENCY_STOP"}') },
+  { kind: 'json-binary', expect: 400, make: post(Buffer.from([0x7b, 0x00, 0xff, 0xfe, 0x22, 0x80, 0x7d])) },
+  { kind: 'json-deep-nesting', expect: 400, make: post('['.repeat(4000) + ']'.repeat(4000)) },
+  // Not an object
+  { kind: 'body-array', expect: 400, make: post('[{"type":"EMERGENCY_STOP"}]') },
+  { kind: 'body-null', expect: 400, make: post('null') },
+  { kind: 'body-string', expect: 400, make: post('"EMERGENCY_STOP"') },
+  { kind: 'body-number', expect: 400, make: post('42') },
+  // Wrong types
+  { kind: 'type-number', expect: 400, make: postJson({ type: 5 }) },
+  { kind: 'type-null', expect: 400, make: postJson({ type: null }) },
+  { kind: 'type-array', expect: 400, make: postJson({ type: ['EMERGENCY_STOP'] }) },
+  { kind: 'type-object', expect: 400, make: postJson({ type: { name: 'EMERGENCY_STOP' } }) },
+  { kind: 'latitude-string', expect: 400, make: postJson(REROUTE({ latitude: '40.758' })) },
+  { kind: 'longitude-bool', expect: 400, make: postJson(REROUTE({ longitude: true })) },
+  { kind: 'ttl-string', expect: 400, make: postJson({ type: 'EMERGENCY_STOP', ttl_ms: '1000' }) },
+  { kind: 'ttl-fraction', expect: 400, make: postJson({ type: 'EMERGENCY_STOP', ttl_ms: 1500.5 }) },
+  { kind: 'ttl-too-short', expect: 400, make: postJson({ type: 'EMERGENCY_STOP', ttl_ms: 99 }) },
+  { kind: 'ttl-too-long', expect: 400, make: postJson({ type: 'EMERGENCY_STOP', ttl_ms: 1e12 }) },
+  { kind: 'timeout-negative', expect: 400, make: postJson({ type: 'EMERGENCY_STOP', timeout_ms: -5 }) },
+  { kind: 'timeout-huge', expect: 400, make: postJson({ type: 'EMERGENCY_STOP', timeout_ms: 3_600_001 }) },
+  { kind: 'station-number', expect: 400, make: postJson({ type: 'START_CHARGING', station_id: 7 }) },
+  // Unknown fields and types
+  { kind: 'unknown-field', expect: 400, make: postJson({ type: 'EMERGENCY_STOP', speed: 5 }) },
+  { kind: 'unknown-field-proto', expect: 400, make: post('{"__proto__":{"admin":true},"type":"EMERGENCY_STOP"}') },
+  { kind: 'unknown-field-constructor', expect: 400, make: postJson({ type: 'EMERGENCY_STOP', constructor: { prototype: {} } }) },
+  { kind: 'unknown-field-case', expect: 400, make: postJson({ Type: 'EMERGENCY_STOP' }) },
+  { kind: 'unknown-field-empty', expect: 400, make: postJson({ type: 'EMERGENCY_STOP', '': 1 }) },
+  { kind: 'type-missing', expect: 400, make: postJson({ latitude: 40.7, longitude: -73.9 }) },
+  { kind: 'type-unknown', expect: 400, make: postJson({ type: 'SELF_DESTRUCT' }) },
+  { kind: 'type-empty', expect: 400, make: postJson({ type: '' }) },
+  { kind: 'type-space', expect: 400, make: postJson({ type: 'EMERGENCY STOP' }) },
+  { kind: 'type-nul', expect: 400, make: postJson({ type: 'EMERGENCY_STOP\u0000' }) },
+  { kind: 'type-injection', expect: 400, make: postJson({ type: "RESUME'; DROP TABLE commands;--" }) },
+  { kind: 'type-unicode', expect: 400, make: postJson({ type: 'ΕMERGENCY_STOP' }) },
+  // Out-of-range or misplaced coordinates and stations
+  { kind: 'latitude-90', expect: 400, make: postJson(REROUTE({ latitude: 90 })) },
+  { kind: 'latitude-beyond-geo', expect: 400, make: postJson(REROUTE({ latitude: 85.0512 })) },
+  { kind: 'latitude-minus-91', expect: 400, make: postJson(REROUTE({ latitude: -91 })) },
+  { kind: 'longitude-180.0001', expect: 400, make: postJson(REROUTE({ longitude: 180.0001 })) },
+  { kind: 'longitude-minus-181', expect: 400, make: postJson({ type: 'RETURN_TO_BASE', latitude: 40.7, longitude: -181 }) },
+  { kind: 'latitude-1e308', expect: 400, make: postJson(REROUTE({ latitude: 1e308 })) },
+  { kind: 'point-0-0', expect: 400, make: postJson(REROUTE({ latitude: 0, longitude: 0 })) },
+  { kind: 'point-missing', expect: 400, make: postJson({ type: 'REROUTE' }) },
+  { kind: 'longitude-missing', expect: 400, make: postJson({ type: 'RETURN_TO_BASE', latitude: 40.7 }) },
+  { kind: 'point-on-stop', expect: 400, make: postJson({ type: 'EMERGENCY_STOP', latitude: 40.7, longitude: -73.9 }) },
+  { kind: 'station-on-resume', expect: 400, make: postJson({ type: 'RESUME', station_id: 'ST-001' }) },
+  { kind: 'station-on-reroute', expect: 400, make: postJson(REROUTE({ station_id: 'ST-001' })) },
+  { kind: 'station-missing', expect: 400, make: postJson({ type: 'START_CHARGING' }) },
+  { kind: 'station-empty', expect: 400, make: postJson({ type: 'STOP_CHARGING', station_id: '' }) },
+  { kind: 'station-traversal', expect: 400, make: postJson({ type: 'START_CHARGING', station_id: 'ST/../../etc' }) },
+  { kind: 'station-long', expect: 400, make: postJson({ type: 'START_CHARGING', station_id: 'S'.repeat(65) }) },
+  // Bodies over the limit: with a content-length, and streamed without one
+  { kind: 'body-too-large', expect: 413, make: (ctx) => ({ method: 'POST', path: issuePath(ctx.car), body: json({ type: 'EMERGENCY_STOP' }).padEnd(ctx.maxBody + 1, ' ') }) },
+  { kind: 'body-1MiB', expect: 413, make: (ctx) => ({ method: 'POST', path: issuePath(ctx.car), body: Buffer.alloc(1 << 20, 0x20) }) },
+  { kind: 'body-too-large-chunked', expect: 413, make: (ctx) => ({ method: 'POST', path: issuePath(ctx.car), body: ' '.repeat(ctx.maxBody * 2), chunked: true }) },
+  // Hostile ids in the path
+  { kind: 'car-unknown', expect: 404, make: (ctx, i) => ({ method: 'POST', path: issuePath(`FUZZ-NEVER-SEEN-${i}`), body: json({ type: 'EMERGENCY_STOP' }) }) },
+  { kind: 'car-dotdot', expect: 404, make: () => ({ method: 'POST', path: issuePath('..'), body: json({ type: 'EMERGENCY_STOP' }) }) },
+  { kind: 'car-traversal-encoded', expect: 400, make: () => ({ method: 'POST', path: issuePath('..%2F..%2Fetc%2Fpasswd'), body: json({ type: 'EMERGENCY_STOP' }) }) },
+  { kind: 'car-unicode-encoded', expect: 400, make: () => ({ method: 'POST', path: issuePath('CAR-%C3%A9%F0%9F%9A%97'), body: json({ type: 'EMERGENCY_STOP' }) }) },
+  { kind: 'car-10kB', expect: 400, make: () => ({ method: 'POST', path: issuePath('C'.repeat(10_000)), body: json({ type: 'EMERGENCY_STOP' }) }) },
+  { kind: 'car-65', expect: 400, make: () => ({ method: 'POST', path: issuePath('C'.repeat(65)), body: json({ type: 'EMERGENCY_STOP' }) }) },
+  { kind: 'car-nul', expect: 400, make: () => ({ method: 'POST', path: issuePath('CAR-001%00'), body: json({ type: 'EMERGENCY_STOP' }) }) },
+  { kind: 'car-newline', expect: 400, make: () => ({ method: 'POST', path: issuePath('CAR-001%0A%7B%22x%22%3A1%7D'), body: json({ type: 'EMERGENCY_STOP' }) }) },
+  { kind: 'car-double-encoded', expect: 400, make: () => ({ method: 'POST', path: issuePath('%252E%252E'), body: json({ type: 'EMERGENCY_STOP' }) }) },
+  { kind: 'car-bad-percent', expect: 400, make: () => ({ method: 'POST', path: issuePath('CAR-%ZZ'), body: json({ type: 'EMERGENCY_STOP' }) }) },
+  { kind: 'command-unknown', expect: 404, make: (ctx, i) => ({ method: 'GET', path: `/v1/commands/00000000-0000-4000-8000-${String(i).padStart(12, '0')}` }) },
+  { kind: 'command-dotdot', expect: 404, make: get('/v1/commands/..') },
+  { kind: 'command-traversal-encoded', expect: 400, make: get('/v1/commands/..%2F..%2Fcars') },
+  { kind: 'command-unicode-encoded', expect: 400, make: get('/v1/commands/%E2%80%AE%F0%9F%92%A3') },
+  { kind: 'command-10kB', expect: 400, make: get(`/v1/commands/${'9'.repeat(10_000)}`) },
+  { kind: 'command-10kB-encoded', expect: 400, make: get(`/v1/commands/${'%41'.repeat(3_400)}`) },
+  { kind: 'command-bad-percent', expect: 400, make: get('/v1/commands/%E9') },
+  { kind: 'command-lone-percent', expect: 400, make: get('/v1/commands/abc%') },
+  { kind: 'command-truncated-utf8', expect: 400, make: get('/v1/commands/%C3/wait') },
+  { kind: 'list-bad-percent', expect: 400, make: get('/v1/cars/%ZZ/commands') },
+  // Query parameters
+  { kind: 'wait-timeout-text', expect: 400, make: get('/v1/commands/x/wait?timeout_ms=soon') },
+  { kind: 'wait-timeout-negative', expect: 400, make: get('/v1/commands/x/wait?timeout_ms=-1') },
+  { kind: 'wait-timeout-huge', expect: 400, make: get('/v1/commands/x/wait?timeout_ms=99999999999') },
+  { kind: 'list-limit-0', expect: 400, make: (ctx) => ({ method: 'GET', path: `${issuePath(ctx.car)}?limit=0` }) },
+  { kind: 'list-limit-51', expect: 400, make: (ctx) => ({ method: 'GET', path: `${issuePath(ctx.car)}?limit=51` }) },
+  { kind: 'list-limit-fraction', expect: 400, make: (ctx) => ({ method: 'GET', path: `${issuePath(ctx.car)}?limit=1.5` }) },
+  // Unknown paths
+  { kind: 'path-unknown', expect: 404, make: get('/v1/vehicles/CAR-001/commands') },
+  { kind: 'path-v2', expect: 404, make: get('/v2/commands/x') },
+  { kind: 'path-empty-car', expect: 404, make: () => ({ method: 'POST', path: '/v1/cars//commands', body: json({ type: 'EMERGENCY_STOP' }) }) },
+  { kind: 'path-extra-segment', expect: 404, make: (ctx) => ({ method: 'POST', path: `${issuePath(ctx.car)}/extra`, body: json({ type: 'EMERGENCY_STOP' }) }) },
+  { kind: 'path-traversal', expect: 404, make: get('/v1/cars/../../etc/passwd') },
+  { kind: 'path-double-slash', expect: 404, make: get('//v1/commands/x') },
+  { kind: 'path-absolute-form', expect: 404, make: get('http://evil.example/v1/commands/x') },
+  // Wrong methods
+  { kind: 'method-put', expect: 405, make: (ctx) => ({ method: 'PUT', path: issuePath(ctx.car), body: json({ type: 'EMERGENCY_STOP' }) }) },
+  { kind: 'method-delete', expect: 405, make: () => ({ method: 'DELETE', path: '/v1/commands/x' }) },
+  { kind: 'method-patch', expect: 405, make: () => ({ method: 'PATCH', path: '/v1/commands/x', body: json({ status: 'SUCCEEDED' }) }) },
+  { kind: 'method-post-wait', expect: 405, make: () => ({ method: 'POST', path: '/v1/commands/x/wait', body: '{}' }) },
+  { kind: 'method-options', expect: 405, make: (ctx) => ({ method: 'OPTIONS', path: issuePath(ctx.car) }) },
+  { kind: 'method-post-openapi', expect: 404, make: () => ({ method: 'POST', path: '/openapi.json', body: '{}' }) },
+  // Tokens: missing, wrong, a vehicle's
+  { kind: 'token-missing', expect: 401, make: as({})(postJson({ type: 'EMERGENCY_STOP' })) },
+  { kind: 'token-wrong', expect: 401, make: as({ authorization: 'Bearer not-an-operator' })(postJson({ type: 'EMERGENCY_STOP' })) },
+  { kind: 'token-vehicle', expect: 401, make: (ctx, i) => ({ ...postJson({ type: 'EMERGENCY_STOP' })(ctx, i), auth: false, headers: { authorization: `Bearer ${ctx.vehicleToken}` } }) },
+  { kind: 'token-vehicle-grpc-header', expect: 401, make: (ctx, i) => ({ ...postJson({ type: 'EMERGENCY_STOP' })(ctx, i), auth: false, headers: { 'x-api-token': ctx.vehicleToken } }) },
+  { kind: 'token-bearer-empty', expect: 401, make: as({ authorization: 'Bearer ' })(postJson({ type: 'EMERGENCY_STOP' })) },
+  { kind: 'token-basic', expect: 401, make: as({ authorization: 'Basic b3BlcmF0b3I6b3BlcmF0b3I=' })(postJson({ type: 'EMERGENCY_STOP' })) },
+  { kind: 'token-10kB', expect: 401, make: as({ authorization: `Bearer ${'t'.repeat(10_000)}` })(get('/v1/commands/x')) },
+  { kind: 'token-query-wrong', expect: 401, make: as({})(get('/v1/commands/x?token=guess')) },
+  { kind: 'token-query-bad-percent', expect: 401, make: as({})(get('/v1/commands/x?token=%ZZ')) },
+  { kind: 'token-cookie-wrong', expect: 401, make: as({ cookie: 'greenlane_operator=guess' })(get('/v1/commands/x/wait?timeout_ms=0')) },
+  { kind: 'token-cookie-bad-percent', expect: 401, make: as({ cookie: 'greenlane_operator=%E9%ZZ' })(get('/v1/commands/x')) },
+  { kind: 'token-case-variant', expect: 401, make: (ctx, i) => ({ ...postJson({ type: 'EMERGENCY_STOP' })(ctx, i), auth: false, headers: { authorization: `Bearer ${ctx.token.toUpperCase()}` } }) },
+];
+
+/** The i-th hostile request to the command API, with what it must be answered. */
+export function commandApiRequest(i, ctx) {
+  const c = COMMAND_API_CASES[i % COMMAND_API_CASES.length];
+  const r = c.make(ctx, i);
+  const headers = { ...(r.auth === false ? {} : { authorization: `Bearer ${ctx.token}` }), ...(r.headers ?? {}) };
+  if (r.body !== undefined) headers['content-type'] ??= 'application/json';
+  return { kind: c.kind, expect: c.expect, method: r.method, path: r.path, headers, body: r.body, chunked: r.chunked === true };
+}

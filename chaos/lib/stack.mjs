@@ -17,6 +17,8 @@ export const ROOT = new URL('../..', import.meta.url).pathname.replace(/\/$/, ''
  * send it, whatever API_TOKENS / API_TOKEN the shell has (a deployer's shell has them set).
  */
 export const CHAOS_TOKEN = 'chaos-private-token';
+/** The operators' token of a private stack: its command API accepts only it (never CHAOS_TOKEN, a vehicle token). */
+export const CHAOS_OPERATOR_TOKEN = 'chaos-operator-token';
 const run = promisify(execFile);
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -33,6 +35,8 @@ export function stackConfig(offset = 0) {
     gridPort: 18081 + offset,
     ingestion: [0, 1].map((i) => ({ grpcPort: 15051 + offset + i, httpPort: 19464 + offset + 10 * i })),
     pricing: [0, 1].map((i) => ({ httpPort: 19465 + offset + 10 * i })),
+    /** The command API (its default 8091 + 10000, like the grid mock's 8081). */
+    commandApiPort: 18091 + offset,
   };
 }
 
@@ -168,7 +172,16 @@ export async function waitHttp(url, timeoutMs, alive = () => true) {
   }
 }
 
-/** The services of one run; `ingestions` 1 or 2, always two pricing workers. */
+/** The command API's address and its run's audit topic (`<run topic>-commands`). */
+export function commandApiUrl(cfg) {
+  return `http://127.0.0.1:${cfg.commandApiPort}`;
+}
+export const commandsTopic = (topic) => `${topic}-commands`;
+
+/**
+ * The services of one run; `ingestions` 1 or 2, always two pricing workers, and the command API
+ * (started by the runs that send commands; restartable like the others).
+ */
 export function createServices(cfg, { topic, dlqTopic, groupId, dbUrl, logDir, ingestions = 1, pricingSessionTimeoutMs = 10_000 }) {
   mkdirSync(logDir, { recursive: true });
   const u = urls(cfg, 'unused');
@@ -209,7 +222,22 @@ export function createServices(cfg, { topic, dlqTopic, groupId, dbUrl, logDir, i
         `http://127.0.0.1:${p.httpPort}/health`,
       ),
   );
-  return { grid, ingestion, pricing, all: () => [grid, ...ingestion, ...pricing] };
+  const commandApi = new Service(
+    'command-api',
+    'command-api/dist/src/main.js',
+    {
+      KAFKA_BROKERS: u.brokers.join(','),
+      REDIS_URL: u.redisUrl,
+      COMMAND_API_ADDR: `127.0.0.1:${cfg.commandApiPort}`,
+      FLEET_COMMANDS_TOPIC: commandsTopic(topic),
+      FLEET_COMMANDS_PARTITIONS: '6',
+      OPERATOR_TOKENS: CHAOS_OPERATOR_TOKEN,
+      LOG_LEVEL: common.LOG_LEVEL,
+    },
+    logDir,
+    `${commandApiUrl(cfg)}/ready`,
+  );
+  return { grid, ingestion, pricing, commandApi, all: () => [grid, ...ingestion, ...pricing, commandApi] };
 }
 
 /** Sum of a Prometheus metric's samples whose labels include `match` (e.g. 'kind="unauthenticated"'); null when unreachable. */
