@@ -12,7 +12,7 @@ import {
   BadRequest, METRICS, parseBucket, parseCarId, parseMetric, parseRange, parseStationId, readQuery, type Limits,
 } from './params.js';
 import { fleetQuery, seriesQuery, staysQuery, stationsQuery, tripsQuery, type Query } from './queries.js';
-import { estimateScan } from './guard.js';
+import { estimateRows, fleetProbes, rangeProbe } from './guard.js';
 
 export interface ApiLimits extends Limits {
   /** Most rows a query's scans may read, by the planner's estimate; more is refused (400 too_much_data). */
@@ -27,10 +27,19 @@ export interface ApiDeps {
   limits: ApiLimits;
   /** False on the embedded database: no statement_timeout there. */
   statementTimeout: boolean;
+  /** The database has TimescaleDB (the fleet summary reads a continuous aggregate). */
+  timescale: boolean;
   openapi: string;
   log: Logger;
   observe(route: string, status: number, seconds: number): void;
   refused(reason: string): void;
+}
+
+interface Planned {
+  query: Query;
+  /** What the query reads, as bare scans whose planner estimates are summed (guard.ts). */
+  probes(client: pg.ClientBase, timescale: boolean): Promise<Query[]>;
+  shape(rows: Record<string, unknown>[], truncated: boolean): unknown;
 }
 
 interface Route {
@@ -38,7 +47,7 @@ interface Route {
   path: string;
   pattern: RegExp;
   params: readonly string[];
-  run(match: RegExpExecArray, q: Map<string, string>, limits: ApiLimits): { query: Query; shape(rows: Record<string, unknown>[], truncated: boolean): unknown };
+  run(match: RegExpExecArray, q: Map<string, string>, limits: ApiLimits): Planned;
 }
 
 const segment = (match: RegExpExecArray, i: number, parameter: string): string => {
@@ -63,6 +72,7 @@ export const ROUTES: Route[] = [
       const bucket = parseBucket(q.get('bucket'), range, limits);
       return {
         query: seriesQuery(car, metric, bucket.seconds, range, limits.maxPoints),
+        probes: async () => [rangeProbe('car_telemetry', range, { column: 'car_id', value: car })],
         shape: (rows) => ({ car_id: car, metric: name, unit: metric.unit, bucket: bucket.label, bucket_seconds: bucket.seconds, from: range.from, to: range.to, points: rows }),
       };
     },
@@ -76,6 +86,7 @@ export const ROUTES: Route[] = [
       const range = rangeOut(q, limits);
       return {
         query: tripsQuery(car, range, limits.maxRows),
+        probes: async () => [rangeProbe('car_telemetry', range, { column: 'car_id', value: car })],
         shape: (rows, truncated) => ({
           car_id: car, from: range.from, to: range.to, truncated,
           trips: rows.map((r) => ({ ...r, battery_used: Number(r.start_battery) - Number(r.end_battery) })),
@@ -90,7 +101,7 @@ export const ROUTES: Route[] = [
     run(match, q, limits) {
       const car = parseCarId(segment(match, 1, 'car_id'));
       const range = rangeOut(q, limits);
-      return { query: staysQuery(car, range, limits.maxRows), shape: (rows, truncated) => ({ car_id: car, from: range.from, to: range.to, truncated, stays: rows }) };
+      return { query: staysQuery(car, range, limits.maxRows), probes: async () => [rangeProbe('charging_sessions', range, { column: 'car_id', value: car })], shape: (rows, truncated) => ({ car_id: car, from: range.from, to: range.to, truncated, stays: rows }) };
     },
   },
   {
@@ -100,7 +111,11 @@ export const ROUTES: Route[] = [
     run(_match, q, limits) {
       const range = rangeOut(q, limits);
       const station = q.has('station_id') ? parseStationId(q.get('station_id')!) : undefined;
-      return { query: stationsQuery(range, station, limits.maxRows), shape: (rows, truncated) => ({ from: range.from, to: range.to, truncated, stations: rows }) };
+      return {
+        query: stationsQuery(range, station, limits.maxRows),
+        probes: async () => [rangeProbe('charging_sessions', range, station === undefined ? undefined : { column: 'station_id', value: station })],
+        shape: (rows, truncated) => ({ from: range.from, to: range.to, truncated, stations: rows }),
+      };
     },
   },
   {
@@ -109,7 +124,7 @@ export const ROUTES: Route[] = [
     params: ['from', 'to'],
     run(_match, q, limits) {
       const range = rangeOut(q, limits);
-      return { query: fleetQuery(range, limits.maxRows), shape: (rows, truncated) => ({ from: range.from, to: range.to, truncated, hours: rows }) };
+      return { query: fleetQuery(range, limits.maxRows), probes: (client, timescale) => fleetProbes(client, range, timescale), shape: (rows, truncated) => ({ from: range.from, to: range.to, truncated, hours: rows }) };
     },
   },
 ];
@@ -123,9 +138,10 @@ function jsonRows(rows: Record<string, unknown>[]): Record<string, unknown>[] {
   });
 }
 
-async function execute(deps: ApiDeps, query: Query): Promise<{ rows: Record<string, unknown>[] } | { refused: number }> {
+async function execute(deps: ApiDeps, planned: Planned): Promise<{ rows: Record<string, unknown>[] } | { refused: number }> {
+  const { query } = planned;
   return deps.withDb(async (client) => {
-    const estimate = await estimateScan(client, query);
+    const estimate = await estimateRows(client, await planned.probes(client, deps.timescale));
     if (estimate > deps.limits.maxScanRows) return { refused: estimate };
     if (!deps.statementTimeout) return { rows: (await client.query(query.text, query.values)).rows };
     await client.query('BEGIN READ ONLY');
@@ -177,7 +193,7 @@ export function createApiHandler(deps: ApiDeps) {
       return reply(400, { error: error.code, parameter: error.parameter, message: error.message, ...error.extra });
     }
     const { query, shape } = planned;
-    execute(deps, query).then(
+    execute(deps, planned).then(
       (result) => {
         if ('refused' in result) {
           deps.refused('too_much_data');

@@ -52,6 +52,7 @@ try {
       auth: createOperatorAuth(config.operators.tokens),
       limits: config.limits,
       statementTimeout: !config.database.embedded,
+      timescale: schema.timescale,
       openapi,
       log,
       observe: (route, status, seconds) => requests.observe({ route, status: String(status) }, seconds),

@@ -1,7 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BadRequest, parseBucket, parseCarId, parseInstant, parseMetric, parseRange, readQuery } from '../src/params.js';
-import { scannedRows } from '../src/guard.js';
 import { loadConfig } from '../src/config.js';
 import { unrefusedConfig } from '@greenlane/common/testing';
 
@@ -62,17 +61,6 @@ test('metrics, car ids and the query string: only what is known', () => {
   refused(() => readQuery(new URLSearchParams('metric=battery&limit=10'), ['metric']), 'limit', 'bad_request', /unknown parameter "limit"/);
   refused(() => readQuery(new URLSearchParams('metric=a&metric=b'), ['metric']), 'metric', 'bad_request', /more than once/);
   assert.equal([...readQuery(new URLSearchParams('metric=a&token=t'), ['metric'])], [['metric', 'a']], 'the operator token may come in the query');
-});
-
-test('the scan estimate: scans summed, the inner side of a nested loop once per outer row', () => {
-  const plan = {
-    'Node Type': 'Aggregate', 'Plan Rows': 1,
-    Plans: [{
-      'Node Type': 'Nested Loop', 'Plan Rows': 500,
-      Plans: [{ 'Node Type': 'Seq Scan', 'Plan Rows': 10 }, { 'Node Type': 'Index Scan', 'Plan Rows': 50 }],
-    }, { 'Node Type': 'Seq Scan', 'Plan Rows': 7 }],
-  };
-  assert.is(scannedRows(plan), 10 + 10 * 50 + 7);
 });
 
 test('configuration: defaults, and a bad variable is named', () => {

@@ -4,7 +4,7 @@
  * migrateTelemetry() must exist), one sample per car per minute from START for 90 minutes:
  *
  * - CAR-A drives minutes 0-29 (30 km/h, 0.5 km and -0.5 % a minute), stands still 30-39, drives
- *   40-59, then charges at ST-1 60-89 (+1 % a minute). Battery 50 → 35.5 → 25 → 55.
+ *   40-59, then charges at ST-1 60-89 (+1 % a minute). Battery 50 → 35.5 → 25.5 → 55.5.
  * - CAR-B stands at 10 % battery the whole time (never charging).
  * - CAR-C drives the whole time at 40 km/h, 0.5 km a minute, battery 25 − 0.2·i (below 20 from i = 26).
  * - charging_sessions: CAR-A's stay at ST-1 (minutes 60-89, 0.5 kWh at $0.30 each) and CAR-E's at
@@ -69,13 +69,13 @@ export const EXPECTED = {
   samplesPerCar: 90,
   tripsA: [
     { started: at(0), ended: at(29), samples: 30, distance_km: 14.5, start_battery: 50, end_battery: 35.5 },
-    { started: at(40), ended: at(59), samples: 20, distance_km: 10, start_battery: 35, end_battery: 25 },
+    { started: at(40), ended: at(59), samples: 20, distance_km: 10, start_battery: 35, end_battery: 25.5 },
   ],
   /** CAR-A's battery per 30-minute bucket: average, min, max. */
   batteryA30m: [
     { time: at(0), value: 42.75, min: 35.5, max: 50, samples: 30 },
-    { time: at(30), value: (355 + 600) / 30, min: 25, max: 35.5, samples: 30 },
-    { time: at(60), value: 40.5, min: 26, max: 55, samples: 30 },
+    { time: at(30), value: (355 + 605) / 30, min: 25.5, max: 35.5, samples: 30 },
+    { time: at(60), value: 41, min: 26.5, max: 55.5, samples: 30 },
   ],
   /** Minutes below 20 % battery, not charging: B all but its first sample, C from i = 26. */
   lowBattery: [
@@ -97,6 +97,6 @@ export const EXPECTED = {
   ],
   fleet: [
     { hour: at(0), car_minutes: 180, samples: 180, distance_km: 14.5 + 10 + 29.5, max_speed_kmh: 40, min_battery: 10, avg_speed_kmh: (50 * 30 + 60 * 40) / 180, charging_hours: 0 },
-    { hour: at(60), car_minutes: 90, samples: 90, distance_km: 15, max_speed_kmh: 40, min_battery: 10, avg_speed_kmh: (30 * 40) / 90, charging_hours: 0.5 },
+    { hour: at(60), car_minutes: 90, samples: 90, distance_km: 15, max_speed_kmh: 40, min_battery: 25 - 0.2 * 89, avg_speed_kmh: (30 * 40) / 90, charging_hours: 0.5 },
   ],
 };

@@ -38,7 +38,7 @@ cli('--help lists the variables; a bad variable stops the writer with exit 2, na
   for (const name of ['HISTORY_RETENTION_DAYS', 'HISTORY_GROUP_ID', 'DATABASE_URL', 'HISTORY_RUN_JOBS']) assert.match(help.output(), name);
   const bad = spawnProgram('history-writer/dist/src/main.js', { HISTORY_RETENTION_DAYS: 'forever' });
   assert.is(await bad.exited, 2);
-  assert.match(bad.output(), /HISTORY_RETENTION_DAYS="forever" is invalid/);
+  assert.match(bad.output(), /HISTORY_RETENTION_DAYS=\\"forever\\" is invalid/);
 });
 
 cli.run();
