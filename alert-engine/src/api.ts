@@ -39,13 +39,14 @@ const STATUSES = ['active', 'cleared', 'open'] as const;
 const PRESENCE = ['online', 'offline'] as const;
 const ACK_FIELDS = new Set(['operator', 'note']);
 
-const ROUTES: Array<{ method: string; pattern: RegExp; name: string; params: readonly string[] }> = [
-  { method: 'GET', pattern: /^\/v1\/alerts$/, name: 'alerts', params: ['car_id', 'rule', 'severity', 'status', 'limit'] },
-  { method: 'POST', pattern: /^\/v1\/alerts\/([^/]+)\/ack$/, name: 'ack', params: [] },
-  { method: 'GET', pattern: /^\/v1\/alerts\/([^/]+)$/, name: 'alert', params: [] },
-  { method: 'GET', pattern: /^\/v1\/cars$/, name: 'cars', params: ['status', 'limit'] },
-  { method: 'GET', pattern: /^\/v1\/cars\/([^/]+)\/alerts$/, name: 'car_alerts', params: ['limit'] },
-  { method: 'GET', pattern: /^\/v1\/cars\/([^/]+)$/, name: 'car', params: [] },
+/** Every route, with its OpenAPI path template and query parameters (openapi.test.ts holds the document to them). */
+export const ROUTES: Array<{ method: string; path: string; pattern: RegExp; name: string; params: readonly string[] }> = [
+  { method: 'GET', path: '/v1/alerts', pattern: /^\/v1\/alerts$/, name: 'alerts', params: ['car_id', 'rule', 'severity', 'status', 'limit'] },
+  { method: 'POST', path: '/v1/alerts/{alert_id}/ack', pattern: /^\/v1\/alerts\/([^/]+)\/ack$/, name: 'ack', params: [] },
+  { method: 'GET', path: '/v1/alerts/{alert_id}', pattern: /^\/v1\/alerts\/([^/]+)$/, name: 'alert', params: [] },
+  { method: 'GET', path: '/v1/cars', pattern: /^\/v1\/cars$/, name: 'cars', params: ['status', 'limit'] },
+  { method: 'GET', path: '/v1/cars/{car_id}/alerts', pattern: /^\/v1\/cars\/([^/]+)\/alerts$/, name: 'car_alerts', params: ['limit'] },
+  { method: 'GET', path: '/v1/cars/{car_id}', pattern: /^\/v1\/cars\/([^/]+)$/, name: 'car', params: [] },
 ];
 
 /** Query parameters, refusing unknown and repeated ones (a typo must not silently widen a filter). */
