@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { PresenceConfig } from './presence/tracker.js';
 import {
   ConfigError,
   DEFAULTS,
@@ -46,6 +47,7 @@ export interface IngestionConfig {
   bookings: boolean;
   /** Where operators' commands for the cars streaming here are published (commands:instance:{id}). */
   instanceId: string;
+  presence: PresenceConfig;
 }
 
 /** The variables, their defaults and meaning: printed by --help and documented in README.md. */
@@ -68,6 +70,9 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['KAFKA_COMPRESSION', 'none or gzip [none]; gzip trades CPU for bytes on the wire'],
   ['INGESTION_DRAIN_TIMEOUT_MS', 'on SIGTERM, how long in-flight messages may take to be acknowledged [10000]'],
   ['INGESTION_BOOKINGS', 'answer booking requests and follow charging stays (bookings desk); false = plain acks only [true]'],
+  ['PRESENCE_TIMEOUT_MS', 'a car heard from by no instance for this long is offline [30000]'],
+  ['PRESENCE_GRACE_MS', 'a car whose stream closed and that is heard nowhere within this is offline (a car moving to another instance never flaps) [5000]'],
+  ['PRESENCE_FLUSH_MS', 'how often this instance reports the cars it heard, sweeps presence deadlines and renews its lease [1000]'],
   ['INGESTION_INSTANCE_ID', 'this instance\'s name, unique among instances: operators\' commands for a car reach the instance holding its stream by it [<hostname>-<pid>-<random>]'],
   ['NODE_ENV', 'production makes API_TOKENS mandatory'],
   ['LOG_LEVEL', 'pino level [info]'],
@@ -104,6 +109,11 @@ export function loadConfig(env: Record<string, string | undefined>): IngestionCo
     drainTimeoutMs: envInt(env, 'INGESTION_DRAIN_TIMEOUT_MS', 10_000, 0, 600_000),
     bookings: envBool(env, 'INGESTION_BOOKINGS', true),
     instanceId: envInstanceId(env),
+    presence: {
+      timeoutMs: envInt(env, 'PRESENCE_TIMEOUT_MS', 30_000, 1000, 24 * 3_600_000),
+      graceMs: envInt(env, 'PRESENCE_GRACE_MS', 5000, 0, 3_600_000),
+      flushMs: envInt(env, 'PRESENCE_FLUSH_MS', 1000, 50, 60_000),
+    },
   };
 }
 

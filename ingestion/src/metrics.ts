@@ -27,6 +27,8 @@ export interface IngestionMetrics {
   commandsSent: Counter<'result'>;
   /** Cars' answers to commands, by what became of the command (or why the answer was ignored). */
   commandResults: Counter<'outcome'>;
+  /** Presence changes this instance made (each change happens on one instance). */
+  presenceChanges: Counter<'state' | 'reason'>;
   inFlight: Gauge;
   ackLatency: Histogram;
   producerBatch: Histogram;
@@ -71,6 +73,12 @@ export function createMetrics(defaultMetrics = true): IngestionMetrics {
       name: 'ingestion_commands_sent_total',
       help: 'Commands written to a car stream (result=written), or not: car_gone, skipped_final, skipped_expired, skipped_other_car, skipped_unknown',
       labelNames: ['result'],
+      registers: [registry],
+    }),
+    presenceChanges: new Counter({
+      name: 'ingestion_presence_changes_total',
+      help: 'Cars this instance found online (first_seen, reconnected) or offline (timeout, stream_closed, instance_lost)',
+      labelNames: ['state', 'reason'],
       registers: [registry],
     }),
     commandResults: new Counter({

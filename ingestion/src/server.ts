@@ -17,6 +17,7 @@ import { createMetrics, type IngestionMetrics } from './metrics.js';
 import { createOpsServer, type Readiness } from './ops-http.js';
 import { Storage } from './storage.js';
 import { CommandDelivery } from './commands/delivery.js';
+import { PresenceTracker } from './presence/tracker.js';
 import { StreamHub } from './stream-handler.js';
 
 export interface Ingestion {
@@ -90,6 +91,15 @@ export async function startIngestion(
   });
   await commands.start();
   hub.commands = commands;
+  const presence = new PresenceTracker({
+    redis,
+    instance: cfg.instanceId,
+    cfg: cfg.presence,
+    log: log.child({ component: 'presence' }),
+    publish: (events) => storage.publish(events).then(() => undefined),
+    changed: (state, reason) => metrics.presenceChanges.inc({ state, reason }),
+  });
+  hub.presence = presence;
 
   const grid = createGridClient({ baseUrl: cfg.gridUrl, timeoutMs: 2000 });
   let desk: BookingDesk | undefined;
@@ -169,6 +179,8 @@ export async function startIngestion(
       log.info({ unacknowledged }, 'streams drained');
       await withTimeout(new Promise<void>((resolve) => server.tryShutdown(() => resolve())), 2000, undefined);
       server.forceShutdown();
+      // What the closing streams wrote (their disconnections, their cars' presence) before storage goes.
+      await withTimeout(presence.close(), 2000, undefined);
       await withTimeout(storage.close(Math.max(cfg.drainTimeoutMs, 1000)), Math.max(cfg.drainTimeoutMs, 1000) + 5000, undefined);
       if (desk !== undefined) await withTimeout(desk.close(), 5000, undefined);
       await withTimeout(commands.close(), 2000, undefined);

@@ -175,7 +175,7 @@ port.on('message', (message: ToStorage) => {
       const { id, messages } = message;
       return void emitter.sendAll(messages).then(
         (refused) => {
-          for (const [k, reason] of refused) log.error({ key: messages[k]!.key, err: reason }, 'kafka refused a booking event; it is not on the topic');
+          for (const [k, reason] of refused) log.error({ key: messages[k]!.key, err: reason }, 'kafka refused an event of the bookings desk or of presence; it is not on the topic');
           reportStored([id], [...refused].map(([k, reason]) => ({ id, index: k, late: false, refused: { store: 'kafka', reason } })));
         },
         (error: unknown) => reportFailed([id], 'kafka_send', error),

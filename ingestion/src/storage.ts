@@ -51,6 +51,8 @@ export class Storage {
   private ready!: Promise<void>;
   private batch: OpenBatch | undefined;
   private readonly waiting = new Map<number, Deferred<Outcomes>>();
+  /** Ids of the publish batches (events of the desk and of presence) among those waiting. */
+  private readonly published = new Set<number>();
   private nextId = 1;
   private closing = false;
   /** The first thread became ready: from then on a thread that dies is replaced. */
@@ -110,6 +112,7 @@ export class Storage {
     this.flush();
     const id = this.nextId++;
     const done = deferred<Outcomes>();
+    this.published.add(id);
     this.send(id, done, { type: 'publish', id, messages });
     return done.promise;
   }
@@ -150,6 +153,7 @@ export class Storage {
     const done = this.waiting.get(id);
     if (done === undefined) return;
     this.waiting.delete(id);
+    this.published.delete(id);
     if (error === undefined) done.resolve(outcomes);
     else done.reject(error);
   }
@@ -161,7 +165,8 @@ export class Storage {
       let outcomes = byBatch.get(id);
       if (outcomes === undefined) byBatch.set(id, (outcomes = new Map()));
       outcomes.set(index, refused === undefined ? { late } : { late, refused });
-      if (refused !== undefined) this.metrics.refused.inc({ store: refused.store });
+      // The refused-messages count is of CarStatus; a refused desk or presence event is logged there.
+      if (refused !== undefined && !this.published.has(id)) this.metrics.refused.inc({ store: refused.store });
     }
     for (const id of ids) this.settle(id, undefined, byBatch.get(id));
   }

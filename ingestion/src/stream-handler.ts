@@ -17,6 +17,7 @@ import { CAPABILITIES_HEADER, COMMANDS_CAPABILITY, type Logger } from '@greenlan
 import { BookingStatus, type BookingResponse, type CarStatus, type VehicleCommand } from '@greenlane/common/gen/fleet/fleet';
 import type { BookingDesk } from './bookings-bridge.js';
 import type { CommandDelivery } from './commands/delivery.js';
+import type { DisconnectReason, PresenceTracker } from './presence/tracker.js';
 import type { IngestionConfig } from './config.js';
 import type { IngestionMetrics } from './metrics.js';
 import type { Storage, StoreOutcome, StoreWaiter } from './storage.js';
@@ -56,6 +57,8 @@ class Session {
   writeBlocked = false;
   halfClosed = false;
   closed = false;
+  /** Why the stream ended, for the car_disconnected event (the car's own close unless the server ended it). */
+  endReason: DisconnectReason = 'car_closed';
   constructor(
     readonly id: number,
     readonly call: Call,
@@ -105,6 +108,7 @@ export class StreamHub {
   private idleWaiters: Array<() => void> = [];
   desk: BookingDesk | undefined;
   commands: CommandDelivery | undefined;
+  presence: PresenceTracker | undefined;
 
   constructor(private readonly deps: StreamHubDeps) {
     this.desk = deps.desk;
@@ -144,6 +148,9 @@ export class StreamHub {
       this.updateFlow(session);
     });
     call.on('cancelled', () => this.close(session));
+    call.on('error', () => {
+      if (!session.closed) session.endReason = 'error';
+    });
     call.on('finish', () => this.close(session));
     call.on('close', () => this.close(session));
   };
@@ -165,6 +172,7 @@ export class StreamHub {
       return;
     }
     if (session.carId !== status.carId) this.carOnSession(session, status.carId);
+    else this.presence?.seen(status.carId);
     if (status.commandResult !== undefined) this.commands?.result(status);
     this.inFlight++;
     session.inFlight++;
@@ -177,10 +185,13 @@ export class StreamHub {
     if (session.carId !== '') this.leaveCar(session);
     session.carId = carId;
     this.byCar.set(carId, session);
+    this.presence?.connected(carId, session.peer);
     if (session.commands) this.commands?.carConnected(carId);
   }
 
   private leaveCar(session: Session): void {
+    if (session.carId === '') return;
+    this.presence?.disconnected(session.carId, session.peer, session.endReason);
     if (this.byCar.get(session.carId) !== session) return;
     this.byCar.delete(session.carId);
     if (session.commands) this.commands?.carDisconnected(session.carId);
@@ -198,7 +209,7 @@ export class StreamHub {
   storeFailed(entry: Pending, error: unknown): void {
     this.deps.log.error({ err: error, car_id: entry.status.carId }, 'could not store a CarStatus');
     this.release(entry.session);
-    this.fail(entry.session, GrpcStatus.UNAVAILABLE, 'storage error; resend what was not acknowledged');
+    this.fail(entry.session, GrpcStatus.UNAVAILABLE, 'storage error; resend what was not acknowledged', 'error');
   }
 
   /** The CarStatus of `entry` is settled (durable, unless `stored` is false) and `answer` is its reply: answer in order. */
@@ -280,9 +291,10 @@ export class StreamHub {
     }
   }
 
-  private fail(session: Session, code: GrpcStatus, details: string): void {
+  private fail(session: Session, code: GrpcStatus, details: string, reason: DisconnectReason): void {
     if (session.closed) return;
     session.closed = true;
+    session.endReason = reason;
     session.call.emit('error', serviceError(code, details));
     this.close(session);
   }
@@ -306,7 +318,7 @@ export class StreamHub {
       const starvedMs = session.paused && !session.writeBlocked ? nowWall - session.pausedSince : 0;
       if (waitedMs > limit || starvedMs > limit) {
         this.deps.metrics.error('ack_timeout');
-        this.fail(session, GrpcStatus.UNAVAILABLE, `not acknowledged within ${limit} ms (storage unavailable); resend what was not acknowledged`);
+        this.fail(session, GrpcStatus.UNAVAILABLE, `not acknowledged within ${limit} ms (storage unavailable); resend what was not acknowledged`, 'ack_timeout');
       }
     }
   }
@@ -360,7 +372,7 @@ export class StreamHub {
       clearTimeout(timer);
     }
     const unacknowledged = this.inFlight;
-    for (const session of [...this.sessions]) this.fail(session, GrpcStatus.UNAVAILABLE, 'server is shutting down; reconnect');
+    for (const session of [...this.sessions]) this.fail(session, GrpcStatus.UNAVAILABLE, 'server is shutting down; reconnect', 'server_shutdown');
     clearInterval(this.sweeper);
     return { unacknowledged };
   }

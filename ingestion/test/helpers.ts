@@ -124,12 +124,17 @@ export function openStream(c: FleetServiceClient, token: string | null = TOKEN):
   return { call, responses, ended };
 }
 
-/** Every message of a topic (from the beginning), once at least `count` have arrived. */
+/**
+ * The telemetry events of a topic (from the beginning), once at least `count` have arrived. Events
+ * of other types (connectivity, presence, bookings) are skipped, as every consumer skips what it
+ * does not handle; `types` names others to keep.
+ */
 export async function readTopic(
   topic: string,
   count: number,
   brokers: string[] = testServers.kafkaBrokers,
   settleMs = 500,
+  types: readonly string[] = ['telemetry'],
 ): Promise<Array<{ key: string; value: Record<string, unknown> }>> {
   const kafka = createKafka({ brokers, clientId: 'ingestion-test-reader', log, quiet: true });
   const consumer = kafka.consumer({ groupId: uniqueName('ingestion-test-reader') });
@@ -139,7 +144,8 @@ export async function readTopic(
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ message }) => {
-        seen.push({ key: message.key?.toString() ?? '', value: JSON.parse(message.value!.toString()) as Record<string, unknown> });
+        const value = JSON.parse(message.value!.toString()) as Record<string, unknown>;
+        if (types.includes(String(value.event_type))) seen.push({ key: message.key?.toString() ?? '', value });
       },
     });
     await waitFor(`${count} events on ${topic}`, () => seen.length >= count, 60_000);
