@@ -15,21 +15,13 @@ import {
   KIND_SNAPSHOT,
   batteryBand,
   decodeFrame,
+  type StationView as Station,
 } from '../src/protocol.js';
 
 interface Basemap {
   bbox: [number, number, number, number];
   attribution: string;
   land: number[][][][];
-}
-
-interface Station {
-  id: string;
-  name: string;
-  lat: number;
-  lon: number;
-  slots: number;
-  free?: number;
 }
 
 interface AlertView {
@@ -142,7 +134,7 @@ function applyFrame(buffer: ArrayBuffer): void {
 // --- projection ---------------------------------------------------------------------------------
 const canvas = document.getElementById('map') as HTMLCanvasElement;
 const ctx = canvas.getContext('2d', { alpha: false })!;
-const view = { west: -74.03, east: -73.9, south: 40.695, north: 40.885, scale: 1, ox: 0, oy: 0, zoom: 1, panX: 0, panY: 0, width: 0, height: 0 };
+const view = { west: -74.03, east: -73.9, south: 40.69, north: 40.885, scale: 1, ox: 0, oy: 0, zoom: 1, panX: 0, panY: 0, width: 0, height: 0 };
 const K = Math.cos((40.78 * Math.PI) / 180);
 
 function layout(): void {
@@ -200,7 +192,12 @@ function requestDraw(): void {
   requestAnimationFrame(draw);
 }
 
-const size = 4;
+const size = 5;
+/** Style index = colour (green, yellow, red, offline) x 2 + (ring when stopped). Same bands as batteryBand(). */
+const STYLES = [COLORS.green, COLORS.yellow, COLORS.red, OFFLINE_COLOR].flatMap((colour, i) => [
+  { colour, ring: false, alpha: i === 3 ? 0.55 : 1 },
+  { colour, ring: true, alpha: i === 3 ? 0.55 : 1 },
+]);
 function draw(): void {
   drawRequested = false;
   const started = performance.now();
@@ -209,30 +206,34 @@ function draw(): void {
   ctx.drawImage(baseLayer, 0, 0);
   const dpr = window.devicePixelRatio || 1;
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  // One path per style: a fill per colour instead of one per car.
-  const styles: Record<string, Path2D> = {};
-  const path = (key: string) => (styles[key] ??= new Path2D());
+  // One path per style (colour x filled or ring): a fill per style instead of one per car.
+  const paths: Array<Path2D | undefined> = new Array(STYLES.length);
   const halo = new Path2D();
   const n = names.length;
+  const x0 = view.ox - view.west * K * view.scale;
+  const y0 = view.oy + view.north * view.scale;
+  const sx = (K * view.scale) / 1e6;
+  const sy = view.scale / 1e6;
   for (let k = 0; k < n; k++) {
     if (present[k] === 0) continue;
-    const x = px(lon[k]! / 1e6);
-    const y = py(lat[k]! / 1e6);
+    const x = x0 + lon[k]! * sx;
+    const y = y0 - lat[k]! * sy;
     if (x < -5 || y < -5 || x > view.width + 5 || y > view.height + 5) continue;
     const f = flags[k]!;
-    const band = f & FLAG_OFFLINE ? 'offline' : batteryBand(battery[k]! / 100);
-    const hollow = (f & FLAG_STOPPED) !== 0 && (f & FLAG_OFFLINE) === 0;
-    path(`${band}:${hollow ? 'ring' : 'dot'}`).rect(x - size / 2, y - size / 2, size, size);
+    const b = battery[k]!;
+    const colour = f & FLAG_OFFLINE ? 3 : b > 5000 ? 0 : b >= 2000 ? 1 : 2;
+    const style = colour * 2 + ((f & FLAG_STOPPED) !== 0 && colour !== 3 ? 1 : 0);
+    (paths[style] ??= new Path2D()).rect(x - size / 2, y - size / 2, size, size);
     if (f & FLAG_ALERT) {
       halo.moveTo(x + 7, y);
       halo.arc(x, y, 7, 0, Math.PI * 2);
     }
   }
-  for (const [key, p] of Object.entries(styles)) {
-    const [band, kind] = key.split(':') as [string, string];
-    const colour = band === 'offline' ? OFFLINE_COLOR : COLORS[band as keyof typeof COLORS];
-    ctx.globalAlpha = band === 'offline' ? 0.55 : 1;
-    if (kind === 'ring') {
+  paths.forEach((p, style) => {
+    if (!p) return;
+    const { colour, ring, alpha } = STYLES[style]!;
+    ctx.globalAlpha = alpha;
+    if (ring) {
       ctx.strokeStyle = colour;
       ctx.lineWidth = 1.5;
       ctx.stroke(p);
@@ -240,7 +241,7 @@ function draw(): void {
       ctx.fillStyle = colour;
       ctx.fill(p);
     }
-  }
+  });
   ctx.globalAlpha = 1;
   ctx.strokeStyle = '#ff4136';
   ctx.lineWidth = 1.5;

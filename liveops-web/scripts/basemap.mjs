@@ -16,8 +16,8 @@ import * as polyclip from 'polyclip-ts';
 
 const require = createRequire(import.meta.url);
 export const SOURCE_PACKAGE = '@geo-maps/countries-coastline-1m';
-/** [west, south, east, north]: Manhattan, the rivers, the shores facing it. */
-export const BBOX = [-74.06, 40.68, -73.9, 40.89];
+/** [west, south, east, north]: Manhattan, the rivers, the shores facing it (wider than the map's view, so land fills any window). */
+export const BBOX = [-74.16, 40.64, -73.8, 40.92];
 export const ATTRIBUTION =
   'Map data © OpenStreetMap contributors, Open Database License (ODbL) 1.0, via the npm package @geo-maps/countries-coastline-1m (MIT code, ODbL data). https://www.openstreetmap.org/copyright';
 

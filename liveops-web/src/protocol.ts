@@ -181,6 +181,17 @@ export function decodeFrame(buffer: ArrayBuffer, byteOffset = 0, byteLength = bu
   };
 }
 
+/** A station as the page gets it (JSON message `stations`, GET /api/v1/stations). */
+export interface StationView {
+  id: string;
+  name: string;
+  lat: number;
+  lon: number;
+  slots: number;
+  /** Free slots; undefined until Redis has answered. */
+  free?: number;
+}
+
 /** CLI colours: green above 50 %, yellow 20–50 %, red below 20 %. */
 export function batteryBand(battery: number): 'green' | 'yellow' | 'red' {
   return battery > 50 ? 'green' : battery >= 20 ? 'yellow' : 'red';

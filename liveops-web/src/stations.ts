@@ -6,16 +6,9 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Logger, RedisClient } from '@greenlane/common';
+import type { StationView } from './protocol.js';
 
-export interface StationView {
-  id: string;
-  name: string;
-  lat: number;
-  lon: number;
-  slots: number;
-  /** Free slots; undefined until Redis has answered. */
-  free?: number;
-}
+export type { StationView };
 
 /** liveops-web/dist/src/stations.js -> ingestion/data/stations.json */
 export const DEFAULT_STATIONS_FILE = fileURLToPath(new URL('../../../ingestion/data/stations.json', import.meta.url));
