@@ -76,7 +76,12 @@ test('pricing worker, history writer and analytics API beside two psql analysts 
     assert.is(hours.reduce((n, h) => n + h.samples, 0), fleet.telemetry);
 
     // The abandoned transaction was ended by the server; the idle psql was never in the way and still answers.
-    await waitFor('the open transaction to be cut off', () => openTransaction.output().includes('idle-in-transaction timeout'), 30_000, 100);
+    // psql at its prompt reads the server's FATAL when it next talks to it (and, reading a script, exits).
+    openTransaction.proc.stdin.on('error', () => undefined);
+    await waitFor('the open transaction to be cut off', () => {
+      if (openTransaction.proc.exitCode === null) openTransaction.proc.stdin.write('SELECT 1;\n');
+      return openTransaction.output().includes('idle-in-transaction timeout');
+    }, 30_000, 1000);
     assert.is(await idlePsql.ask(`SELECT count(*) FROM ${schema}.car_telemetry`), String(fleet.telemetry));
     assert.is(idlePsql.proc.exitCode, null, idlePsql.output());
 
