@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole system on one machine (README: `make demo`): installs what is missing, starts Redis,
-# Kafka and the database (embedded TimescaleDB unless DATABASE_URL), the grid mock, ingestion and
+# Kafka and the database (embedded TimescaleDB unless DATABASE_URL), the grid mock, ingestion, the live web map (:8090) and
 # the pricing worker, then a simulator in realistic mode and the live-ops CLI in the foreground.
 # Ctrl+C stops everything the demo started, after counting the rows that reached the database.
 # Logs: .cache/logs/demo-*.log ($GREENLANE_CACHE/logs).
@@ -91,6 +91,7 @@ declare -A OWN=(
   [GRID_ADDR]=0.0.0.0:8081
   [GRID_URL]=http://127.0.0.1:8081
   [PRICING_HTTP_ADDR]=0.0.0.0:9465
+  [LIVEOPS_WEB_ADDR]=0.0.0.0:8090
   [KAFKA_BROKERS]=127.0.0.1:$KAFKA_PORT
   [REDIS_URL]=redis://127.0.0.1:$REDIS_PORT
   [FLEET_EVENTS_TOPIC]=fleet-events
@@ -127,8 +128,8 @@ rows() {
 
 # --- ports: the demo's own must be free; the servers' are checked by infra/infra.sh -------------
 
-declare -A PORT_OF=([50051]="the ingestion's gRPC port" [9464]="the ingestion's operations port" [8081]="the grid mock's port" [9465]="the pricing worker's operations port")
-for port in 8081 50051 9464 9465; do
+declare -A PORT_OF=([50051]="the ingestion's gRPC port" [9464]="the ingestion's operations port" [8081]="the grid mock's port" [9465]="the pricing worker's operations port" [8090]="the live web map's port")
+for port in 8081 50051 9464 9465 8090; do
   who=$(node infra/ports.mjs holder "$port") || continue
   hint="Stop that program (or free port $port), then run make demo again."
   if [[ "$who" == *"/dist/src/main.js"* ]]; then
@@ -228,6 +229,10 @@ start ingestion --
 wait_ready ingestion http://127.0.0.1:9464/ready
 start pricing-worker "${DB_ENV[@]}" --
 wait_ready pricing-worker http://127.0.0.1:9465/ready
+# The live map: OPERATOR_TOKENS of the shell if set (its first token goes in the address), else the development token.
+operator_token=$(node -e 'const t = (process.argv[1] || "").split(",").map((s) => s.trim()).filter(Boolean); console.log(t[0] ?? "greenlane-operator-token")' "${OPERATOR_TOKENS:-}")
+start liveops-web --
+wait_ready liveops-web http://127.0.0.1:8090/ready
 start simulator "${sim_unset[@]}" -- --mode realistic --cars "$CARS" --seed "$SEED" --interval "$INTERVAL_MS" --duration 0
 say "simulator token: $token_note"
 
@@ -250,6 +255,7 @@ done
 
 cat <<EOF
 [demo] running: $CARS simulated cars -> ingestion (gRPC :50051) -> Kafka fleet-events -> pricing worker -> $db_url
+[demo] live map: open http://127.0.0.1:8090/?token=$operator_token in a browser (liveops-web/README.md)
 [demo] ops: http://127.0.0.1:9464/metrics  http://127.0.0.1:9464/api/v1/stations  http://127.0.0.1:9465/metrics
 [demo] in another terminal, after a minute:  psql $db_url -f common/sql/analyst/stations-last-day.sql
 [demo] live-ops CLI below; Ctrl+C stops everything.

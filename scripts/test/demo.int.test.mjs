@@ -3,7 +3,7 @@
 // Ctrl+C must count the rows before the embedded database stops (it printed "(database not
 // reachable)"); a shell pointing KAFKA_BROKERS, INGESTION_ADDR... elsewhere must not break it; a
 // port taken by another program must stop it naming the port and the program.
-// Runs scripts/demo.sh on the demo's own ports (8081, 50051, 9464, 9465), beside the shared Redis
+// Runs scripts/demo.sh on the demo's own ports (8081, 50051, 9464, 9465, 8090), beside the shared Redis
 // and Kafka, with a private cache folder (its own embedded TimescaleDB on a free port).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -86,6 +86,11 @@ async function runAndStop(session, env) {
   await waitFor('the ingestion to accept the cars\' messages', async () => (await accepted()) > 0 || /STOPPED/.test(screen(session)), 90_000);
   assert.not.match(screen(session), /STOPPED/, screen(session));
   await waitFor('cars on the live-ops console', () => /CAR-00\d/.test(screen(session)), 30_000);
+  // The live map runs too, with the same cars (README: open the address the demo prints).
+  await waitFor('cars on the live map', async () => {
+    const r = await fetch('http://127.0.0.1:8090/api/v1/cars', { headers: { authorization: 'Bearer greenlane-operator-token' } }).catch(() => undefined);
+    return r?.ok === true && (await r.json()).count > 0;
+  }, 30_000);
   tmux('send-keys', '-t', session, 'C-c');
   return waitFor('the demo to end', () => /\[demo exit status \d+\]/.test(screen(session)) && screen(session), 60_000);
 }
@@ -103,6 +108,7 @@ test('API_TOKENS set in the shell: the cars get through, and Ctrl+C counts the r
   const env = await demoEnv({ API_TOKENS: 'deploy-token-a,deploy-token-b' });
   const end = await runAndStop('tokens', env);
   assert.match(end, /Rows in charging_sessions: \d+ charging samples, \d+ stays, [\d.]+ USD/, end);
+  assert.match(end, /live map: open http:\/\/127\.0\.0\.1:8090\/\?token=greenlane-operator-token in a browser/);
   assert.not.match(end, /not reachable|did not answer/);
   assert.match(end, /\[demo exit status 0\]/);
   // The embedded database the demo started is stopped, after the count; the shared servers are not.
