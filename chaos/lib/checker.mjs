@@ -7,6 +7,7 @@
  *    session_id computed as the pricing worker does; no row is missing, doubled or unexplained.
  * 3. Energy: for every stay, Σ kwh_usage = the stay's final meter reading on the topic.
  * 4. Slots: for every station, free (capacity) + booked + occupied = slots.
+ * 5. History (runs with `history: true`): every acknowledged CarStatus in car_telemetry exactly once (history.mjs).
  * Then per fault: acks in its window, lost, duplicated rows, and recovery (see recovery()).
  */
 import { readFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import kafkajs from 'kafkajs';
 import pg from 'pg';
 import { createClient } from 'redis';
 import { classify, sessionIdOf } from '../../pricing-worker/dist/src/decode.js';
+import { checkHistory } from './history.mjs';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -188,6 +190,7 @@ export async function check(run) {
   const topic = await scanTopic(run.brokers, run.topic);
   const rows = await scanRows(run.dbUrl);
   const slots = await scanSlots(run.redisUrl);
+  const history = run.history ? await checkHistory(run) : undefined;
 
   // 1. acknowledged → on the topic
   const lost = [];
@@ -267,11 +270,13 @@ export async function check(run) {
     totals.nanRows === 0 &&
     totals.energyViolations === 0 &&
     totals.slotViolations === 0 &&
-    totals.stations > 0;
+    totals.stations > 0 &&
+    (history?.ok ?? true);
   return {
     ok,
     totals,
     faults,
+    ...(history ? { history } : {}),
     examples: { lost: lost.slice(0, 5), missingRows: missingRows.slice(0, 5), unexplainedRows: unexplainedRows.slice(0, 5), duplicates: duplicates.slice(0, 5), energy: energyWrong.slice(0, 5), slots: slots.wrong.slice(0, 5) },
   };
 }

@@ -11,6 +11,7 @@ import pg from 'pg';
 import { CHAOS_TOKEN, ROOT, createServices, infraStop, metric, prepareRun, sleep, stackConfig, urls } from './stack.mjs';
 import { FAULTS } from './faults.mjs';
 import { check } from './checker.mjs';
+import { formatHistory, historyGroup, historyService } from './history.mjs';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -210,6 +211,10 @@ export async function runChaos(options) {
     logDir: dir,
     ingestions: o.scale ? 2 : 1,
   });
+  // The history writer (issue 19, chaos/lib/history.mjs): its own group on the run's topic, into the run's database.
+  const history = historyService(cfg, { topic: runId, dbUrl: u.dbUrl, logDir: dir });
+  const stackServices = services.all;
+  services.all = () => [...stackServices(), history];
   const started = Date.now();
   const report = { runId, options: o, cars, durationSec, stack: cfg, topic: runId, database: db, logs: dir };
   let rows;
@@ -218,6 +223,7 @@ export async function runChaos(options) {
     await services.grid.start();
     for (const s of services.ingestion) await s.start();
     for (const s of services.pricing) await s.start();
+    await history.start();
     say(`services up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     rows = sampleRows(u.dbUrl);
@@ -261,6 +267,9 @@ export async function runChaos(options) {
     say(`simulator done: ${simulators.map((s) => `sent ${s.sent} acked ${s.acked} rejected ${s.rejected} failed ${s.failed} reconnects ${s.reconnects}`).join(' | ')}`);
     const lag = await waitDrained(u.brokers, runId, `${runId}-pricing`, 180_000);
     say(lag === 0 ? 'pricing workers drained the topic' : `pricing workers still ${lag} behind after 180 s`);
+    const historyLag = await waitDrained(u.brokers, runId, historyGroup(runId), 180_000);
+    say(historyLag === 0 ? 'history writer drained the topic' : `history writer still ${historyLag} behind after 180 s`);
+    report.historyLagAtEnd = historyLag;
     await sleep(1500);
     await rows.stop();
 
@@ -276,7 +285,7 @@ export async function runChaos(options) {
     report.crashes = crashes;
     report.restarts = Object.fromEntries(services.all().map((s) => [s.name, s.starts - 1]));
 
-    const run = { brokers: u.brokers, topic: runId, dbUrl: u.dbUrl, redisUrl: u.redisUrl, ackedLogs: sims.map((s) => s.ackedLog), faults, rowSamples: rows.samples };
+    const run = { brokers: u.brokers, topic: runId, dbUrl: u.dbUrl, redisUrl: u.redisUrl, ackedLogs: sims.map((s) => s.ackedLog), faults, rowSamples: rows.samples, history: true };
     writeFileSync(join(dir, 'run.json'), JSON.stringify(run));
     say('checking');
     report.check = await check(run);
@@ -284,6 +293,7 @@ export async function runChaos(options) {
       report.check.ok &&
       crashes.length === 0 &&
       lag === 0 &&
+      historyLag === 0 &&
       simulators.every((s) => s.rejected === 0 && s.acked > 0);
     report.elapsedSec = Math.round((Date.now() - started) / 1000);
     writeFileSync(join(dir, 'report.json'), JSON.stringify(report, null, 2));
@@ -317,6 +327,7 @@ export function formatReport(report) {
       `energy violations ${t.energyViolations}; stations ${t.stations} (${t.slots} slots), slot violations ${t.slotViolations}`,
   );
   lines.push(`simulators: ${report.simulators.map((s) => `sent ${s.sent} acked ${s.acked} rejected ${s.rejected} unacked-at-end ${s.failed} reconnects ${s.reconnects}`).join(' | ')}`);
+  if (c.history) lines.push(formatHistory(c.history));
   lines.push(`crashes: ${report.crashes.length === 0 ? 'none' : JSON.stringify(report.crashes)}; restarts: ${JSON.stringify(report.restarts)}; pricing lag at end ${report.pricingLagAtEnd}`);
   lines.push(`topic partitions ${t.topicPartitions}; since each process's last start: ingestion accepted ${JSON.stringify(report.work.ingestionAccepted)}, pricing consumed ${JSON.stringify(report.work.pricingEventsConsumed)}, rows inserted ${JSON.stringify(report.work.pricingRowsInserted)}`);
   return lines.join('\n');

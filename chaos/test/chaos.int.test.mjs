@@ -52,6 +52,11 @@ test('short chaos run with ingestion kill -9, Kafka down 10 s and a PostgreSQL r
   assert.is(report.pricingLagAtEnd, 0);
   assert.equal(report.restarts['ingestion-1'], 1);
   assert.ok(report.simulators.every((s) => s.rejected === 0));
+  // The history (issue 19, lib/history.mjs): every acknowledged CarStatus in car_telemetry exactly once.
+  const h = report.check.history.totals;
+  assert.ok(h.acknowledged >= 6000 && h.rows >= h.acknowledged, JSON.stringify(h));
+  assert.equal([h.ackedMissing, h.ackedTwice, h.topicMissing, h.duplicated, h.unexplained], [0, 0, 0, 0, 0], JSON.stringify(report.check.history.examples));
+  assert.is(report.historyLagAtEnd, 0);
   assert.ok(report.ok);
 });
 
