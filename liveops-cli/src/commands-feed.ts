@@ -1,6 +1,7 @@
 /**
- * The second feed of the tail: `fleet-commands` (every change of an operator command's status).
- * The command API creates that topic at its start, so it may not exist yet: the feed then checks
+ * A side feed of the tail: `fleet-commands` (every change of an operator command's status), and
+ * the same way `fleet-alerts` (the alert engine's alert events).
+ * The command API (the alert engine) creates its topic at its start, so it may not exist yet: the feed then checks
  * again every few seconds, quietly, while the tail goes on with `fleet-events`; once it is there the
  * feed reads it from its beginning (everything in it is newer than the tail). A consumer of its own
  * (its own group), so a missing or failing topic never holds up the events.
@@ -17,6 +18,8 @@ export interface CommandsFeedOptions {
   handle(value: string): Promise<void> | void;
   /** A line of the CLI's own. */
   say(text: string): void;
+  /** What the topic carries, said once when the feed starts reading it [operators' commands]. */
+  label?: string;
   retryMs?: number;
 }
 
@@ -99,7 +102,7 @@ export class CommandsFeed {
     });
     let announced = false;
     consumer.on(consumer.events.GROUP_JOIN, () => {
-      if (!announced) this.options.say(`live-ops: tailing ${topic} too (operators' commands)`);
+      if (!announced) this.options.say(`live-ops: tailing ${topic} too (${this.options.label ?? "operators' commands"})`);
       announced = true;
     });
     await consumer.connect();

@@ -3,7 +3,8 @@
  * (colorless) telemetry line is exactly CONTRACTS.md "Live-ops CLI line":
  *   [20:15:32] 🟢 CAR-001    | Battery:  85.3% | Location: (40.7234, -73.9876) | Speed: 45.2 km/h
  */
-import { FINAL_COMMAND_STATUSES, type BookingView, type CommandView, type EventView, type TelemetryView } from './event.js';
+import { FINAL_COMMAND_STATUSES, type AlertView, type BookingView, type CommandView, type EventView, type PresenceView, type TelemetryView } from './event.js';
+import { alertLine, presenceLine } from './render-alerts.js';
 
 export interface RenderOptions {
   color: boolean;
@@ -124,6 +125,8 @@ export function commandLine(e: CommandView, o: RenderOptions): string {
 export function eventLine(e: EventView, o: RenderOptions): string {
   if (e.kind === 'telemetry') return telemetryLine(e, o);
   if (e.kind === 'command') return commandLine(e, o);
+  if (e.kind === 'alert') return alertLine(e as AlertView, o);
+  if (e.kind === 'presence') return presenceLine(e as PresenceView, o);
   return bookingLine(e, o);
 }
 
@@ -142,7 +145,10 @@ const n = (v: number) => Math.round(v).toLocaleString('en-US');
 export interface StatusFigures {
   eventsPerSec: number;
   carsSeen: number;
+  /** Alerts active: raised and not yet cleared (per alert id), as seen since the start. */
   alerts: number;
+  /** Cars whose last presence change was car_offline; undefined until the first presence change. */
+  carsOffline?: number;
   /** Commands seen on their way and not yet ended; undefined until the first command event. */
   commandsInFlight?: number;
   uptimeMs: number;
@@ -150,12 +156,13 @@ export interface StatusFigures {
   sampledPerSec: number;
 }
 
-/** The status line: events/s, cars seen, alerts, uptime, and whether lines are being sampled. */
+/** The status line: events/s, cars seen, active alerts, cars offline, commands in flight, uptime, and whether lines are being sampled. */
 export function statusLine(f: StatusFigures, color: boolean): string {
   const parts = [
     `${n(f.eventsPerSec)} events/s`,
     `${n(f.carsSeen)} cars`,
     paint(`${n(f.alerts)} alerts`, f.alerts > 0 ? 'red' : 'dim', color),
+    ...(f.carsOffline !== undefined ? [paint(`${n(f.carsOffline)} offline`, f.carsOffline > 0 ? 'yellow' : 'dim', color)] : []),
     ...(f.commandsInFlight !== undefined ? [paint(`${n(f.commandsInFlight)} commands in flight`, f.commandsInFlight > 0 ? 'cyan' : 'dim', color)] : []),
     `up ${formatDuration(f.uptimeMs)}`,
   ];
@@ -166,7 +173,7 @@ export function statusLine(f: StatusFigures, color: boolean): string {
 /** Said in the flow of lines when events outran the screen since the last note. */
 export function sampledNote(hidden: number, seconds: number, maxLinesPerSec: number, color: boolean): string {
   return paint(
-    `… ${n(hidden)} events not shown in the last ${seconds.toFixed(0)} s (sampling at ${maxLinesPerSec} lines/s; every critical alert is shown)`,
+    `… ${n(hidden)} events not shown in the last ${seconds.toFixed(0)} s (sampling at ${maxLinesPerSec} lines/s; every alert is shown)`,
     'dim',
     color,
   );

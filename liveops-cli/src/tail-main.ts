@@ -1,5 +1,5 @@
 /**
- * The live tail: fleet events and operators' commands, one line each.
+ * The live tail: fleet events, alerts and operators' commands, one line each.
  *   npm start -w liveops-cli -- --help
  * Every run is its own consumer group, so every operator sees every event.
  */
@@ -53,6 +53,19 @@ async function main(): Promise<void> {
     },
   });
 
+  // Alerts likewise, from the alert engine's topic (created when the engine starts).
+  const alertsFeed = new CommandsFeed({
+    kafka,
+    topic: options.alertsTopic,
+    fromBeginning: options.fromBeginning,
+    groupId: `${groupId}-alerts`,
+    label: 'alerts',
+    say,
+    handle: async (value) => {
+      if (!tail.handle(value, Date.now())) await new Promise((resolve) => process.stdout.once('drain', resolve));
+    },
+  });
+
   say(`live-ops: tailing ${options.topic} on ${options.brokers.join(',')} ${options.fromBeginning ? 'from the beginning' : 'from now'}; Ctrl+C for the summary`);
   tail.flush();
 
@@ -66,7 +79,7 @@ async function main(): Promise<void> {
     clearInterval(flusher);
     clearInterval(ticker);
     tail.close();
-    await Promise.race([Promise.all([consumer.disconnect().catch(() => {}), commandsFeed.stop()]), new Promise((r) => setTimeout(r, 3_000))]);
+    await Promise.race([Promise.all([consumer.disconnect().catch(() => {}), commandsFeed.stop(), alertsFeed.stop()]), new Promise((r) => setTimeout(r, 3_000))]);
     (options.json ? process.stderr : process.stdout).write(tail.summary(Date.now()) + '\n');
     process.exit(code);
   };
@@ -96,6 +109,7 @@ async function main(): Promise<void> {
     fail(`cannot tail ${options.topic} on ${options.brokers.join(',')}: ${(error as Error).message}`, 1);
   }
   commandsFeed.start();
+  alertsFeed.start();
 
   await consumer.run({
     autoCommit: false,

@@ -2,7 +2,7 @@
  * One event's way through the CLI, in a straight line: parse → count → filter → (JSON out) or
  * sample → render → screen. Pure of Kafka, so tests and benches drive it directly.
  */
-import { parseEvent } from './event.js';
+import { isPresenceChange, parseEvent, unreadKind } from './event.js';
 import { matches, type EventFilter } from './filter.js';
 import { eventLine, formatDuration, isCritical, sampledNote, statusLine, type RenderOptions } from './render.js';
 import { LineSampler } from './sampler.js';
@@ -40,7 +40,8 @@ export class LiveTail {
   handle(value: string, now: number): boolean {
     const event = parseEvent(value);
     if (event === undefined) {
-      this.stats.seeMalformed();
+      // An event type this CLI does not know (a newer producer) is skipped and counted, never shown, never fatal.
+      this.stats.seeMalformed(unreadKind(value) === 'other-type');
       return true;
     }
     this.stats.see(event);
@@ -50,8 +51,8 @@ export class LiveTail {
       this.stats.shownLine();
       return this.out.write(value.includes('\n') ? JSON.stringify(JSON.parse(value)) + '\n' : value + '\n');
     }
-    // A command's status is rare and each one matters to someone waiting: never sampled out, like an alert.
-    const mustShow = isCritical(event) || event.kind === 'command';
+    // Commands, alerts and presence changes are rare and each one matters to someone: never sampled out.
+    const mustShow = isCritical(event) || event.kind === 'command' || event.kind === 'alert' || isPresenceChange(event);
     if (!this.sampler.admit(now, mustShow)) {
       this.stats.hiddenLine();
       return true;
@@ -88,7 +89,8 @@ export class LiveTail {
         {
           eventsPerSec: rate.events,
           carsSeen: this.stats.carsSeen,
-          alerts: this.stats.alerts,
+          alerts: this.stats.alerts.activeAlerts,
+          ...(this.stats.alerts.presenceChanges > 0 ? { carsOffline: this.stats.alerts.carsOffline } : {}),
           ...(this.stats.commands.changes > 0 ? { commandsInFlight: this.stats.commands.inFlight } : {}),
           uptimeMs: now - this.stats.startedAt,
           shownPerSec: rate.shown,

@@ -121,7 +121,7 @@ pipeline('a flood is sampled and said so, while every critical alert is printed'
   assert.match(note!, `${(10_000 - ordinary.length).toLocaleString('en-US')} events not shown`);
   assert.is(tail.stats.events, 10_031);
   assert.is(tail.stats.malformed, 1);
-  assert.is(tail.stats.alerts, 30);
+  assert.is(tail.stats.criticalBatteries, 30);
   assert.is(tail.stats.carsSeen, 130);
   assert.match(tail.summary(1000), '10,031 events');
 });
