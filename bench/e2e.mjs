@@ -4,7 +4,7 @@
 // messages/s and ack latency (the simulator's HDR histogram), end-to-end latency from a charging
 // CarStatus being sent to its row being queryable (probe cars sending beside the load), consumer
 // lag over time, and the resident memory and CPU of every process; a table on stdout and JSON in
-// bench/results/.
+// bench/results/. The history writer consumes the same topic as its own group; its lag is reported beside.
 //
 //   node bench/e2e.mjs                      (make bench; the servers of `infra/infra.sh up --postgres`)
 //   BENCH_RATES=5000,10000,15000  BENCH_SECONDS=60  BENCH_CARS=1000  BENCH_PROBE_MS=200
@@ -224,6 +224,12 @@ async function runRate(rate) {
   });
   programs.push(worker);
   await waitHttp(`http://127.0.0.1:${pricingPort}/ready`, 'pricing worker');
+  // The history writer (issue 19): its own group on the same topic, its lag reported beside the pricing worker's.
+  const historyGroup = `${group}-history`;
+  const historyPort = await freePort();
+  const history = startProgram('history-writer', 'history-writer/dist/src/main.js', { ...common, DATABASE_URL: dbUrl, HISTORY_GROUP_ID: historyGroup, HISTORY_HTTP_ADDR: `127.0.0.1:${historyPort}` });
+  programs.push(history);
+  await waitHttp(`http://127.0.0.1:${historyPort}/ready`, 'history writer');
 
   const db = new pg.Client({ connectionString: dbUrl });
   await db.connect();
@@ -259,7 +265,7 @@ async function runRate(rate) {
       u.last = s;
       u.peakRssMb = Math.max(u.peakRssMb, s.rssMb);
     }
-    lagSeries.push({ t: Math.round((Date.now() - started) / 1000), lag: await lagOf(kadmin, topic, group).catch(() => null) });
+    lagSeries.push({ t: Math.round((Date.now() - started) / 1000), lag: await lagOf(kadmin, topic, group).catch(() => null), historyLag: await lagOf(kadmin, topic, historyGroup).catch(() => null) });
   }
   const elapsed = (Date.now() - started) / 1000;
   const summary = JSON.parse(simulator.output().trim().split('\n').filter((l) => l.startsWith('{"mode"')).pop() ?? '{}');
@@ -273,6 +279,9 @@ async function runRate(rate) {
     await sleep(500);
     lagAfter = await lagOf(kadmin, topic, group);
   }
+  const drainSec = (Date.now() - drainStart) / 1000;
+  while ((await lagOf(kadmin, topic, historyGroup)) > 0 && Date.now() - drainStart < 60_000) await sleep(500);
+  const historyDrainSec = (Date.now() - drainStart) / 1000;
 
   for (const p of [...programs].reverse()) if (p.child.exitCode === null) p.child.kill('SIGTERM');
   await Promise.all(programs.map((p) => (p.child.exitCode === null ? new Promise((r) => p.child.once('exit', r)) : null)));
@@ -287,6 +296,7 @@ async function runRate(rate) {
   const half = Math.floor(lagSeries.length / 2);
   const mean = (xs) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
   const lags = lagSeries.map((x) => x.lag ?? 0);
+  const historyLags = lagSeries.map((x) => x.historyLag ?? 0);
   const processes = Object.fromEntries(
     [...usage].map(([name, u]) => [
       name,
@@ -310,7 +320,8 @@ async function runRate(rate) {
     probeAckMs: { p50: ackLatency.getValueAtPercentile(50) / 1000, p99: ackLatency.getValueAtPercentile(99) / 1000 },
     e2eMs: { p50: e2eLatency.getValueAtPercentile(50), p99: e2eLatency.getValueAtPercentile(99), max: e2eLatency.maxValue, samples: e2eLatency.totalCount },
     probesWithoutRow: unmatched,
-    lag: { firstHalfMean: Math.round(mean(lags.slice(0, half))), secondHalfMean: Math.round(mean(lags.slice(half))), max: Math.max(0, ...lags), drainSec: (Date.now() - drainStart) / 1000, series: lagSeries },
+    lag: { firstHalfMean: Math.round(mean(lags.slice(0, half))), secondHalfMean: Math.round(mean(lags.slice(half))), max: Math.max(0, ...lags), drainSec, series: lagSeries },
+    historyLag: { firstHalfMean: Math.round(mean(historyLags.slice(0, half))), secondHalfMean: Math.round(mean(historyLags.slice(half))), max: Math.max(0, ...historyLags), drainSec: historyDrainSec },
     processes,
   };
 }
@@ -327,6 +338,7 @@ for (const rate of rates) {
     `${String(rate).padStart(6)}  ${String(r.acceptedPerSec).padStart(10)}  ${`${r.ackMs?.p50}/${r.ackMs?.p99}`.padStart(14)}   ${`${r.e2eMs.p50}/${r.e2eMs.p99}`.padStart(14)}   ${`${r.lag.firstHalfMean}/${r.lag.secondHalfMean}`.padStart(20)}  ${String(r.lag.max).padStart(6)}  ${r.lag.drainSec.toFixed(1).padStart(6)}  ${sustained ? 'sustained' : 'NOT sustained'}`,
   );
   if (r.sendLagMs) console.log(`        of the ack latency, the load generator's own lag behind its schedule: p50 ${r.sendLagMs.p50} p99 ${r.sendLagMs.p99} max ${r.sendLagMs.max} ms`);
+  console.log(`        history writer lag mean 1st/2nd half ${r.historyLag.firstHalfMean}/${r.historyLag.secondHalfMean}, max ${r.historyLag.max}, drained ${r.historyLag.drainSec.toFixed(1)} s after the load`);
   console.log(`        cpu % (with child processes) / peak RSS MiB: ${Object.entries(r.processes).map(([n, p]) => `${n} ${p.cpuPercent}/${p.peakRssMb}`).join(', ')}`);
 }
 const best = results.filter((r) => r.sustained).reduce((m, r) => Math.max(m, r.rate), 0);
