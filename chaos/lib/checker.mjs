@@ -8,6 +8,8 @@
  * 3. Energy: for every stay, Σ kwh_usage = the stay's final meter reading on the topic.
  * 4. Slots: for every station, free (capacity) + booked + occupied = slots.
  * 5. History (runs with `history: true`): every acknowledged CarStatus in car_telemetry exactly once (history.mjs).
+ * 6. Commands (runs with `commands`): every accepted command final, carried out at most once and only
+ *    by its car, every SUCCEEDED one carried out, its QUEUED and final status on the topic (commands.mjs).
  * Then per fault: acks in its window, lost, duplicated rows, and recovery (see recovery()).
  */
 import { readFileSync } from 'node:fs';
@@ -16,6 +18,7 @@ import pg from 'pg';
 import { createClient } from 'redis';
 import { classify, sessionIdOf } from '../../pricing-worker/dist/src/decode.js';
 import { checkHistory } from './history.mjs';
+import { checkCommands } from './commands.mjs';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -191,6 +194,7 @@ export async function check(run) {
   const rows = await scanRows(run.dbUrl);
   const slots = await scanSlots(run.redisUrl);
   const history = run.history ? await checkHistory(run) : undefined;
+  const commands = run.commands ? await checkCommands(run) : undefined;
 
   // 1. acknowledged → on the topic
   const lost = [];
@@ -271,12 +275,14 @@ export async function check(run) {
     totals.energyViolations === 0 &&
     totals.slotViolations === 0 &&
     totals.stations > 0 &&
-    (history?.ok ?? true);
+    (history?.ok ?? true) &&
+    (commands?.ok ?? true);
   return {
     ok,
     totals,
     faults,
     ...(history ? { history } : {}),
+    ...(commands ? { commands } : {}),
     examples: { lost: lost.slice(0, 5), missingRows: missingRows.slice(0, 5), unexplainedRows: unexplainedRows.slice(0, 5), duplicates: duplicates.slice(0, 5), energy: energyWrong.slice(0, 5), slots: slots.wrong.slice(0, 5) },
   };
 }

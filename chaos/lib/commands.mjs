@@ -7,7 +7,8 @@
  * at the station a car is plugged in at), each with a short `ttl_ms` and `timeout_ms` so every one
  * is final soon after the run. A POST that fails with a 5xx or a connection error is sent again
  * (a new command: the first may or may not exist); only a command whose POST got its 202 counts as
- * accepted, and each is written to the accepted log (one JSON line, with its car).
+ * accepted, and each is written to the accepted log (one JSON line, with its car). A few go to
+ * `offlineCars` (cars that sent telemetry once and went away): they must end EXPIRED, never sent.
  *
  * The check (checkCommands), from the accepted log, the cars' --command-log files, the run's
  * `fleet-commands` topic and Redis at the end:
@@ -21,7 +22,8 @@
  *      counted, not a fault. A command carried out that ended FAILED (the car answered rejected)
  *      or EXPIRED (it was never sent) is a fault;
  *   5. the topic holds, for every accepted command, its QUEUED change and its final status (the
- *      one Redis holds), no second different final status, and no change after the final one.
+ *      one Redis holds), no second different final status, and no change after the final one;
+ *   6. every command to an offline car ended EXPIRED (and, by 4, was never carried out).
  * Log lines of commands whose POST never got its answer (issued, then the API or Redis went away
  * before the 202) are checked for car and repeats like the rest, by what Redis and the topic say
  * of them; a line naming a command known nowhere is unexplained (a fault).
@@ -55,6 +57,9 @@ export const DRIVER_DEFAULTS = {
   requestTimeoutMs: 10_000,
   maxInFlight: 64,
   seed: 15,
+  /** Share of the commands that go to `offlineCars`. */
+  offlineShare: 0.05,
+  offlineTtlMs: 5_000,
 };
 
 /** The longest a command of the driver can stay unfinished once its car is reachable: sent just before it expires, then its timeout. */
@@ -79,7 +84,7 @@ function mulberry32(seed) {
  * reads whether a car is plugged in (for the charging commands; skipped while Redis is away).
  * Returns { stop(), waitFinal(deadlineMs), summary() }.
  */
-export function startCommandDriver({ apiUrl, token, cars, acceptedLog, redisUrl, say = () => {}, ...options }) {
+export function startCommandDriver({ apiUrl, token, cars, offlineCars = [], acceptedLog, redisUrl, say = () => {}, ...options }) {
   const o = { ...DRIVER_DEFAULTS, ...options, ttlMs: { ...DRIVER_DEFAULTS.ttlMs, ...(options.ttlMs ?? {}) } };
   const random = mulberry32(o.seed);
   const pick = (list) => list[Math.floor(random() * list.length)];
@@ -107,7 +112,7 @@ export function startCommandDriver({ apiUrl, token, cars, acceptedLog, redisUrl,
   const cause = (key) => (counts.retryCauses[key] = (counts.retryCauses[key] ?? 0) + 1);
 
   /** POSTs one command until it has an answer other than 5xx / no connection; the record when accepted. */
-  async function post(car, body) {
+  async function post(car, body, meta) {
     const until = Date.now() + o.retryForMs;
     let delay = 200;
     for (let attempt = 1; ; attempt++) {
@@ -136,6 +141,7 @@ export function startCommandDriver({ apiUrl, token, cars, acceptedLog, redisUrl,
           ttl_ms: body.ttl_ms,
           timeout_ms: body.timeout_ms,
           attempts: attempt,
+          ...meta,
         };
         accepted.set(record.command_id, record);
         appendFileSync(acceptedLog, JSON.stringify(record) + '\n');
@@ -158,10 +164,10 @@ export function startCommandDriver({ apiUrl, token, cars, acceptedLog, redisUrl,
     }
   }
 
-  function send(car, type, extra = {}) {
+  function send(car, type, extra = {}, meta = {}) {
     const body = { type, ttl_ms: o.ttlMs[type], timeout_ms: o.timeoutMs, ...extra };
     inFlight += 1;
-    const p = post(car, body).finally(() => {
+    const p = post(car, body, meta).finally(() => {
       inFlight -= 1;
       inFlightPosts.delete(p);
     });
@@ -199,6 +205,12 @@ export function startCommandDriver({ apiUrl, token, cars, acceptedLog, redisUrl,
   async function tick() {
     if (inFlight >= o.maxInFlight) return void (counts.skippedBusy += 1);
     const car = pick(cars);
+    if (offlineCars.length > 0 && random() < o.offlineShare) {
+      // A car that is away: queued, never sent, EXPIRED at its ttl (short: the settle need not wait long).
+      const away = pick(offlineCars);
+      const ttl = { ttl_ms: o.offlineTtlMs };
+      return void (random() < 0.5 ? send(away, 'EMERGENCY_STOP', ttl, { offline: true }) : send(away, 'REROUTE', { ...point(), ...ttl }, { offline: true }));
+    }
     const r = random();
     if (r < 0.35) {
       const stop = send(car, 'EMERGENCY_STOP');
@@ -281,6 +293,27 @@ export function startCommandDriver({ apiUrl, token, cars, acceptedLog, redisUrl,
       return { accepted: accepted.size, byType, ...counts, refusedUnexpected, seconds: Math.round((Date.now() - startedAt) / 1000) };
     },
   };
+}
+
+/**
+ * Waits until every car of `cars` has sent telemetry (its `car:{id}` hash exists: what the API
+ * requires before it accepts a command for it); the ids still unknown at the deadline.
+ */
+export async function waitCarsKnown(redisUrl, cars, deadlineMs) {
+  const redis = createClient({ url: redisUrl });
+  redis.on('error', () => {});
+  await redis.connect();
+  try {
+    let unknown = [...cars];
+    for (;;) {
+      const known = await Promise.all(unknown.map((car) => redis.exists(`car:${car}`).catch(() => 0)));
+      unknown = unknown.filter((_, i) => !known[i]);
+      if (unknown.length === 0 || Date.now() > deadlineMs) return unknown;
+      await sleep(250);
+    }
+  } finally {
+    await redis.quit().catch(() => {});
+  }
 }
 
 /**
@@ -405,6 +438,8 @@ export async function checkCommands(run) {
   const topicFinalConflict = [];
   const topicAfterFinal = [];
   const statusMismatchCar = [];
+  const offlineNotExpired = [];
+  let offline = 0;
   let redelivered = 0;
   for (const [id, a] of accepted) {
     const h = state.get(id) ?? {};
@@ -413,6 +448,10 @@ export async function checkCommands(run) {
     if (FINAL.has(status)) finalByStatus[status] += 1;
     else notFinal.push({ id, car: a.car_id, type: a.type, status, deliveries: h.deliveries });
     if (Number(h.deliveries ?? 0) > 1) redelivered += 1;
+    if (a.offline) {
+      offline += 1;
+      if (status !== 'EXPIRED') offlineNotExpired.push({ id, car: a.car_id, type: a.type, status, deliveries: h.deliveries });
+    }
     const ran = carriedOut.get(id) ?? [];
     if (status === 'SUCCEEDED' && ran.length === 0) succeededNotCarriedOut.push({ id, car: a.car_id, type: a.type });
     if (ran.length > 0 && status === 'TIMED_OUT') carriedOutTimedOut.push({ id, car: a.car_id, type: a.type });
@@ -465,6 +504,8 @@ export async function checkCommands(run) {
     carriedOutTimedOut: carriedOutTimedOut.length,
     carriedOutFailedOrExpired: carriedOutWrongEnd.length,
     redelivered,
+    toOfflineCars: offline,
+    offlineNotExpired: offlineNotExpired.length,
     orphansCarriedOut: orphans.length,
     unexplainedExecutions: unexplained.length,
     topicEvents: topic.events,
@@ -491,6 +532,7 @@ export async function checkCommands(run) {
     topicFinalConflict.length === 0 &&
     topicAfterFinal.length === 0 &&
     statusMismatchCar.length === 0 &&
+    offlineNotExpired.length === 0 &&
     topic.unparsable === 0 &&
     totals.refusedUnexpected === 0;
   const ex = (list) => list.slice(0, 5);
@@ -511,6 +553,7 @@ export async function checkCommands(run) {
       topicFinalConflict: ex(topicFinalConflict),
       topicChangeAfterFinal: ex(topicAfterFinal),
       carMismatch: ex(statusMismatchCar),
+      offlineNotExpired: ex(offlineNotExpired),
       refused: d.refusedExamples ?? [],
     },
   };
@@ -523,7 +566,7 @@ export function formatCommands(commands) {
     `commands: ${commands.ok ? 'ok' : 'FAIL'}; accepted ${t.accepted} ${JSON.stringify(t.acceptedByType ?? {})} of ${t.posts} POSTs (${t.postsRetried} retried, ${t.postsAbandoned} abandoned, refused ${JSON.stringify(t.refused ?? {})}); ` +
     `final SUCCEEDED ${f.SUCCEEDED} FAILED ${f.FAILED} TIMED_OUT ${f.TIMED_OUT} EXPIRED ${f.EXPIRED}, not final ${t.notFinal}; ` +
     `carried out ${t.executions} (${t.commandsCarriedOut} commands; ${t.orphansCarriedOut} issued without a 202), twice ${t.carriedOutTwice}, by the wrong car ${t.wrongCar}, unexplained ${t.unexplainedExecutions}; ` +
-    `SUCCEEDED not carried out ${t.succeededNotCarriedOut}, carried out but TIMED_OUT ${t.carriedOutTimedOut}, carried out but FAILED/EXPIRED ${t.carriedOutFailedOrExpired}; redelivered ${t.redelivered}; ` +
+    `SUCCEEDED not carried out ${t.succeededNotCarriedOut}, carried out but TIMED_OUT ${t.carriedOutTimedOut}, carried out but FAILED/EXPIRED ${t.carriedOutFailedOrExpired}; redelivered ${t.redelivered}; to offline cars ${t.toOfflineCars}, not EXPIRED ${t.offlineNotExpired}; ` +
     `topic ${t.topicEvents} changes (${t.topicRepeats} repeats): QUEUED missing ${t.topicMissingQueued}, final missing ${t.topicMissingFinal}, conflicting finals ${t.topicFinalConflict}, changes after final ${t.topicChangeAfterFinal}`
   );
 }

@@ -38,6 +38,15 @@ export const FAULTS = {
     await sleep(outageMs);
     await services.grid.start();
   },
+  /**
+   * kill -9 the command API and restart it at once: POSTs in flight get no answer (the driver sends
+   * them again), the status changes it had read from commands:log but not yet relayed are claimed
+   * by its successor (after 10 s idle), deadlines are swept again once it is back.
+   */
+  'command-api-kill': async ({ services }) => {
+    await services.commandApi.kill9();
+    await services.commandApi.start();
+  },
   /** Restart Redis (SIGTERM: it writes its append-only file and exits; start). */
   'redis-restart': async ({ cfg }) => {
     await infraStop(cfg, 'redis');

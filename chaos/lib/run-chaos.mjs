@@ -8,9 +8,10 @@ import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
 import pg from 'pg';
-import { CHAOS_TOKEN, ROOT, createServices, infraStop, metric, prepareRun, sleep, stackConfig, urls } from './stack.mjs';
+import { CHAOS_OPERATOR_TOKEN, CHAOS_TOKEN, ROOT, commandApiUrl, commandsTopic, createServices, infraStop, metric, prepareRun, sleep, stackConfig, urls } from './stack.mjs';
 import { FAULTS } from './faults.mjs';
 import { check } from './checker.mjs';
+import { formatCommands, longestLifetimeMs, startCommandDriver, waitCarsKnown, waitRelayed } from './commands.mjs';
 import { formatHistory, historyGroup, historyService } from './history.mjs';
 
 const { Kafka, logLevel } = kafkajs;
@@ -29,6 +30,8 @@ export const DEFAULTS = {
   offset: 0,
   keepInfra: false,
   seed: 42,
+  /** Operators' commands a second through the command API, all through the faults (lib/commands.mjs); 0 = none. */
+  commandRate: 3,
 };
 
 export function say(line) {
@@ -75,13 +78,14 @@ export function sampleRows(dbUrl) {
  * its summary; `exitedEarly` rejects, with the simulator's own words, when it exits unasked (a
  * refused token stops it at once: exit 3).
  */
-export function startSimulator({ name, target, cars, intervalMs, seed, prefix, ackedLog, logDir }) {
+export function startSimulator({ name, target, cars, intervalMs, seed, prefix, ackedLog, commandLog, logDir }) {
   const logPath = join(logDir, `${name}.log`);
   const log = createWriteStream(logPath);
   const child = spawn(
     process.execPath,
     [join(ROOT, 'simulator/dist/src/main.js'), '--mode', 'realistic', '--target', target, '--token', CHAOS_TOKEN, '--cars', String(cars),
-      '--interval', `${intervalMs}ms`, '--duration', '0', '--seed', String(seed), '--car-prefix', prefix, '--channels', '4', '--json', '--acked-log', ackedLog],
+      '--interval', `${intervalMs}ms`, '--duration', '0', '--seed', String(seed), '--car-prefix', prefix, '--channels', '4', '--json', '--acked-log', ackedLog,
+      ...(commandLog ? ['--command-log', commandLog] : [])],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, API_TOKEN: CHAOS_TOKEN, LOG_LEVEL: 'warn' } },
   );
   let out = '';
@@ -219,18 +223,22 @@ export async function runChaos(options) {
   const report = { runId, options: o, cars, durationSec, stack: cfg, topic: runId, database: db, logs: dir };
   let rows;
   let sims = [];
+  let driver;
   try {
     await services.grid.start();
     for (const s of services.ingestion) await s.start();
     for (const s of services.pricing) await s.start();
     await history.start();
+    if (o.commandRate > 0) await services.commandApi.start();
     say(`services up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     rows = sampleRows(u.dbUrl);
     sims = services.ingestion.map((ing, i) => {
       const ackedLog = join(dir, `acked-${i + 1}.log`);
+      const commandLog = join(dir, `commands-${i + 1}.log`);
       return {
         ackedLog,
+        commandLog,
         ...startSimulator({
           name: `simulator-${i + 1}`,
           target: `127.0.0.1:${cfg.ingestion[i].grpcPort}`,
@@ -239,14 +247,31 @@ export async function runChaos(options) {
           seed: o.seed + i,
           prefix: `${runId.slice(-6)}${String.fromCharCode(65 + i)}-`,
           ackedLog,
+          commandLog,
           logDir: dir,
         }),
       };
     });
+    // The cars' ids, as the simulator names them (prefix + 001, 002, …).
+    const perSim = Math.ceil(cars / services.ingestion.length);
+    const carIds = sims.flatMap((_, i) => Array.from({ length: perSim }, (_, k) => `${runId.slice(-6)}${String.fromCharCode(65 + i)}-${String(k + 1).padStart(3, '0')}`));
 
     // A fleet that cannot connect or authenticate stops the run here, with the simulator's words.
     await firstAck(sims, 30_000, dir);
     say(`first CarStatus acknowledged ${((Date.now() - started) / 1000).toFixed(1)} s after the start`);
+    if (o.commandRate > 0) {
+      // Operators' commands from now to the end, through every fault; the API takes them for cars it has seen.
+      // And a car that reports, then goes away (its simulator stopped): its commands must expire, never sent.
+      const away = startSimulator({ name: 'simulator-offline', target: `127.0.0.1:${cfg.ingestion[0].grpcPort}`, cars: 1, intervalMs: o.intervalMs, seed: o.seed + 99,
+        prefix: `${runId.slice(-6)}Z-`, ackedLog: join(dir, 'acked-offline.log'), commandLog: join(dir, 'commands-offline.log'), logDir: dir });
+      const unknown = await waitCarsKnown(u.redisUrl, [...carIds, `${runId.slice(-6)}Z-001`], Date.now() + 30_000);
+      away.stop();
+      await away.done;
+      if (unknown.length > 0) throw new Error(`${unknown.length} cars never reached Redis (${unknown.slice(0, 3).join(', ')}); see the logs in ${dir}`);
+      driver = startCommandDriver({ apiUrl: commandApiUrl(cfg), token: CHAOS_OPERATOR_TOKEN, cars: carIds, offlineCars: [`${runId.slice(-6)}Z-001`],
+        acceptedLog: join(dir, 'commands-accepted.log'), redisUrl: u.redisUrl, rate: o.commandRate, seed: o.seed, say });
+      say(`commands: ${o.commandRate}/s to ${carIds.length} cars through ${commandApiUrl(cfg)}`);
+    }
     const faults = [];
     let next = Date.now() + o.warmupSec * 1000;
     for (const [i, name] of faultNames.entries()) {
@@ -262,6 +287,13 @@ export async function runChaos(options) {
     // Clean running after the last fault, and on until the run has its count of messages.
     await sleepWatching(Math.max(0, next - Date.now() - o.phaseSec * 1000 + o.tailSec * 1000), sims);
     while (countAcked(sims.map((s) => s.ackedLog)) < o.messages) await sleepWatching(1000, sims);
+    if (driver) {
+      // Settle: no new command, then every accepted one final (at most its ttl + timeout), cars still driving.
+      await driver.stop();
+      report.commandsNotFinalAtSettle = await driver.waitFinal(Date.now() + longestLifetimeMs() + 10_000);
+      const d = driver.summary();
+      say(`commands: ${d.accepted} accepted of ${d.posts} POSTs (${d.retried} retried), ${report.commandsNotFinalAtSettle.open} not final after the settle`);
+    }
     for (const s of sims) s.stop();
     const simulators = await Promise.all(sims.map((s) => s.done));
     say(`simulator done: ${simulators.map((s) => `sent ${s.sent} acked ${s.acked} rejected ${s.rejected} failed ${s.failed} reconnects ${s.reconnects}`).join(' | ')}`);
@@ -270,6 +302,10 @@ export async function runChaos(options) {
     const historyLag = await waitDrained(u.brokers, runId, historyGroup(runId), 180_000);
     say(historyLag === 0 ? 'history writer drained the topic' : `history writer still ${historyLag} behind after 180 s`);
     report.historyLagAtEnd = historyLag;
+    if (driver) {
+      report.commandsRelayed = await waitRelayed(u.redisUrl, Date.now() + 60_000);
+      say(report.commandsRelayed ? 'command API relayed every status change to the topic' : 'command API still relaying after 60 s');
+    }
     await sleep(1500);
     await rows.stop();
 
@@ -286,6 +322,9 @@ export async function runChaos(options) {
     report.restarts = Object.fromEntries(services.all().map((s) => [s.name, s.starts - 1]));
 
     const run = { brokers: u.brokers, topic: runId, dbUrl: u.dbUrl, redisUrl: u.redisUrl, ackedLogs: sims.map((s) => s.ackedLog), faults, rowSamples: rows.samples, history: true };
+    if (driver) {
+      run.commands = { acceptedLog: join(dir, 'commands-accepted.log'), commandLogs: [...sims.map((s) => s.commandLog), join(dir, 'commands-offline.log')], topic: commandsTopic(runId), driver: driver.summary() };
+    }
     writeFileSync(join(dir, 'run.json'), JSON.stringify(run));
     say('checking');
     report.check = await check(run);
@@ -294,11 +333,13 @@ export async function runChaos(options) {
       crashes.length === 0 &&
       lag === 0 &&
       historyLag === 0 &&
+      (driver === undefined || report.commandsRelayed === true) &&
       simulators.every((s) => s.rejected === 0 && s.acked > 0);
     report.elapsedSec = Math.round((Date.now() - started) / 1000);
     writeFileSync(join(dir, 'report.json'), JSON.stringify(report, null, 2));
     return report;
   } finally {
+    await driver?.stop().catch(() => {});
     for (const s of sims) s.stop();
     await Promise.all(sims.map((s) => s.done));
     await rows?.stop().catch(() => {});
@@ -328,6 +369,7 @@ export function formatReport(report) {
   );
   lines.push(`simulators: ${report.simulators.map((s) => `sent ${s.sent} acked ${s.acked} rejected ${s.rejected} unacked-at-end ${s.failed} reconnects ${s.reconnects}`).join(' | ')}`);
   if (c.history) lines.push(formatHistory(c.history));
+  if (c.commands) lines.push(formatCommands(c.commands));
   lines.push(`crashes: ${report.crashes.length === 0 ? 'none' : JSON.stringify(report.crashes)}; restarts: ${JSON.stringify(report.restarts)}; pricing lag at end ${report.pricingLagAtEnd}`);
   lines.push(`topic partitions ${t.topicPartitions}; since each process's last start: ingestion accepted ${JSON.stringify(report.work.ingestionAccepted)}, pricing consumed ${JSON.stringify(report.work.pricingEventsConsumed)}, rows inserted ${JSON.stringify(report.work.pricingRowsInserted)}`);
   return lines.join('\n');
