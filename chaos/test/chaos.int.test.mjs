@@ -1,6 +1,7 @@
 // The short form of `make chaos` (about two minutes): a private Redis, Kafka and PostgreSQL 15
 // (ports offset by 300, so it runs beside the shared servers and a full chaos run), a realistic
-// fleet, three faults in turn, then the checker. Nothing acknowledged may be lost, no row doubled.
+// fleet, three faults in turn, then the checker. Nothing acknowledged may be lost, no row doubled;
+// operators' commands sent all along end final, each carried out at most once, by its own car.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runChaos } from '../lib/run-chaos.mjs';
@@ -57,6 +58,19 @@ test('short chaos run with ingestion kill -9, Kafka down 10 s and a PostgreSQL r
   assert.ok(h.acknowledged >= 6000 && h.rows >= h.acknowledged, JSON.stringify(h));
   assert.equal([h.ackedMissing, h.ackedTwice, h.topicMissing, h.duplicated, h.unexplained], [0, 0, 0, 0, 0], JSON.stringify(report.check.history.examples));
   assert.is(report.historyLagAtEnd, 0);
+  // Operators' commands (issue 15, lib/commands.mjs), 3/s through the same faults: every accepted one
+  // final, none carried out twice or by another car, every SUCCEEDED one carried out, the offline
+  // car's EXPIRED, each one's QUEUED and final status on the topic.
+  const k = report.check.commands.totals;
+  assert.ok(k.accepted >= 50 && k.final.SUCCEEDED > 0 && k.toOfflineCars > 0, JSON.stringify(k));
+  assert.equal(
+    [k.notFinal, k.carriedOutTwice, k.wrongCar, k.succeededNotCarriedOut, k.carriedOutFailedOrExpired, k.unexplainedExecutions, k.offlineNotExpired],
+    [0, 0, 0, 0, 0, 0, 0],
+    JSON.stringify(report.check.commands.examples),
+  );
+  assert.equal([k.topicMissingQueued, k.topicMissingFinal, k.topicFinalConflict, k.topicChangeAfterFinal, k.refusedUnexpected], [0, 0, 0, 0, 0], JSON.stringify(report.check.commands.examples));
+  assert.is(k.final.EXPIRED >= k.toOfflineCars, true, 'commands to the offline car expire');
+  assert.ok(report.commandsRelayed);
   assert.ok(report.ok);
 });
 
