@@ -44,6 +44,7 @@ export interface AlertConfig {
   operators: OperatorTokens;
   serviceAreaFile: string | undefined;
   doneRetentionS: number;
+  clearedRetentionS: number;
   rules: RuleThresholds;
   maxBodyBytes: number;
 }
@@ -76,6 +77,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['ALERT_NO_SHOW_CLEAR_MINUTES', 'booking_no_show clears by itself after this long by the car\'s clock (or when the car plugs in) [30]'],
   ['ALERT_REFRESH_SECONDS', 'at most one alert_refreshed per alert per this many seconds of car time [30]'],
   ['ALERT_DONE_RETENTION_S', 'how long a cleared and acknowledged alert stays readable in Redis [86400]'],
+  ['ALERT_CLEARED_RETENTION_S', 'how long a cleared alert nobody acknowledged stays listed (status=cleared) and readable [604800]'],
   ['ALERT_MAX_BODY_BYTES', 'largest acknowledge request body [4096]'],
   ['NODE_ENV', 'production makes OPERATOR_TOKENS mandatory'],
   ['LOG_LEVEL', 'pino level [info]'],
@@ -119,6 +121,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     operators: readOperatorTokens(env),
     serviceAreaFile: envOptional(env, 'ALERT_SERVICE_AREA_FILE'),
     doneRetentionS: envInt(env, 'ALERT_DONE_RETENTION_S', 86_400, 1, 365 * 86_400),
+    clearedRetentionS: envInt(env, 'ALERT_CLEARED_RETENTION_S', 7 * 86_400, 1, 365 * 86_400),
     rules,
     maxBodyBytes: envInt(env, 'ALERT_MAX_BODY_BYTES', 4096, 64, 1_048_576),
   };

@@ -8,6 +8,8 @@ import type { Input } from './types.js';
 
 const MAX_ID = 128;
 const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_ID;
+/** Car ids as the ingestion accepts them (ingestion/src/validate.ts): they name Redis keys and alert ids in URLs. */
+export const CAR_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const optionalString = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v.slice(0, MAX_ID) : undefined);
 
@@ -26,7 +28,7 @@ export function decodeEvent(value: Buffer | string | null | undefined): Decoded 
   const type = e.event_type;
   if (typeof type !== 'string') return { ok: false, ignored: false, reason: 'event_type missing or not a string' };
   if (type !== 'telemetry' && type !== 'booking_expired' && type !== 'car_online' && type !== 'car_offline') return { ok: false, ignored: true, type };
-  if (!isId(e.car_id)) return { ok: false, ignored: false, reason: `${type}: car_id=${JSON.stringify(e.car_id)} is not an id` };
+  if (typeof e.car_id !== 'string' || !CAR_ID.test(e.car_id)) return { ok: false, ignored: false, reason: `${type}: car_id=${JSON.stringify(e.car_id)?.slice(0, 80)} is not a car id (letters, digits, "-_.", at most 64)` };
   if (!isId(e.event_id)) return { ok: false, ignored: false, reason: `${type}: event_id=${JSON.stringify(e.event_id)} is not an id` };
   if (!isNum(e.timestamp)) return { ok: false, ignored: false, reason: `${type}: timestamp=${JSON.stringify(e.timestamp)} is not a number` };
   const base = { eventId: e.event_id, carId: e.car_id, ts: e.timestamp };

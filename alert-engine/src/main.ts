@@ -38,7 +38,7 @@ try {
   const metrics = createMetrics();
 
   const redis = await connectRedis(config.redisUrl, log.child({ component: 'redis' }));
-  const store = new AlertStore(redis, config.redisPrefix, config.doneRetentionS);
+  const store = new AlertStore(redis, config.redisPrefix, config.doneRetentionS, config.clearedRetentionS);
   new Gauge({
     name: 'alert_open', help: 'Alerts not done (active, or cleared and not acknowledged)', registers: [metrics.registry],
     async collect() {

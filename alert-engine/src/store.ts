@@ -30,9 +30,13 @@ for _, c in ipairs(changes) do
     redis.call('ZREMRANGEBYRANK', z, 0, -(kept + 1))
   elseif redis.call('EXISTS', key) == 1 then
     redis.call('HSET', key, unpack(c.f))
-    if c.t == 'cleared' and redis.call('HEXISTS', key, 'acked_at') == 1 then
-      redis.call('SREM', P .. 'open', c.id)
-      redis.call('EXPIRE', key, ttl)
+    if c.t == 'cleared' then
+      if redis.call('HEXISTS', key, 'acked_at') == 1 then
+        redis.call('SREM', P .. 'open', c.id)
+        redis.call('EXPIRE', key, ttl)
+      else
+        redis.call('EXPIRE', key, tonumber(ARGV[8]))
+      end
     end
   end
   redis.call('RPUSH', KEYS[2], c.e)
@@ -106,7 +110,7 @@ export function recordOf(hash: Record<string, string>): AlertRecord | undefined 
 export class AlertStore {
   readonly keys: AlertKeys;
 
-  constructor(readonly redis: RedisClient, readonly prefix: string, readonly doneRetentionS: number) {
+  constructor(readonly redis: RedisClient, readonly prefix: string, readonly doneRetentionS: number, readonly clearedRetentionS: number) {
     this.keys = alertKeys(prefix);
   }
 
@@ -141,7 +145,7 @@ export class AlertStore {
     const result = await COMMIT.run(
       this.redis,
       [this.keys.offset(opts.topic, opts.partition), this.keys.outbox(opts.topic, opts.partition)],
-      [opts.expected, opts.next, this.prefix, String(this.doneRetentionS), String(CAR_ALERTS_KEPT), cars.length === 0 ? '[]' : JSON.stringify(cars), changes.length === 0 ? '[]' : JSON.stringify(changes)],
+      [opts.expected, opts.next, this.prefix, String(this.doneRetentionS), String(CAR_ALERTS_KEPT), cars.length === 0 ? '[]' : JSON.stringify(cars), changes.length === 0 ? '[]' : JSON.stringify(changes), String(this.clearedRetentionS)],
     );
     return Number(result) === 1;
   }
@@ -155,17 +159,28 @@ export class AlertStore {
     return recordOf(await this.redis.hGetAll(this.keys.alert(id)));
   }
 
-  async many(ids: string[]): Promise<AlertRecord[]> {
+  /** The alerts of these ids that still exist, in that order; `gone` lists the ids that do not (expired). */
+  async many(ids: string[]): Promise<AlertRecord[] & { gone?: string[] }> {
     if (ids.length === 0) return [];
     const multi = this.redis.multi();
     for (const id of ids) multi.hGetAll(this.keys.alert(id));
     const hashes = (await multi.exec()) as unknown as Array<Record<string, string>>;
-    return hashes.map((h) => recordOf(h)).filter((r): r is AlertRecord => r !== undefined);
+    const out: AlertRecord[] & { gone?: string[] } = [];
+    const gone: string[] = [];
+    hashes.forEach((h, i) => {
+      const r = recordOf(h);
+      if (r) out.push(r);
+      else gone.push(ids[i]!);
+    });
+    out.gone = gone;
+    return out;
   }
 
-  /** Every alert not done (active, or cleared and not acknowledged). */
+  /** Every alert not done (active, or cleared and not acknowledged); ids whose alert expired leave the set. */
   async open(): Promise<AlertRecord[]> {
-    return this.many(await this.redis.sMembers(this.keys.open));
+    const alerts = await this.many(await this.redis.sMembers(this.keys.open));
+    if (alerts.gone !== undefined && alerts.gone.length > 0) await this.redis.sRem(this.keys.open, alerts.gone);
+    return alerts;
   }
 
   async ofCar(carId: string, limit: number): Promise<AlertRecord[]> {

@@ -30,7 +30,7 @@ test('bad values are refused with a ConfigError naming the variable', () => {
     ['ALERT_OVERSPEED_KMH', 'fast'], ['ALERT_OVERSPEED_KMH', '0'], ['ALERT_OVERSPEED_SECONDS', '-1'], ['ALERT_STALL_MINUTES', '0'],
     ['ALERT_BATTERY_LOW_PCT', '120'], ['ALERT_BATTERY_CRITICAL_PCT', '30'], ['ALERT_REFRESH_SECONDS', 'often'], ['ALERT_SERVICE_AREA_MARGIN_M', '-5'],
     ['ALERT_NO_SHOW_CLEAR_MINUTES', '0'], ['REDIS_URL', 'http://x'], ['KAFKA_BROKERS', 'nope'], ['ALERT_ADDR', 'x'], ['ALERT_REDIS_PREFIX', 'has space'],
-    ['PRESENCE_PREFIX', 'a b'], ['FLEET_ALERTS_PARTITIONS', '0'], ['ALERT_FROM_BEGINNING', 'maybe'], ['ALERT_DB_SCHEMA', 'Bad-Schema'], ['ALERT_DONE_RETENTION_S', '0'],
+    ['PRESENCE_PREFIX', 'a b'], ['FLEET_ALERTS_PARTITIONS', '0'], ['ALERT_FROM_BEGINNING', 'maybe'], ['ALERT_DB_SCHEMA', 'Bad-Schema'], ['ALERT_DONE_RETENTION_S', '0'], ['ALERT_CLEARED_RETENTION_S', 'week'],
   ]), []);
 });
 

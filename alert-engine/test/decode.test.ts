@@ -26,6 +26,8 @@ test('malformed events are rejected with a reason naming what is wrong', () => {
     ['{"car_id":"X"}', /event_type missing/],
     ['{"event_type":"telemetry","car_id":"","event_id":"e","timestamp":1}', /car_id=""/],
     ['{"event_type":"telemetry","car_id":"X","timestamp":1}', /event_id=undefined/],
+    ['{"event_type":"car_offline","car_id":"CAR 1","event_id":"e","timestamp":1}', /car_id="CAR 1" is not a car id/],
+    [JSON.stringify({ event_type: 'booking_expired', car_id: 'C'.repeat(65), event_id: 'e', timestamp: 1 }), /is not a car id/],
     ['{"event_type":"car_offline","car_id":"X","event_id":"e","timestamp":"soon"}', /timestamp="soon"/],
     ['{"event_type":"telemetry","car_id":"X","event_id":"e","timestamp":1,"lat":1,"lon":2,"battery":"full","velocity":0}', /battery="full"/],
   ];

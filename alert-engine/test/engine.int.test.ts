@@ -9,7 +9,7 @@ import pg from 'pg';
 import { createTopic, freshDatabase } from '@greenlane/common/testing-programs';
 import type { Input } from '../src/types.js';
 import { expired, INSIDE, offline, online, OUTSIDE, telemetry } from './helpers.js';
-import { api, dropPrefix, kafka, metric, readAlerts, send, sequence, startEngine, topicEnd, uniqueName, waitFor, type Engine } from './servers.js';
+import { api, dropPrefix, kafka, metric, readAlerts, redisDb13, send, sequence, startEngine, topicEnd, uniqueName, waitFor, type Engine } from './servers.js';
 
 const plugged = (car: string, sec: number, meter: number, extra: Partial<Parameters<typeof telemetry>[2]> = {}) =>
   telemetry(car, sec, { stationId: 'ST-7', charging: true, energyKwh: meter, pluggedInAt: 1_767_600_000_000, ...extra });
@@ -103,7 +103,18 @@ test('every rule raised, refreshed, acknowledged and cleared; kill -9 and restar
     const open = await api(second, '/v1/alerts?status=open');
     assert.equal(open.body.alerts.map((a: { car_id: string }) => a.car_id), ['OFF2'], 'only the cleared alert nobody acknowledged');
     const off2 = open.body.alerts[0].alert_id as string;
-    assert.is((await api(second, `/v1/alerts/${off2}/ack`, { method: 'POST' })).status, 200);
+    const redis = await redisDb13();
+    try {
+      const ttl = await redis.ttl(`${prefix}alert:${off2}`);
+      assert.ok(ttl > 86_400 && ttl <= 604_800, `a cleared, unacknowledged alert expires after ALERT_CLEARED_RETENTION_S (ttl ${ttl})`);
+      assert.is(await redis.ttl(`${prefix}alert:${ids.get('OVR')}`) <= 86_400, true, 'a cleared and acknowledged alert expires after ALERT_DONE_RETENTION_S');
+      assert.is((await api(second, `/v1/alerts/${off2}/ack`, { method: 'POST' })).status, 200);
+      const done = await redis.ttl(`${prefix}alert:${off2}`);
+      assert.ok(done > 0 && done <= 86_400, `acknowledged after it cleared: done (ttl ${done})`);
+      assert.is(await redis.ttl(`${prefix}alert:${ids.get('BAT')}`) > 0, true);
+    } finally {
+      await redis.quit();
+    }
     assert.equal((await api(second, '/v1/alerts?status=open')).body.alerts, []);
     const bat = await api(second, `/v1/alerts/${ids.get('BAT')}`);
     assert.equal([bat.body.status, bat.body.acknowledged, bat.body.severity], ['cleared', true, 'critical']);
