@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole system on one machine (README: `make demo`): installs what is missing, starts Redis,
-# Kafka and the database (embedded TimescaleDB unless DATABASE_URL), the grid mock, ingestion, the live web map (:8090) and
+# Kafka and the database (embedded TimescaleDB unless DATABASE_URL), the grid mock, ingestion, the live web map (:8090),
+# the history writer, the analytics API (:9467) and
 # the pricing worker, then a simulator in realistic mode and the live-ops CLI in the foreground.
 # Ctrl+C stops everything the demo started, after counting the rows that reached the database.
 # Logs: .cache/logs/demo-*.log ($GREENLANE_CACHE/logs).
@@ -92,6 +93,8 @@ declare -A OWN=(
   [GRID_URL]=http://127.0.0.1:8081
   [PRICING_HTTP_ADDR]=0.0.0.0:9465
   [LIVEOPS_WEB_ADDR]=0.0.0.0:8090
+  [HISTORY_HTTP_ADDR]=0.0.0.0:9466
+  [ANALYTICS_ADDR]=0.0.0.0:9467
   [KAFKA_BROKERS]=127.0.0.1:$KAFKA_PORT
   [REDIS_URL]=redis://127.0.0.1:$REDIS_PORT
   [FLEET_EVENTS_TOPIC]=fleet-events
@@ -128,8 +131,8 @@ rows() {
 
 # --- ports: the demo's own must be free; the servers' are checked by infra/infra.sh -------------
 
-declare -A PORT_OF=([50051]="the ingestion's gRPC port" [9464]="the ingestion's operations port" [8081]="the grid mock's port" [9465]="the pricing worker's operations port" [8090]="the live web map's port")
-for port in 8081 50051 9464 9465 8090; do
+declare -A PORT_OF=([50051]="the ingestion's gRPC port" [9464]="the ingestion's operations port" [8081]="the grid mock's port" [9465]="the pricing worker's operations port" [8090]="the live web map's port" [9466]="the history writer's operations port" [9467]="the analytics API's port")
+for port in 8081 50051 9464 9465 8090 9466 9467; do
   who=$(node infra/ports.mjs holder "$port") || continue
   hint="Stop that program (or free port $port), then run make demo again."
   if [[ "$who" == *"/dist/src/main.js"* ]]; then
@@ -229,6 +232,10 @@ start ingestion --
 wait_ready ingestion http://127.0.0.1:9464/ready
 start pricing-worker "${DB_ENV[@]}" --
 wait_ready pricing-worker http://127.0.0.1:9465/ready
+start history-writer "${DB_ENV[@]}" --
+wait_ready history-writer http://127.0.0.1:9466/ready
+start analytics-api "${DB_ENV[@]}" --
+wait_ready analytics-api http://127.0.0.1:9467/ready
 # The live map: OPERATOR_TOKENS of the shell if set (its first token goes in the address), else the development token.
 operator_token=$(node -e 'const t = (process.argv[1] || "").split(",").map((s) => s.trim()).filter(Boolean); console.log(t[0] ?? "greenlane-operator-token")' "${OPERATOR_TOKENS:-}")
 start liveops-web --
@@ -258,6 +265,8 @@ cat <<EOF
 [demo] live map: open http://127.0.0.1:8090/?token=$operator_token in a browser (liveops-web/README.md)
 [demo] ops: http://127.0.0.1:9464/metrics  http://127.0.0.1:9464/api/v1/stations  http://127.0.0.1:9465/metrics
 [demo] in another terminal, after a minute:  psql $db_url -f common/sql/analyst/stations-last-day.sql
+[demo] analysts (README: the first five minutes):  psql $db_url -f common/sql/analyst/history-low-battery.sql
+[demo]   curl -H 'Authorization: Bearer $operator_token' 'http://127.0.0.1:9467/api/v1/fleet/summary'  (http://127.0.0.1:9467/openapi.json)
 [demo] live-ops CLI below; Ctrl+C stops everything.
 EOF
 

@@ -3,7 +3,7 @@
 // Ctrl+C must count the rows before the embedded database stops (it printed "(database not
 // reachable)"); a shell pointing KAFKA_BROKERS, INGESTION_ADDR... elsewhere must not break it; a
 // port taken by another program must stop it naming the port and the program.
-// Runs scripts/demo.sh on the demo's own ports (8081, 50051, 9464, 9465, 8090), beside the shared Redis
+// Runs scripts/demo.sh on the demo's own ports (8081, 50051, 9464, 9465, 8090, 9466, 9467), beside the shared Redis
 // and Kafka, with a private cache folder (its own embedded TimescaleDB on a free port).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -90,6 +90,11 @@ async function runAndStop(session, env) {
   await waitFor('cars on the live map', async () => {
     const r = await fetch('http://127.0.0.1:8090/api/v1/cars', { headers: { authorization: 'Bearer greenlane-operator-token' } }).catch(() => undefined);
     return r?.ok === true && (await r.json()).count > 0;
+  }, 30_000);
+  // And the history, through the analytics API (issue 19).
+  await waitFor('the cars in the history, through the analytics API', async () => {
+    const r = await fetch('http://127.0.0.1:9467/api/v1/fleet/summary', { headers: { authorization: 'Bearer greenlane-operator-token' } }).catch(() => undefined);
+    return r?.ok === true && (await r.json()).hours.some((h) => h.samples > 0);
   }, 30_000);
   tmux('send-keys', '-t', session, 'C-c');
   return waitFor('the demo to end', () => /\[demo exit status \d+\]/.test(screen(session)) && screen(session), 60_000);
