@@ -26,8 +26,11 @@ interface Basemap {
 
 interface AlertView {
   carId: string;
-  battery: number;
+  kind: string;
+  severity: string;
+  battery?: number;
   since: number;
+  acknowledged?: boolean;
 }
 
 const COLORS = { green: '#2ecc40', yellow: '#ffdc00', red: '#ff4136' } as const;
@@ -313,7 +316,11 @@ function renderAlerts(): void {
   list.replaceChildren(
     ...alerts.slice(0, 100).map((a) => {
       const li = document.createElement('li');
-      li.textContent = `${a.carId}: battery ${a.battery.toFixed(1)} % — CRITICAL BATTERY!`;
+      li.textContent =
+        a.kind === 'critical_battery'
+          ? `${a.carId}: battery ${(a.battery ?? 0).toFixed(1)} % — CRITICAL BATTERY!`
+          : `${a.carId}: ${a.kind.replace(/_/g, ' ')} (${a.severity}${a.acknowledged ? ', acknowledged' : ''})`;
+      li.dataset.kind = a.kind;
       li.dataset.car = a.carId;
       li.addEventListener('click', () => select(a.carId));
       return li;
@@ -338,7 +345,8 @@ async function renderPanel(): Promise<void> {
   }
   const car = (await response.json()) as Record<string, unknown> & { recentEvents: unknown[]; booking?: Record<string, unknown> };
   $('panel-title').textContent = id;
-  $('panel-hint').textContent = car.offline ? 'offline: no event for a while' : car.alert ? 'CRITICAL BATTERY!' : '';
+  const carAlerts = (car.alerts as AlertView[] | undefined) ?? [];
+  $('panel-hint').textContent = [car.offline ? 'offline: no event for a while' : '', ...carAlerts.map((a) => (a.kind === 'critical_battery' ? 'CRITICAL BATTERY!' : `${a.kind.replace(/_/g, ' ')} (${a.severity})`))].filter(Boolean).join(' · ');
   const rows: Array<[string, string]> = [
     ['battery', `${Number(car.battery).toFixed(1)} %`],
     ['speed', `${Number(car.velocity).toFixed(1)} km/h`],

@@ -17,6 +17,8 @@ export interface WebConfig {
   httpAddr: string;
   brokers: string[];
   topic: string;
+  /** The alert engine's topic (issue 16); read when it exists at start. */
+  alertsTopic: string;
   /** Undefined: a group of its own per process (every instance sees every event). */
   groupId: string | undefined;
   fromBeginning: boolean;
@@ -35,6 +37,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['OPERATOR_TOKENS', 'comma-separated operator tokens for the page data and the WebSocket [development only: greenlane-operator-token; required when NODE_ENV=production]'],
   ['KAFKA_BROKERS', `bootstrap brokers, comma-separated [${DEFAULTS.KAFKA_BROKERS}]`],
   ['FLEET_EVENTS_TOPIC', `topic of the fleet events [${TOPICS.FLEET_EVENTS}]`],
+  ['FLEET_ALERTS_TOPIC', "the alert engine's alerts, read from their start when the topic exists at launch [fleet-alerts]"],
   ['LIVEOPS_WEB_GROUP_ID', 'consumer group [unset: one of its own per process, like the CLI]'],
   ['LIVEOPS_WEB_FROM_BEGINNING', 'replay the topic from its start at launch [false]'],
   ['REDIS_URL', `Redis, read for the stations' free slots; "none" to not read it [${DEFAULTS.REDIS_URL}]`],
@@ -54,6 +57,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     httpAddr: envHostPort(env, 'LIVEOPS_WEB_ADDR', '0.0.0.0:8090'),
     brokers: envHostPortList(env, 'KAFKA_BROKERS', DEFAULTS.KAFKA_BROKERS),
     topic: envString(env, 'FLEET_EVENTS_TOPIC', TOPICS.FLEET_EVENTS),
+    alertsTopic: envString(env, 'FLEET_ALERTS_TOPIC', 'fleet-alerts'),
     groupId: envOptional(env, 'LIVEOPS_WEB_GROUP_ID'),
     fromBeginning: envBool(env, 'LIVEOPS_WEB_FROM_BEGINNING', false),
     redisUrl: redis === 'none' ? undefined : envUrl(env, 'REDIS_URL', DEFAULTS.REDIS_URL, ['redis:', 'rediss:']),

@@ -105,6 +105,14 @@ try {
   });
   await consumer.connect();
   await consumer.subscribe({ topic: config.topic, fromBeginning: config.fromBeginning });
+  // The alert engine's topic, where it exists: read from its start, so alerts raised before this
+  // service started are shown while active (cleared ones are dropped on the way).
+  const admin = kafka.admin();
+  await admin.connect();
+  const alertsTopicExists = (await admin.listTopics()).includes(config.alertsTopic);
+  await admin.disconnect();
+  if (alertsTopicExists) await consumer.subscribe({ topic: config.alertsTopic, fromBeginning: true });
+  else log.info({ topic: config.alertsTopic }, 'no alerts topic (the alert engine has not run here): battery alerts only');
   await consumer.run({
     // The group is this process's own: nothing to resume from, no offsets worth committing.
     autoCommit: false,

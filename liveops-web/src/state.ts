@@ -24,11 +24,17 @@ export interface Booking {
 
 export interface Alert {
   carId: string;
-  kind: 'critical_battery';
-  battery: number;
+  /** `critical_battery` (this service's own, from telemetry), or the alert engine's rule (fleet-alerts). */
+  kind: string;
+  severity: 'critical' | 'warning' | string;
   since: number;
-  lat: number;
-  lon: number;
+  /** The alert engine's id; absent for critical_battery. */
+  alertId?: string;
+  acknowledged?: boolean;
+  battery?: number;
+  lat?: number;
+  lon?: number;
+  values?: Record<string, unknown>;
 }
 
 export interface CarDetail {
@@ -43,7 +49,7 @@ export interface CarDetail {
   charging: boolean;
   chargeEnergyKwh?: number;
   offline: boolean;
-  alert?: Alert;
+  alerts?: Alert[];
   booking?: Booking;
   /** Newest last: the raw event JSON as it was on the topic. */
   recentEvents: unknown[];
@@ -70,7 +76,10 @@ export class FleetState {
   private dirty = new Uint32Array(0);
   private dirtyCount = 0;
   private isDirty = new Uint8Array(0);
+  /** Active alerts: `battery:<car>` for critical battery, the alert engine's alert_id for its own. */
   readonly alerts = new Map<string, Alert>();
+  /** Active alert-engine alerts per car. */
+  private readonly engineAlerts = new Map<string, number>();
   /** Bumped when the alert list changes. */
   alertsVersion = 0;
   events = 0;
@@ -139,12 +148,14 @@ export class FleetState {
       return false;
     }
     const carId = str(e.car_id);
+    const type = e.event_type ?? 'telemetry';
+    // The alert engine's events carry `at`, not `timestamp`.
+    if (carId !== undefined && typeof type === 'string' && type.startsWith('alert_')) return this.applyAlert(e, carId, type.slice('alert_'.length));
     const timestamp = num(e.timestamp);
     if (carId === undefined || timestamp === undefined) {
       this.malformed += 1;
       return false;
     }
-    const type = e.event_type ?? 'telemetry';
     if (type === 'telemetry') {
       const lat = num(e.lat);
       const lon = num(e.lon);
@@ -171,7 +182,10 @@ export class FleetState {
       const charging = e.charging === true;
       const critical = battery < CRITICAL_BELOW;
       c.flags[row] =
-        (charging ? FLAG_CHARGING : 0) | (stationId ? FLAG_PLUGGED : 0) | (velocity === 0 ? FLAG_STOPPED : 0) | (critical ? FLAG_ALERT : 0);
+        (charging ? FLAG_CHARGING : 0) |
+        (stationId ? FLAG_PLUGGED : 0) |
+        (velocity === 0 ? FLAG_STOPPED : 0) |
+        (critical || (this.engineAlerts.get(carId) ?? 0) > 0 ? FLAG_ALERT : 0);
       extra.stationId = stationId;
       extra.chargeEnergyKwh = num(e.charge_energy_kwh);
       this.setAlert(carId, critical, battery, timestamp, lat, lon);
@@ -205,19 +219,68 @@ export class FleetState {
   }
 
   private setAlert(carId: string, active: boolean, battery: number, timestamp: number, lat: number, lon: number): void {
-    const existing = this.alerts.get(carId);
+    const key = `battery:${carId}`;
+    const existing = this.alerts.get(key);
     if (active) {
       if (existing) {
         existing.battery = battery;
         existing.lat = lat;
         existing.lon = lon;
       } else {
-        this.alerts.set(carId, { carId, kind: 'critical_battery', battery, since: timestamp, lat, lon });
+        this.alerts.set(key, { carId, kind: 'critical_battery', severity: 'critical', battery, since: timestamp, lat, lon });
         this.alertsVersion += 1;
       }
     } else if (existing) {
-      this.alerts.delete(carId);
+      this.alerts.delete(key);
       this.alertsVersion += 1;
+    }
+  }
+
+  /** An event of the alert engine (fleet-alerts): raised, refreshed, acknowledged or cleared. */
+  private applyAlert(e: Record<string, unknown>, carId: string, transition: string): boolean {
+    const alertId = str(e.alert_id);
+    if (alertId === undefined || !['raised', 'refreshed', 'acknowledged', 'cleared'].includes(transition)) {
+      this.malformed += 1;
+      return false;
+    }
+    this.events += 1;
+    const existing = this.alerts.get(alertId);
+    if (transition === 'cleared') {
+      if (existing) {
+        this.alerts.delete(alertId);
+        this.engineAlerts.set(carId, Math.max(0, (this.engineAlerts.get(carId) ?? 1) - 1));
+        this.alertsVersion += 1;
+        this.refreshAlertFlag(carId);
+      }
+      return true;
+    }
+    const alert: Alert = {
+      carId,
+      kind: str(e.rule) ?? 'alert',
+      severity: str(e.severity) ?? 'warning',
+      since: num(e.raised_at) ?? num(e.at) ?? 0,
+      alertId,
+      acknowledged: transition === 'acknowledged' || existing?.acknowledged === true,
+    };
+    if (typeof e.values === 'object' && e.values !== null) alert.values = e.values as Record<string, unknown>;
+    this.alerts.set(alertId, alert);
+    if (!existing) {
+      this.engineAlerts.set(carId, (this.engineAlerts.get(carId) ?? 0) + 1);
+      this.refreshAlertFlag(carId);
+    }
+    this.alertsVersion += 1;
+    return true;
+  }
+
+  private refreshAlertFlag(carId: string): void {
+    const row = this.byId.get(carId);
+    if (row === undefined) return;
+    const c = this.columns;
+    const active = (this.engineAlerts.get(carId) ?? 0) > 0 || this.alerts.has(`battery:${carId}`);
+    const flags = active ? c.flags[row]! | FLAG_ALERT : c.flags[row]! & ~FLAG_ALERT;
+    if (flags !== c.flags[row]) {
+      c.flags[row] = flags;
+      this.touch(row);
     }
   }
 
@@ -266,14 +329,16 @@ export class FleetState {
     };
     if (extra.stationId) detail.stationId = extra.stationId;
     if (extra.chargeEnergyKwh !== undefined) detail.chargeEnergyKwh = extra.chargeEnergyKwh;
-    const alert = this.alerts.get(carId);
-    if (alert) detail.alert = alert;
+    const alerts = [...this.alerts.values()].filter((a) => a.carId === carId);
+    if (alerts.length > 0) detail.alerts = alerts;
     if (extra.booking) detail.booking = extra.booking;
     return detail;
   }
 
+  /** Critical first, then the lowest battery, then the oldest. */
   alertList(): Alert[] {
-    return [...this.alerts.values()].sort((a, b) => a.battery - b.battery);
+    const rank = (a: Alert) => (a.severity === 'critical' ? 0 : 1);
+    return [...this.alerts.values()].sort((a, b) => rank(a) - rank(b) || (a.battery ?? 101) - (b.battery ?? 101) || a.since - b.since);
   }
 
   /** UTF-8 bytes of the ids of rows from..size-1, '\n'-separated (the names block of a frame). */

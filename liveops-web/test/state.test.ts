@@ -47,6 +47,32 @@ test('alerts: raised below 15 %, cleared above, listed lowest first', () => {
   assert.is(s.columns.flags[1]! & FLAG_ALERT, 0);
 });
 
+test("the alert engine's alerts (fleet-alerts): raised, acknowledged, cleared; the car is highlighted while one is active", () => {
+  const s = newState();
+  s.apply(telemetry('CAR-001', 40.75, 80, T), 0);
+  s.takeDirty();
+  const alert = (transition: string, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ event_type: `alert_${transition}`, event_id: `a-${transition}`, alert_id: 'AL-1', car_id: 'CAR-001', rule: 'overspeed', severity: 'warning', at: T + 1, raised_at: T + 1, values: { velocity: 130 }, ...extra });
+  assert.ok(s.apply(alert('raised'), 0));
+  assert.ok(s.columns.flags[0]! & FLAG_ALERT);
+  assert.equal([...s.takeDirty().rows], [0], 'the car is sent again, highlighted');
+  assert.equal(s.alertList().map((a) => [a.kind, a.severity, a.alertId]), [['overspeed', 'warning', 'AL-1']]);
+  s.apply(alert('acknowledged', { operator: 'op' }), 0);
+  assert.is(s.alertList()[0]!.acknowledged, true);
+  // Telemetry above 15 % keeps the engine's alert on the car.
+  s.apply(telemetry('CAR-001', 40.76, 79, T + 2), 0);
+  assert.ok(s.columns.flags[0]! & FLAG_ALERT);
+  assert.is(s.detail('CAR-001')!.alerts!.length, 1);
+  s.apply(alert('cleared'), 0);
+  assert.is(s.alertList().length, 0);
+  assert.is(s.columns.flags[0]! & FLAG_ALERT, 0);
+  // A critical battery and an engine alert together: critical first.
+  s.apply(telemetry('CAR-002', 40.75, 5, T), 0);
+  s.apply(alert('raised', { alert_id: 'AL-2', car_id: 'CAR-001', severity: 'warning' }), 0);
+  assert.equal(s.alertList().map((a) => a.kind), ['critical_battery', 'overspeed']);
+  assert.is(s.apply(JSON.stringify({ event_type: 'alert_exploded', alert_id: 'x', car_id: 'C', at: 1, timestamp: 1 }), 0), false);
+});
+
 test('a silent car goes offline, and back online with its next event', () => {
   const s = newState();
   s.apply(telemetry('CAR-001', 40.75, 80, T), 1_000);

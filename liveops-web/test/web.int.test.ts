@@ -18,6 +18,7 @@ import { SCREENSHOTS, launchChromium, startService, type RunningService } from '
 
 const test = suite('live web map in Chromium');
 const topic = uniqueName('liveops-web-it');
+const alertsTopic = uniqueName('liveops-web-it-alerts');
 const TOKEN = 'test-operator-token';
 const REDIS_DB = `${testServers.redisUrl}/13`;
 const kafka = createKafka({ brokers: testServers.kafkaBrokers, clientId: 'liveops-web-test', log: createLogger('liveops-web-test', { LOG_LEVEL: 'silent' }), quiet: true });
@@ -35,6 +36,7 @@ const foreign: string[] = [];
 const serviceEnv = () => ({
   KAFKA_BROKERS: testServers.kafkaBrokers.join(','),
   FLEET_EVENTS_TOPIC: topic,
+  FLEET_ALERTS_TOPIC: alertsTopic,
   REDIS_URL: REDIS_DB,
   OPERATOR_TOKENS: `other-token,${TOKEN}`,
   LIVEOPS_WEB_OFFLINE_AFTER_MS: '15000',
@@ -66,7 +68,7 @@ async function pageStats(): Promise<{ connection: string; reconnects: number; fr
 }
 
 test.before(async () => {
-  await ensureTopics(kafka, [{ topic, numPartitions: 3 }]);
+  await ensureTopics(kafka, [{ topic, numPartitions: 3 }, { topic: alertsTopic, numPartitions: 1 }]);
   producer = kafka.producer();
   await producer.connect();
   const redis = await connectRedis(REDIS_DB, createLogger('liveops-web-test', { LOG_LEVEL: 'silent' }));
@@ -96,7 +98,7 @@ test.after(async () => {
   await producer?.disconnect();
   const admin = kafka.admin();
   await admin.connect();
-  await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+  await admin.deleteTopics({ topics: [topic, alertsTopic] }).catch(() => undefined);
   await admin.disconnect();
 });
 
@@ -187,6 +189,21 @@ test('signed in through ?token=, the cars of a known stream are at their places,
   await page.waitForFunction(() => (document.getElementById('panel-booking')?.textContent ?? '').includes('confirmed at ST-017'));
   assert.match((await page.textContent('#panel-values'))!, /ST-017 \(charging\)/);
   await page.screenshot({ path: join(SCREENSHOTS, 'liveops-web-cars.png') });
+});
+
+test("the alert engine's alerts (fleet-alerts) are listed and highlight their car until cleared", async () => {
+  const alert = (transition: string) => ({
+    key: 'CAR-YELLOW',
+    value: JSON.stringify({ event_type: `alert_${transition}`, event_id: uniqueName('a'), alert_id: 'AL-OVERSPEED-1', car_id: 'CAR-YELLOW', rule: 'overspeed', severity: 'warning', at: clock, raised_at: clock, values: { velocity: 131 } }),
+  });
+  assert.is((await car('CAR-YELLOW'))!.alert, false);
+  await producer.send({ topic: alertsTopic, messages: [alert('raised')] });
+  await page.waitForSelector('#alerts li[data-car="CAR-YELLOW"][data-kind="overspeed"]');
+  await waitFor('CAR-YELLOW highlighted', async () => (await car('CAR-YELLOW'))?.alert === true);
+  assert.match((await page.textContent('#alerts'))!, /CAR-YELLOW: overspeed \(warning\)/);
+  await page.screenshot({ path: join(SCREENSHOTS, 'liveops-web-alerts.png') });
+  await producer.send({ topic: alertsTopic, messages: [alert('cleared')] });
+  await waitFor('the alert cleared', async () => (await car('CAR-YELLOW'))?.alert === false && (await page.$('#alerts li[data-car="CAR-YELLOW"]')) === null);
 });
 
 test('a car that goes silent is shown offline', async () => {
