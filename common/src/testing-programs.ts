@@ -143,3 +143,14 @@ export async function withClient<T>(url: string, fn: (client: pg.Client) => Prom
     await client.end();
   }
 }
+
+/** Sum of a Prometheus metric's samples (its lines whose labels contain `match`) from `text`. */
+export function metricSum(text: string, name: string, match = ''): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || !(line[name.length] === ' ' || line[name.length] === '{')) continue;
+    if (match && !line.includes(match)) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}

@@ -3,7 +3,7 @@
  * (distances computed here with the haversine formula, independently of the writer's SQL), and
  * the history writer as a child process.
  */
-import { freePort, spawnProgram, waitReady, type Child } from '@greenlane/common/testing-programs';
+import { freePort, metricSum, spawnProgram, waitReady, type Child } from '@greenlane/common/testing-programs';
 import { testServers } from '@greenlane/common/testing';
 
 export interface CarTotals {
@@ -98,14 +98,7 @@ export async function startWriter(w: WriterEnv, extra: Record<string, string> = 
   return { ...child, port };
 }
 
-/** Sum of a Prometheus metric's samples whose line contains `match`. */
+/** Sum of a Prometheus metric's samples of the writer whose line contains `match`. */
 export async function metric(port: number, name: string, match = ''): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name) || !(line[name.length] === ' ' || line[name.length] === '{')) continue;
-    if (match && !line.includes(match)) continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
+  return metricSum(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), name, match);
 }

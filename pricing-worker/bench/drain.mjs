@@ -34,6 +34,7 @@ import pg from 'pg';
 import { CompressionTypes, Partitioners } from 'kafkajs';
 import { createKafka, createLogger, migrate } from '@greenlane/common';
 import { freePort } from '@greenlane/common/testing-kafka';
+import { withClient } from '@greenlane/common/testing-programs';
 import { sessionIdOf } from '../dist/src/decode.js';
 import { priceAt } from '../../grid-mock/dist/src/curve.js';
 
@@ -200,15 +201,6 @@ async function produceBacklog(topic, share, csvPath) {
 }
 
 // ── Database helpers.
-async function withClient(url, fn) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
 const countRows = () => withClient(dbUrl, async (c) => (await c.query('SELECT count(*)::int AS n FROM charging_sessions')).rows[0].n);
 const truncate = () => withClient(dbUrl, (c) => c.query('TRUNCATE charging_sessions'));
 
