@@ -3,7 +3,7 @@
  * make chaos: a realistic fleet through a private GreenLane stack while faults are injected in
  * turn, then the checker (lib/checker.mjs). Exit 0 only when nothing was lost or doubled.
  *   node chaos/run.mjs [--messages 100000] [--faults a,b,...] [--scale] [--phase 15] [--warmup 20]
- *                      [--tail 10] [--outage 10] [--interval 200] [--offset 0] [--keep-infra] [--json]
+ *                      [--tail 10] [--outage 10] [--interval 200] [--command-rate 3] [--offset 0] [--keep-infra] [--json]
  */
 import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -21,6 +21,7 @@ const { values } = parseArgs({
     tail: { type: 'string' },
     outage: { type: 'string' },
     interval: { type: 'string' },
+    'command-rate': { type: 'string' },
     offset: { type: 'string' },
     'keep-infra': { type: 'boolean' },
     json: { type: 'boolean' },
@@ -40,6 +41,7 @@ if (values.help) {
       `  --warmup S       before the first fault [${DEFAULTS.warmupSec}]   --tail S  after the last [${DEFAULTS.tailSec}]`,
       `  --outage S       how long Kafka and the grid mock stay down [${DEFAULTS.outageSec}]`,
       `  --interval MS    each car's update interval [${DEFAULTS.intervalMs}]`,
+      `  --command-rate N operators' commands a second through the command API, all through the faults; 0 = none [${DEFAULTS.commandRate}]`,
       '  --offset N       added to every private port (16379 Redis, 29092 Kafka, 55532 PostgreSQL, ...) [0]',
       '  --keep-infra     leave the private Redis, Kafka and PostgreSQL running',
       '  --results FILE   also write the report JSON there',
@@ -61,6 +63,7 @@ const report = await runChaos({
   tailSec: num(values.tail, DEFAULTS.tailSec),
   outageSec: num(values.outage, DEFAULTS.outageSec),
   intervalMs: num(values.interval, DEFAULTS.intervalMs),
+  commandRate: num(values['command-rate'], DEFAULTS.commandRate),
   offset: num(values.offset, 0),
   keepInfra: values['keep-infra'] === true,
 }).catch((error) => {
