@@ -4,18 +4,23 @@
  * well-formed CarStatus protobuf with wild values and broken raw HTTP/2 gRPC streams to the
  * ingestion, poison straight to the topic for the pricing workers. Then: no process crashed, every
  * rejection is counted (ingestion's /metrics, the dead-letter topic), nothing bad was stored, and
- * the valid traffic lost nothing (the chaos checker).
- *   node chaos/fuzz.mjs [--wild 60000] [--raw 26000] [--poison 20000] [--offset 200] [--keep-infra] [--json]
+ * the valid traffic lost nothing (the chaos checker). And hostile HTTP to the command API
+ * (lib/fuzz-commands.mjs) beside valid commands: every bad request answered with its 4xx and a JSON
+ * {error}, counted in command_api_requests_refused_total; the valid commands checked like a fault
+ * run's (lib/commands.mjs).
+ *   node chaos/fuzz.mjs [--wild 60000] [--raw 26000] [--poison 20000] [--commands 20000] [--offset 200] [--keep-infra] [--json]
  */
 import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
-import { CHAOS_TOKEN, createServices, infraStop, metric, prepareRun, sleep, stackConfig, urls } from './lib/stack.mjs';
+import { CHAOS_OPERATOR_TOKEN, CHAOS_TOKEN, commandApiUrl, commandsTopic, createServices, infraStop, metric, prepareRun, sleep, stackConfig, urls } from './lib/stack.mjs';
 import { countAcked, say, startSimulator, waitDrained } from './lib/run-chaos.mjs';
 import { check, readTopic } from './lib/checker.mjs';
 import { RAW, frame, poison, rawHeaders, wild } from './lib/fuzz-inputs.mjs';
 import { pooled, sendStream, sessionPool } from './lib/fuzz-wire.mjs';
+import { checkCommands, longestLifetimeMs, startCommandDriver, waitRelayed } from './lib/commands.mjs';
+import { commandApiRefused, fuzzCommandApi } from './lib/fuzz-commands.mjs';
 
 const { Kafka, logLevel } = kafkajs;
 /** The private stack's own token (its ingestion accepts nothing else). */
@@ -23,14 +28,14 @@ const TOKEN = CHAOS_TOKEN;
 const FAILED = 2;
 
 export async function runFuzz(options = {}) {
-  const o = { wild: 60_000, raw: 26_000, poison: 20_000, perStream: 500, concurrency: 48, cars: 40, intervalMs: 200, warmupSec: 20, tailSec: 10, offset: 200, keepInfra: false, ...options };
+  const o = { wild: 60_000, raw: 26_000, poison: 20_000, commands: 20_000, commandRate: 10, perStream: 500, concurrency: 48, cars: 40, intervalMs: 200, warmupSec: 20, tailSec: 10, offset: 200, keepInfra: false, ...options };
   const cfg = stackConfig(o.offset);
   const runId = `fuzz-${Date.now()}`;
   const dir = join(cfg.cache, 'runs', runId);
   mkdirSync(dir, { recursive: true });
   const db = runId.replace(/-/g, '_');
   const u = urls(cfg, db);
-  say(`fuzz ${runId}: ${o.wild} wild CarStatus, ${o.raw} broken raw streams, ${o.poison} poison events; ${o.cars} valid cars alongside; logs ${dir}`);
+  say(`fuzz ${runId}: ${o.wild} wild CarStatus, ${o.raw} broken raw streams, ${o.poison} poison events, ${o.commands} hostile command API requests; ${o.cars} valid cars alongside; logs ${dir}`);
   await prepareRun(cfg, u, db);
 
   const dlqTopic = `${runId}-dlq`;
@@ -39,24 +44,29 @@ export async function runFuzz(options = {}) {
   const report = { runId, options: o, logs: dir };
   const started = Date.now();
   let pool;
+  let driver;
   try {
     await services.grid.start();
     await services.ingestion[0].start();
     for (const s of services.pricing) await s.start();
+    await services.commandApi.start();
     const before = {
       rejected: await metric(ingestionMetrics, 'ingestion_messages_rejected_total'),
       unauthenticated: await metric(ingestionMetrics, 'ingestion_errors_total', 'kind="unauthenticated"'),
     };
 
     const ackedLog = join(dir, 'acked-1.log');
+    const commandLog = join(dir, 'commands-1.log');
+    const prefix = `${runId.slice(-6)}A-`;
     const sim = startSimulator({
       name: 'simulator-1',
       target: `127.0.0.1:${cfg.ingestion[0].grpcPort}`,
       cars: o.cars,
       intervalMs: o.intervalMs,
       seed: 7,
-      prefix: `${runId.slice(-6)}A-`,
+      prefix,
       ackedLog,
+      commandLog,
       logDir: dir,
     });
     // Valid cars first, so some are charging (and being priced) while the bad input arrives.
@@ -96,6 +106,12 @@ export async function runFuzz(options = {}) {
       tally(result.responses);
       count(kind.kind, result.outcome);
     });
+    // 4. hostile HTTP to the command API, beside valid commands to the valid cars (the driver)
+    const refusedBefore = await commandApiRefused(cfg);
+    const validCars = Array.from({ length: o.cars }, (_, k) => `${prefix}${String(k + 1).padStart(3, '0')}`);
+    const acceptedLog = join(dir, 'commands-accepted.log');
+    driver = startCommandDriver({ apiUrl: commandApiUrl(cfg), token: CHAOS_OPERATOR_TOKEN, cars: validCars, acceptedLog, redisUrl: u.redisUrl, rate: o.commandRate, say });
+    const commandJob = fuzzCommandApi(cfg, { count: o.commands, car: validCars[0], driver });
     // 3. poison straight to the topic
     const kafka = new Kafka({ brokers: u.brokers, clientId: 'chaos-fuzz', logLevel: logLevel.NOTHING });
     const producer = kafka.producer();
@@ -109,7 +125,13 @@ export async function runFuzz(options = {}) {
       await producer.disconnect();
     })();
     const fuzzStart = Date.now();
-    await Promise.all([wildJob, rawJob, poisonJob]);
+    const [, , , commandFuzz] = await Promise.all([wildJob, rawJob, poisonJob, commandJob]);
+    await driver.stop();
+    const commandsOpen = await driver.waitFinal(Date.now() + longestLifetimeMs() + 5_000);
+    const relayed = await waitRelayed(u.redisUrl, Date.now() + 30_000);
+    const refusedAfter = await commandApiRefused(cfg);
+    const drove = driver.summary();
+    driver = undefined;
     const fuzzSec = (Date.now() - fuzzStart) / 1000;
     say(`fuzz sent in ${fuzzSec.toFixed(1)} s; valid acks so far ${countAcked([ackedLog])}`);
     pool.close();
@@ -127,7 +149,7 @@ export async function runFuzz(options = {}) {
       ).reduce((a, b) => a + b, 0),
     };
     const alive = await Promise.all(
-      [`http://127.0.0.1:${cfg.ingestion[0].httpPort}/ready`, ...cfg.pricing.map((p) => `http://127.0.0.1:${p.httpPort}/ready`)].map((url) =>
+      [`http://127.0.0.1:${cfg.ingestion[0].httpPort}/ready`, ...cfg.pricing.map((p) => `http://127.0.0.1:${p.httpPort}/ready`), `${commandApiUrl(cfg)}/ready`].map((url) =>
         fetch(url).then((r) => r.ok, () => false),
       ),
     );
@@ -155,6 +177,16 @@ export async function runFuzz(options = {}) {
       .filter(([k]) => k !== 'wild-values')
       .reduce((n, [, o2]) => n + (o2['grpc-0'] ?? 0), 0);
     const valid = await check({ brokers: u.brokers, topic: runId, dbUrl: u.dbUrl, redisUrl: u.redisUrl, ackedLogs: [ackedLog], faults: [] });
+    const validCommands = await checkCommands({
+      brokers: u.brokers,
+      redisUrl: u.redisUrl,
+      commands: { acceptedLog, commandLogs: [commandLog], topic: commandsTopic(runId), driver: drove },
+    });
+    // Every refusal the API made is counted: the hostile requests (all of them, a 2xx for one is
+    // already a failure), and whatever the valid traffic was refused (none expected).
+    const driverServerErrors = Object.entries(drove.retryCauses).filter(([k]) => /^5\d\d$/.test(k)).reduce((n, [, v]) => n + v, 0);
+    const driverRefused = Object.values(drove.refused).reduce((a, b) => a + b, 0);
+    const refusedExpected = commandFuzz.sent - commandFuzz.accepted2xx + driverRefused + driverServerErrors + (commandFuzz.validReads.sent - commandFuzz.validReads.ok);
 
     Object.assign(report, {
       sent: { wild: o.wild, raw: o.raw, poison: o.poison, total: o.wild + o.raw + o.poison, seconds: fuzzSec },
@@ -171,6 +203,12 @@ export async function runFuzz(options = {}) {
       },
       pricing: { poisonSent: o.poison, dlqMessages, dlqHigh: dlqOffsets.reduce((n, p) => n + Number(p.high), 0), deadLettersMetric: after.deadLetters, lagAtEnd: lag },
       fuzzEventsOnTopic: fuzzOnTopic,
+      commandApi: {
+        ...commandFuzz,
+        refusedMetricDelta: refusedAfter === null || refusedBefore === null ? null : refusedAfter - refusedBefore,
+        refusedExpected,
+        valid: { driver: drove, notFinalAtEnd: commandsOpen, relayed, check: validCommands },
+      },
       alive,
       crashes,
       simulator,
@@ -189,12 +227,22 @@ export async function runFuzz(options = {}) {
       fuzzOnTopic === 0 &&
       lag === 0 &&
       simulator.rejected === 0 &&
-      valid.ok;
+      valid.ok &&
+      commandFuzz.sent === o.commands &&
+      commandFuzz.answeredAsExpected === commandFuzz.sent &&
+      commandFuzz.serverErrors === 0 &&
+      commandFuzz.accepted2xx === 0 &&
+      commandFuzz.unanswered === 0 &&
+      commandFuzz.validReads.ok === commandFuzz.validReads.sent &&
+      report.commandApi.refusedMetricDelta === refusedExpected &&
+      relayed &&
+      validCommands.ok;
     report.elapsedSec = Math.round((Date.now() - started) / 1000);
     writeFileSync(join(dir, 'report.json'), JSON.stringify(report, null, 2));
     return report;
   } finally {
     pool?.close();
+    await driver?.stop().catch(() => {});
     for (const s of services.all()) await s.stop(15_000, true).catch(() => {});
     if (!o.keepInfra) await infraStop(cfg, 'redis', 'kafka', 'postgres').catch(() => {});
   }
@@ -211,8 +259,24 @@ export function formatFuzz(r) {
       `unauthenticated ${i.unauthenticatedSent} = errors_total{unauthenticated} +${i.unauthenticatedMetricDelta}; broken streams ended OK ${i.rawStreamsEndedOk}; hung ${i.hung}`,
     `outcomes: ${Object.entries(r.outcomes).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join('; ')}`,
     `pricing: poison ${p.poisonSent} → dead-letter topic ${p.dlqMessages} (dead_letters_total ${p.deadLettersMetric}); lag at end ${p.lagAtEnd}; fuzz cars on the topic ${r.fuzzEventsOnTopic}`,
+    formatCommandFuzz(r.commandApi),
     `processes: crashes ${r.crashes.length === 0 ? 'none' : JSON.stringify(r.crashes)}; ready at end ${JSON.stringify(r.alive)}`,
     `valid traffic: sent ${r.simulator.sent} acked ${r.simulator.acked} rejected ${r.simulator.rejected}; lost ${t.lost}; charging samples ${t.chargingSamples}, rows ${t.rows} (missing ${t.missingRows}, duplicated ${t.duplicatedRows}, unexplained ${t.unexplainedRows}); energy violations ${t.energyViolations}; slot violations ${t.slotViolations}`,
+  ].join('\n');
+}
+
+export function formatCommandFuzz(c) {
+  const v = c.valid.check.totals;
+  const wrong = Object.entries(c.byKind)
+    .filter(([, k]) => Object.keys(k).length > 1)
+    .map(([kind, k]) => `${kind} ${JSON.stringify(Object.fromEntries(Object.entries(k).filter(([key]) => key !== 'sent')))}`);
+  return [
+    `command API: ${c.sent} hostile requests in ${c.seconds.toFixed(1)} s (${c.perSecond}/s, ${Object.keys(c.byKind).length} kinds): answered as expected ${c.answeredAsExpected}; by status ${JSON.stringify(c.byStatus)}; ` +
+      `5xx ${c.serverErrors}, 2xx ${c.accepted2xx}, no answer ${c.unanswered}, wrong status ${c.wrongStatus}, not JSON {error} ${c.notJson}; ` +
+      `refused_total +${c.refusedMetricDelta} (expected ${c.refusedExpected}); valid reads ${c.validReads.ok}/${c.validReads.sent} OK`,
+    ...(wrong.length > 0 ? [`  wrong answers: ${wrong.join('; ')}`] : []),
+    `  valid commands beside: accepted ${v.accepted} ${JSON.stringify(v.acceptedByType ?? {})}, final ${JSON.stringify(v.final)}, not final ${v.notFinal}, carried out ${v.executions}, twice ${v.carriedOutTwice}, wrong car ${v.wrongCar}, ` +
+      `SUCCEEDED not carried out ${v.succeededNotCarriedOut}, topic QUEUED/final missing ${v.topicMissingQueued}/${v.topicMissingFinal}: ${c.valid.check.ok ? 'ok' : 'FAIL'}`,
   ].join('\n');
 }
 
@@ -222,6 +286,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       wild: { type: 'string' },
       raw: { type: 'string' },
       poison: { type: 'string' },
+      commands: { type: 'string' },
       offset: { type: 'string' },
       'keep-infra': { type: 'boolean' },
       json: { type: 'boolean' },
@@ -234,6 +299,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   --wild N        well-formed CarStatus with one wild value each [60000]
   --raw N         broken raw HTTP/2 gRPC streams, one bad message each [26000]
   --poison N      poison events written straight to the topic [20000]
+  --commands N    hostile HTTP requests to the command API, beside valid commands [20000]
   --offset N      added to every private port [200]
   --keep-infra    leave the private Redis, Kafka and PostgreSQL running
   --results FILE  also write the report JSON there
@@ -243,7 +309,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   }
   const n = (v) => (v === undefined ? undefined : Number(v));
   const opts = Object.fromEntries(
-    Object.entries({ wild: n(values.wild), raw: n(values.raw), poison: n(values.poison), offset: n(values.offset), keepInfra: values['keep-infra'] }).filter(([, v]) => v !== undefined),
+    Object.entries({ wild: n(values.wild), raw: n(values.raw), poison: n(values.poison), commands: n(values.commands), offset: n(values.offset), keepInfra: values['keep-infra'] }).filter(([, v]) => v !== undefined),
   );
   const report = await runFuzz(opts);
   if (values.results) writeFileSync(values.results, JSON.stringify(report, null, 2));
