@@ -15,6 +15,7 @@ const test = suite('live-ops CLI in a terminal');
 const topic = uniqueName('liveops-it');
 // Created only by the test that needs it: until then the CLI must go on quietly without it.
 const commandsTopic = uniqueName('liveops-it-commands');
+const alertsTopic = uniqueName('liveops-it-alerts');
 const socket = uniqueName('liveops-tmux');
 // 2023-12-02T20:15:32Z, shown with --utc as 20:15:32.
 const T = Date.UTC(2023, 11, 2, 20, 15, 32);
@@ -26,7 +27,7 @@ function tmux(...args: string[]): string {
 }
 
 function startCli(session: string, args: string[], env: Record<string, string> = {}): void {
-  const vars = { FLEET_EVENTS_TOPIC: topic, FLEET_COMMANDS_TOPIC: commandsTopic, KAFKA_BROKERS: testServers.kafkaBrokers.join(','), ...env };
+  const vars = { FLEET_EVENTS_TOPIC: topic, FLEET_COMMANDS_TOPIC: commandsTopic, FLEET_ALERTS_TOPIC: alertsTopic, KAFKA_BROKERS: testServers.kafkaBrokers.join(','), ...env };
   const assignments = Object.entries(vars).map(([k, v]) => `${k}=${v}`);
   // The test runner sets NO_COLOR; the terminal decides here, unless a case sets it again.
   const command = ['env', '-u', 'NO_COLOR', ...assignments, process.execPath, CLI, '--utc', ...args].map((a) => `'${a}'`).join(' ');
@@ -50,6 +51,11 @@ async function waitForScreen(session: string, what: string | RegExp, timeoutMs =
     timeoutMs,
     100,
   );
+}
+
+/** `word` drawn in SGR colour `code` (tmux writes styles its own way: `\x1b[1m\x1b[31m`, `\x1b[1;31m`, ...). */
+function coloured(word: string, code: number): RegExp {
+  return new RegExp(`\\x1b\\[(?:\\d+;)*${code}(?:;\\d+)*m(?:\\x1b\\[[0-9;]*m)*${word}`);
 }
 
 const telemetry = (car: string, battery: number, lat: number, lon: number, velocity: number, timestamp = T) =>
@@ -76,7 +82,7 @@ test.after(async () => {
   await producer?.disconnect();
   const admin = kafka.admin();
   await admin.connect();
-  await admin.deleteTopics({ topics: [topic, commandsTopic] }).catch(() => {});
+  await admin.deleteTopics({ topics: [topic, commandsTopic, alertsTopic] }).catch(() => {});
   await admin.disconnect();
 });
 
@@ -102,7 +108,8 @@ test('from now: the contract lines, booking style, colors, status line, every al
   assert.not.ok(text.includes('CAR-OLD'), 'from now: the older event is not shown');
   // A terminal without NO_COLOR gets colors.
   assert.match(screen('live', true), /\x1b\[[0-9;]*m.*CRITICAL BATTERY!/);
-  await waitForScreen('live', /events\/s │ \d+ cars │ 1 alerts │ up 00:00:\d\d/);
+  // Alerts on the status line are the alert engine's (none here): a critical battery line is not one.
+  await waitForScreen('live', /events\/s │ \d+ cars │ 0 alerts │ up 00:00:\d\d/);
 
   // A flood: 20,000 ordinary events and 3 critical ones; the screen samples, the alerts all show.
   const flood = Array.from({ length: 20_000 }, (_, i) => ({ key: `CAR-1${i % 100}`, value: telemetry(`CAR-1${String(i % 100).padStart(2, '0')}`, 70, 40.75, -73.98, 30) }));
@@ -139,7 +146,7 @@ test('--from-beginning with a car filter, NO_COLOR: plain lines of that car only
 
 test('--json through a pipe: one raw event per line, clean exit on SIGINT', async () => {
   const child = spawn(process.execPath, [CLI, '--from-beginning', '--json', '--bookings-only'], {
-    env: { ...process.env, FLEET_EVENTS_TOPIC: topic, FLEET_COMMANDS_TOPIC: commandsTopic, KAFKA_BROKERS: testServers.kafkaBrokers.join(',') },
+    env: { ...process.env, FLEET_EVENTS_TOPIC: topic, FLEET_COMMANDS_TOPIC: commandsTopic, FLEET_ALERTS_TOPIC: alertsTopic, KAFKA_BROKERS: testServers.kafkaBrokers.join(',') },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -188,6 +195,81 @@ test('commands: without their topic the tail goes on quietly; once it exists, ev
   tmux('send-keys', '-t', 'commands', 'C-c');
   const end = await waitForScreen('commands', 'live-ops summary');
   assert.match(end, /commands: 4 status changes; ended 1 succeeded, 1 failed, 0 timed out, 0 expired; 0 in flight/);
+});
+
+test('alerts and presence: without the alerts topic the tail goes on; then every alert and presence change is a coloured line of its own, counted on the status line', async () => {
+  startCli('alerts', ['--car', 'CAR-050,CAR-051']);
+  await waitForScreen('alerts', 'connected');
+  await new Promise((r) => setTimeout(r, 2000));
+  const presence = (type: string, car: string, extra: Record<string, unknown>) =>
+    JSON.stringify({ event_type: type, event_id: `${type}:${car}:${T}`, car_id: car, timestamp: T, instance: 'ingestion-it', ...extra });
+  await produce([
+    { key: 'CAR-050', value: presence('car_online', 'CAR-050', { reason: 'first_seen' }) },
+    { key: 'CAR-050', value: presence('car_connected', 'CAR-050', { peer: 'ipv4:127.0.0.1:50999' }) },
+    { key: 'CAR-051', value: presence('car_offline', 'CAR-051', { reason: 'timeout', last_seen: T - 31_000, held_by: 'ingestion-it' }) },
+    { key: 'CAR-052', value: presence('car_offline', 'CAR-052', { reason: 'timeout', last_seen: T - 31_000, held_by: 'ingestion-it' }) },
+    // A type no one told the CLI about: skipped, never shown, never fatal.
+    { key: 'CAR-050', value: JSON.stringify({ event_type: 'car_teleported', car_id: 'CAR-050', timestamp: T }) },
+  ]);
+  const before = await waitForScreen('alerts', '| OFFLINE |');
+  assert.ok(before.includes('[20:15:32] 📶 CAR-050    | ONLINE  | first_seen | ingestion-it'), before);
+  assert.ok(before.includes('[20:15:32] 📴 CAR-051    | OFFLINE | timeout | last seen 20:15:01 (31.00 s before) | held by ingestion-it'), before);
+  assert.not.ok(before.includes('CONNECTED'), 'connectivity only with --connections');
+  assert.not.ok(before.includes('CAR-052'), 'the car filter applies to presence');
+  assert.not.ok(before.includes('teleported'), before);
+  assert.not.match(before, alertsTopic, 'nothing said about the missing alerts topic');
+  // The status line counts every car offline (the fleet's), whatever the filter.
+  await waitForScreen('alerts', /│ 0 alerts │ 2 offline │/);
+  assert.match(screen('alerts', true), coloured('OFFLINE', 31));
+  assert.match(screen('alerts', true), coloured('ONLINE', 32));
+
+  // The alert engine creates its topic at its start; the tail finds it and reads it from its beginning.
+  await ensureTopics(kafka, [{ topic: alertsTopic, numPartitions: 1 }]);
+  const alert = (type: string, car: string, rule: string, severity: string, values: Record<string, unknown>) =>
+    JSON.stringify({ event_type: type, event_id: `${car}.${rule}.${T}:${type}`, alert_id: `${car}.${rule}.${T}`, car_id: car, rule, severity, at: T, raised_at: T, values });
+  await producer.send({
+    topic: alertsTopic,
+    messages: [
+      { key: 'CAR-050', value: alert('alert_raised', 'CAR-050', 'overspeed', 'warning', { velocity: 112.4, limit_kmh: 100, held_s: 12, since: T - 12_000, max_kmh: 118.2 }) },
+      { key: 'CAR-051', value: alert('alert_raised', 'CAR-051', 'battery_critical', 'critical', { battery: 12.1, low_pct: 20, critical_pct: 15 }) },
+      { key: 'CAR-052', value: alert('alert_raised', 'CAR-052', 'offline', 'warning', { reason: 'timeout' }) },
+      { key: 'CAR-050', value: alert('alert_cleared', 'CAR-050', 'overspeed', 'warning', { velocity: 54, limit_kmh: 100, max_kmh: 118.2 }) },
+      // One partition: this line on screen means every alert before it was read.
+      { key: 'CAR-051', value: alert('alert_acknowledged', 'CAR-051', 'battery_critical', 'critical', {}) },
+    ],
+  });
+  const text = await waitForScreen('alerts', 'ALERT ACKNOWLEDGED', 30_000);
+  assert.ok(text.includes(`tailing ${alertsTopic} too (alerts)`), text);
+  assert.ok(text.includes('[20:15:32] 🔶 CAR-050    | ALERT RAISED       | overspeed | WARNING | 112.4 km/h, limit 100 km/h, held 12.00 s, max 118.2 km/h'), text);
+  assert.ok(text.includes('[20:15:32] 🚨 CAR-051    | ALERT RAISED       | battery_critical | CRITICAL | battery 12.1%'), text);
+  assert.ok(text.includes('[20:15:32] ✅ CAR-050    | ALERT CLEARED      | overspeed | WARNING | 54.0 km/h, limit 100 km/h, max 118.2 km/h'), text);
+  assert.ok(text.includes('[20:15:32] 👤 CAR-051    | ALERT ACKNOWLEDGED | battery_critical | CRITICAL'), text);
+  assert.not.ok(text.includes('CAR-052    | ALERT'), 'the car filter applies to alerts');
+  const colored = screen('alerts', true);
+  const line = (needle: string) => colored.split('\n').find((l) => l.includes(needle)) ?? '';
+  assert.match(line('battery_critical'), coloured('ALERT RAISED', 31));
+  assert.match(line('held 12'), coloured('ALERT RAISED', 33));
+  assert.match(line('ALERT CLEARED'), coloured('ALERT CLEARED', 2));
+  // Raised three (one for a car filtered out), cleared one: two active.
+  await waitForScreen('alerts', /│ 2 alerts │ 2 offline │/);
+  tmux('send-keys', '-t', 'alerts', 'C-c');
+  const end = await waitForScreen('alerts', 'live-ops summary');
+  assert.match(end, /alerts: 3 raised, 0 refreshed, 1 cleared, 1 acknowledged; 2 active/);
+  assert.match(end, /presence: 1 online, 2 offline changes; 2 cars offline/);
+  assert.match(end, /1 events of other types skipped/);
+});
+
+test('--alerts-only: alerts and presence changes, not telemetry above the critical line', async () => {
+  startCli('alerts-only', ['--from-beginning', '--alerts-only'], { NO_COLOR: '1' });
+  const text = await waitForScreen('alerts-only', 'ALERT ACKNOWLEDGED', 30_000);
+  await waitForScreen('alerts-only', 'CAR-052    | OFFLINE');
+  const lines = screen('alerts-only').split('\n').filter((l) => l.startsWith('['));
+  assert.ok(lines.length > 0);
+  assert.ok(lines.every((l) => /\| (ALERT |ONLINE|OFFLINE)|CRITICAL BATTERY!$/.test(l)), lines.join('\n'));
+  assert.ok(text.includes('CAR-003    | Battery:  12.1%'), 'a critical battery is still an alert');
+  assert.not.ok(text.includes('CAR-001'), 'telemetry above the critical line is not');
+  tmux('send-keys', '-t', 'alerts-only', 'C-c');
+  await waitForScreen('alerts-only', 'live-ops summary');
 });
 
 test.run();
