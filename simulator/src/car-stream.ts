@@ -52,6 +52,8 @@ export class CarStream {
   private closing = false;
   private stopped = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  /** Set while the car has dropped its stream on purpose (drop()): the new one opens when it fires. */
+  private dropTimer: NodeJS.Timeout | undefined;
   private closed: (() => void) | undefined;
 
   constructor(
@@ -86,10 +88,40 @@ export class CarStream {
     this.call?.write(status);
   }
 
+  /**
+   * The car drops its stream (the call is cancelled) and opens a new one after `forMs`. What was
+   * not acknowledged stays queued, and what it sends meanwhile is queued too: the new stream sends
+   * it all, in order (a buffered upload). An answer the old call still carried is ignored, so the
+   * in-order matching of acks stays exact; its message is acknowledged again on the new stream.
+   */
+  drop(forMs: number): void {
+    if (!this.usable || this.dropTimer !== undefined) return;
+    const call = this.call;
+    this.call = undefined;
+    clearTimeout(this.reconnectTimer);
+    call?.cancel();
+    this.dropTimer = setTimeout(() => this.reconnectNow(), forMs);
+  }
+
+  /** Whether the car has dropped its stream on purpose and not opened the new one yet. */
+  get dropped(): boolean {
+    return this.dropTimer !== undefined;
+  }
+
+  /** Ends a drop now: the new stream opens at once (a run that stops lets what is queued be acknowledged). */
+  reconnectNow(): void {
+    if (this.dropTimer === undefined) return;
+    clearTimeout(this.dropTimer);
+    this.dropTimer = undefined;
+    if (this.usable) this.open();
+  }
+
   /** Ends the stream (half-close) and waits for the server to finish, at most `timeoutMs`. */
   close(timeoutMs = 2_000): Promise<void> {
     this.closing = true;
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.dropTimer);
+    this.dropTimer = undefined;
     const call = this.call;
     if (!call) return Promise.resolve();
     return new Promise((resolve) => {
@@ -114,6 +146,8 @@ export class CarStream {
     const call = this.client.streamTelemetry(this.metadata);
     this.call = call;
     call.on('data', (response: BookingResponse) => {
+      // A call the car dropped (drop()) answers nothing any more: its messages go again on the new one.
+      if (this.call !== call) return;
       this.failures = 0;
       // A command is the server speaking first: it answers no CarStatus, so it acknowledges nothing.
       if (response.command !== undefined) {

@@ -115,6 +115,9 @@ function printRealisticSummary(summary: RealisticSummary, json: boolean): void {
         ` charging stays completed ${summary.staysCompleted}, charging now ${summary.chargingNow}`,
       `ack latency ms p50 ${l.p50}  p99 ${l.p99}  p99.9 ${l.p999}  max ${l.max}`,
       commandsLine(summary.commands),
+      ...(summary.incidents
+        ? [`incidents: speeding ${summary.incidents.speeding}  dropped streams ${summary.incidents.drops}  vanished ${summary.incidents.vanished}  stalled chargers ${summary.incidents.stalls}`]
+        : []),
       ...(summary.firstError ? [`first error: ${summary.firstError}`] : []),
     ].join('\n') + '\n',
   );
@@ -137,6 +140,7 @@ async function runRealisticMode(options: SimulatorOptions): Promise<void> {
     carPrefix: options.carPrefix,
     stations,
     log,
+    ...(options.incidents ? { incidents: options.incidents } : {}),
     ...(ackedLog ? { onAck: (status: CarStatus) => ackedLog.record(status) } : {}),
     ...(commandLog ? { onCommandCarriedOut: (c: CarriedOut) => commandLog.record(c) } : {}),
     stopSignal: stopOnSignal(),
@@ -158,7 +162,7 @@ async function main(): Promise<void> {
   } catch (error) {
     exitOnStartupError(log, error);
   }
-  log.info({ mode: options.mode, target: options.target, cars: options.cars, seed: options.seed, commands: options.commands }, 'starting');
+  log.info({ mode: options.mode, target: options.target, cars: options.cars, seed: options.seed, commands: options.commands, incidents: options.incidents?.mix ?? 'off' }, 'starting');
   if (options.mode === 'load') await runLoadMode(options);
   else await runRealisticMode(options);
 }

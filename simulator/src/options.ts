@@ -4,6 +4,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { ConfigError, DEFAULTS, envHostPort, type Flags } from '@greenlane/common';
+import { INCIDENT_FLAGS, INCIDENT_USAGE, parseIncidents } from './realistic/incident-options.js';
+import type { IncidentConfig } from './realistic/incidents.js';
 
 export type Mode = 'realistic' | 'load';
 
@@ -32,6 +34,8 @@ export interface SimulatorOptions {
   commands: boolean;
   /** File that gets one JSON line per command carried out (for fault-injection checkers). */
   commandLog: string | undefined;
+  /** Realistic mode: speeding, dropped streams, a vanished car, a stalled charger; undefined = none. */
+  incidents: IncidentConfig | undefined;
 }
 
 export const FLAG_OPTIONS = {
@@ -53,6 +57,7 @@ export const FLAG_OPTIONS = {
   commands: { type: 'boolean' },
   'command-log': { type: 'string' },
   json: { type: 'boolean' },
+  ...INCIDENT_FLAGS,
 } as const;
 
 export const USAGE = {
@@ -76,6 +81,7 @@ export const USAGE = {
     ['--acked-log FILE', 'realistic: append "car_id timestamp acked_at_ms" per acknowledged CarStatus to FILE [SIM_ACKED_LOG]'],
     ['--commands', 'load: declare the commands capability and answer every valid operator command accepted (realistic cars always obey commands) [SIM_COMMANDS=1]'],
     ['--command-log FILE', 'append {"command_id","car_id","type","at"} per command carried out to FILE, one JSON line each [SIM_COMMAND_LOG]'],
+    ...INCIDENT_USAGE,
     ['--json', 'print one JSON summary line at the end (for scripts)'],
   ] as Array<[string, string]>,
   environment: [
@@ -84,6 +90,7 @@ export const USAGE = {
     ['SIM_MODE, SIM_CARS, SIM_INTERVAL, SIM_DURATION, SIM_WARMUP, SIM_RATE, SIM_INFLIGHT', 'as the flags'],
     ['SIM_CHANNELS, SIM_THREADS, SIM_SEED, SIM_CAR_PREFIX, SIM_STATIONS_FILE, SIM_ACKED_LOG', 'as the flags'],
     ['SIM_COMMANDS (1/true/0/false), SIM_COMMAND_LOG', 'as the flags'],
+    ['SIM_INCIDENTS (on/off), SIM_INCIDENT_MIX, SIM_STALL_DURATION, SIM_INCIDENT_EVERY', 'as the flags'],
     ['LOG_LEVEL', 'log level (logs go to stderr) [info]'],
   ] as Array<[string, string]>,
 };
@@ -158,13 +165,16 @@ export function parseOptions(flags: Flags, env: Env): SimulatorOptions {
   if (commandLog.value !== undefined && load && !commands) throw new ConfigError(commandLog.name, commandLog.value, 'a file, with --commands in load mode');
   const seed = seedRaw.value === undefined ? Math.floor(Math.random() * 2 ** 31) : integer(flags, 'seed', env, 'SIM_SEED', 0, 0, 2 ** 32 - 1);
 
+  const cars = integer(flags, 'cars', env, 'SIM_CARS', load ? 100 : 10, 1, 1_000_000);
+  // A bare --interval is milliseconds (as DEMO_INTERVAL_MS passes it); a bare --duration is seconds.
+  const intervalMs = duration(flags, 'interval', env, 'SIM_INTERVAL', 2_000, 1, 'ms');
+
   return {
     mode,
     target: envHostPort({ [target.name]: target.value }, target.name, '127.0.0.1:50051'),
     token: token.value ?? DEFAULTS.API_TOKEN,
-    cars: integer(flags, 'cars', env, 'SIM_CARS', load ? 100 : 10, 1, 1_000_000),
-    // A bare --interval is milliseconds (as DEMO_INTERVAL_MS passes it); a bare --duration is seconds.
-    intervalMs: duration(flags, 'interval', env, 'SIM_INTERVAL', 2_000, 1, 'ms'),
+    cars,
+    intervalMs,
     rate: rateValue,
     durationSec: duration(flags, 'duration', env, 'SIM_DURATION', load ? 10_000 : 0, 0, 's') / 1000,
     warmupSec: duration(flags, 'warmup', env, 'SIM_WARMUP', 0, 0, 's') / 1000,
@@ -178,5 +188,6 @@ export function parseOptions(flags: Flags, env: Env): SimulatorOptions {
     ackedLog: ackedLog.value,
     commands: load ? commands : true,
     commandLog: commandLog.value,
+    incidents: parseIncidents(flags, env, { load, cars, intervalMs, ackedLog: ackedLog.value }),
   };
 }

@@ -16,6 +16,7 @@ import { obey } from '../car/obey.js';
 import { CarCommands, emptyCommandCounts, type CommandCounts } from '../commands/handler.js';
 import { commandTypeName } from '../commands/validate.js';
 import type { CarriedOut } from '../commands/command-log.js';
+import { CarIncidents, emptyIncidentCounts, planIncidents, type IncidentConfig, type IncidentCounts } from './incidents.js';
 
 export interface RealisticOptions {
   target: string;
@@ -35,6 +36,8 @@ export interface RealisticOptions {
   onAck?: (status: CarStatus) => void;
   /** Called for every command a car carried out (what --command-log records). */
   onCommandCarriedOut?: (c: CarriedOut) => void;
+  /** Speeding, dropped streams, a vanished car, a stalled charger (realistic/incidents.ts); unset = none. */
+  incidents?: IncidentConfig;
   stopSignal?: Promise<void>;
   log?: Logger;
 }
@@ -55,6 +58,8 @@ export interface RealisticSummary {
   staysCompleted: number;
   chargingNow: number;
   commands: CommandCounts;
+  /** Incidents begun (with --incidents on). */
+  incidents?: IncidentCounts;
   firstError?: string;
   /** Set when the server refused the token: the run stopped at once (every car would be refused). */
   refusedToken?: string;
@@ -71,6 +76,7 @@ interface RunningCar {
   /** Timestamp of the car's last CarStatus: each one is later, so none shares a timestamp (nor an event_id). */
   lastTimestamp: number;
   timer?: NodeJS.Timeout;
+  incidents?: CarIncidents;
 }
 
 /** The car's clock: now, but always after its previous message. */
@@ -143,6 +149,18 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
     cars.push(car);
   }
 
+  // Which cars get an incident, and when, from the seed (realistic/incidents.ts).
+  const incidentCounts = emptyIncidentCounts();
+  if (options.incidents) {
+    for (const role of planIncidents(options.seed, cars.map((c) => c.sim.car.battery), options.incidents)) {
+      const car = cars[role.index]!;
+      car.sim = CarIncidents.prepare(role, car.sim, behavior);
+      const note = (text: string, details: Record<string, unknown>) => options.log?.info(details, text);
+      car.incidents = new CarIncidents(role, options.incidents, options.seed, incidentCounts, note, car.sim.car.carId);
+    }
+  }
+  const runStart = Date.now();
+
   function answer(car: RunningCar, response: BookingResponse): void {
     if (response.status === BookingStatus.BOOKING_CONFIRMED) bookings.confirmed += 1;
     else if (response.status === BookingStatus.BOOKING_FAILED) bookings.failed += 1;
@@ -152,8 +170,8 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
 
   /** Judges the command, carries it out at most once, and answers it at once with the car's state. */
   function obeyCommand(car: RunningCar, command: VehicleCommand): void {
-    // A car whose stream is closing could not answer: it leaves the command to be sent again.
-    if (!car.stream.usable) return;
+    // A car whose stream is closing could not answer: it leaves the command to be sent again. A vanished car answers nothing.
+    if (!car.stream.usable || car.incidents?.vanished) return;
     const now = nextTimestamp(car);
     const id = car.sim.car.carId;
     const decision = car.commands.receive(command, { carId: id, pluggedInAt: pluggedInAt(car.sim) }, now, (c) => {
@@ -176,7 +194,13 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
 
   function tick(car: RunningCar): void {
     if (!running || !car.stream.usable || car.stream.inflight >= MAX_UNACKED_PER_CAR) return;
-    const next = update(car.sim, nextTimestamp(car), car.random, behavior);
+    const incidents = car.incidents;
+    const elapsed = Date.now() - runStart;
+    const action = incidents?.streamAction(elapsed);
+    if (action?.kind === 'silent') return;
+    if (action?.kind === 'drop') car.stream.drop(action.forMs);
+    const now = nextTimestamp(car);
+    const next = incidents ? incidents.update(car.sim, now, elapsed, car.random, behavior, update) : update(car.sim, now, car.random, behavior);
     car.sim = next.sim;
     if (next.status.bookingRequest) bookings.requested += 1;
     car.stream.send(next.status, performance.now());
@@ -217,6 +241,8 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
     clearInterval(car.timer);
   }
   clearInterval(ticker);
+  // A car that dropped its stream opens it now, so what it queued can be acknowledged before the end.
+  for (const car of cars) car.stream.reconnectNow();
   // What is still in flight gets a few seconds to be acknowledged before it counts as failed.
   const deadline = performance.now() + 5_000;
   while (cars.some((c) => c.stream.inflight > 0) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -241,6 +267,7 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
     staysCompleted: staysCompleted(),
     chargingNow: chargingNow(),
     commands: { ...commandCounts },
+    ...(options.incidents ? { incidents: { ...incidentCounts } } : {}),
     ...(firstError ? { firstError } : {}),
     ...(refusedToken ? { refusedToken } : {}),
   };
