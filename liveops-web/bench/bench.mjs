@@ -38,6 +38,14 @@ function startProgram(name, file, extraEnv, args = []) {
   return program;
 }
 
+function pidOf(name) {
+  try {
+    return Number(readFileSync(join(root, '.cache', 'run', `${name}.pid`), 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 function statOf(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
@@ -117,7 +125,8 @@ await Promise.all(pages.map((p) => p.waitForFunction(() => window.liveops?.stats
 
 const simulator = startProgram('simulator', 'simulator/dist/src/main.js', { API_TOKEN: token }, [
   '--mode', 'load', '--target', `127.0.0.1:${grpcPort}`, '--cars', String(cars), '--rate', String(rate),
-  '--interval', '1000', '--duration', String(warmup + seconds), '--json', '--seed', '7',
+  // Runs past the measurement; stopped (Ctrl+C, its summary) once the figures are taken.
+  '--interval', '1000', '--duration', String(warmup + seconds + 30), '--json', '--seed', '7',
 ]);
 programs.push(simulator);
 const watched = [
@@ -125,6 +134,8 @@ const watched = [
   { name: 'ingestion', pid: ingestion.proc.pid },
   { name: 'simulator', pid: simulator.proc.pid },
   { name: 'chromium (all pages)', pid: chromiumPids() },
+  { name: 'kafka (shared broker)', pid: pidOf('kafka') },
+  { name: 'redis (shared)', pid: pidOf('redis') },
 ].filter((w) => w.pid);
 
 // Warm-up: the streams open, the first snapshot with every car goes out; its latencies are dropped.
@@ -175,6 +186,7 @@ for (let i = 0; i < fpsSeconds; i++) {
 const fpsCars = await fpsPage.evaluate(() => window.liveops.carCount);
 await fpsPage.screenshot({ path: join(root, '.cache', 'screenshots', 'liveops-web-bench-10000-cars.png') });
 
+if (simulator.proc.exitCode === null) simulator.proc.kill('SIGINT');
 const simulatorSummary = await new Promise((resolve) => {
   const done = () => resolve(JSON.parse(simulator.output().trim().split('\n').filter((l) => l.startsWith('{"mode"')).at(-1) ?? '{}'));
   if (simulator.proc.exitCode !== null) done();
@@ -182,7 +194,10 @@ const simulatorSummary = await new Promise((resolve) => {
 });
 await browser.close();
 await web.stop();
-for (const p of programs) if (p.proc.exitCode === null) p.proc.kill('SIGTERM');
+for (const p of programs) {
+  if (p.proc.exitCode === null) p.proc.kill('SIGTERM');
+  await p.exited;
+}
 const admin = kafka.admin();
 await admin.connect();
 await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
@@ -193,7 +208,8 @@ const result = {
   at: new Date().toISOString(),
   machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
   config: { cars, rate, seconds, warmup, browsers, tickMs: 250 },
-  simulator: { ackedPerSec: simulatorSummary.ackedPerSec, sent: simulatorSummary.sent, acked: simulatorSummary.acked },
+  simulator: { ackedPerSec: simulatorSummary.ackedPerSec, sent: simulatorSummary.sent, acked: simulatorSummary.acked, failed: simulatorSummary.failed, ackLatencyMs: simulatorSummary.latencyMs },
+  loadAverageAtEnd: (await import('node:os')).loadavg(),
   service: { eventsPerSec, wsBytesPerSec: bytesPerSec, skippedBrowserTicks: skipped },
   usage,
   latencyMs: { samples: latencies.length, p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.at(-1) },
@@ -206,7 +222,7 @@ writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
 
 const f = (v, d = 0) => (Number.isFinite(v) ? v.toFixed(d) : '-');
 console.log(`live map bench: ${cars} cars at ${rate} msgs/s for ${seconds} s (after ${warmup} s warm-up), ${browsers} browsers (headless Chromium pages)`);
-console.log(`  simulator acked ${f(result.simulator.ackedPerSec)} msgs/s; liveops-web applied ${f(eventsPerSec)} events/s, sent ${f(bytesPerSec / 1024)} KiB/s to browsers, ${skipped} browser-ticks skipped`);
+console.log(`  simulator acked ${f(result.simulator.ackedPerSec)} msgs/s (${result.simulator.failed ?? 0} failed, ack p99 ${f(result.simulator.ackLatencyMs?.p99)} ms); liveops-web applied ${f(eventsPerSec)} events/s, sent ${f(bytesPerSec / 1024)} KiB/s to browsers, ${skipped} browser-ticks skipped`);
 console.log(`  latency CarStatus sent -> drawn in a browser frame: p50 ${f(result.latencyMs.p50)} ms, p90 ${f(result.latencyMs.p90)} ms, p99 ${f(result.latencyMs.p99)} ms, max ${f(result.latencyMs.max)} ms (${latencies.length} samples)`);
 for (const u of usage) console.log(`  ${u.name.padEnd(22)} CPU ${f(u.cpuPct, 1).padStart(6)} % of a core   RSS ${f(u.rssMb).padStart(5)} MB (peak ${f(u.peakRssMb)})`);
 console.log(`  one page redrawing ${fpsCars} cars every frame: ${f(result.fps.medianFps, 1)} frames/s (median of ${fpsSamples.length} s; draw ${f(result.fps.medianDrawMs, 1)} ms a frame)`);
