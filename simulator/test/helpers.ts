@@ -33,7 +33,7 @@ export interface IngestionProcess {
 }
 
 /** The compiled ingestion on its own ports, topic and Redis database. */
-export async function ingestionProcess(opts: { topic: string; token: string; redisDb: number }): Promise<IngestionProcess> {
+export async function ingestionProcess(opts: { topic: string; token: string; redisDb: number; env?: Record<string, string> }): Promise<IngestionProcess> {
   const grpcPort = await freePort();
   const httpPort = await freePort();
   let child: ChildProcess | undefined;
@@ -50,6 +50,7 @@ export async function ingestionProcess(opts: { topic: string; token: string; red
     API_TOKENS: opts.token,
     INGESTION_DRAIN_TIMEOUT_MS: '3000',
     LOG_LEVEL: 'warn',
+    ...opts.env,
   };
   return {
     grpcTarget: `127.0.0.1:${grpcPort}`,
