@@ -39,12 +39,9 @@ function readBody(req: IncomingMessage, max: number): Promise<string> {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
+      if (size > max) return; // refused already: the rest is read and dropped, so the client gets its 413
       size += chunk.length;
-      if (size > max) {
-        reject(new HttpError(413, 'too_large', `body over ${max} bytes`));
-        req.destroy();
-        return;
-      }
+      if (size > max) return reject(new HttpError(413, 'too_large', `body over ${max} bytes`));
       chunks.push(chunk);
     });
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
@@ -86,7 +83,12 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       if (!auth.ok) {
         throw new HttpError(401, `token_${auth.reason}`, auth.reason === 'missing' ? 'missing operator token: send authorization: Bearer <token> (OPERATOR_TOKENS)' : 'wrong operator token (vehicle tokens are not operator tokens)');
       }
-      const id = decodeURIComponent(hit.m![1]!);
+      let id: string;
+      try {
+        id = decodeURIComponent(hit.m![1]!);
+      } catch {
+        throw new HttpError(400, 'bad_id', `malformed percent-encoding in the path ${JSON.stringify(path.slice(0, 80))}`);
+      }
       if (!ID_PATTERN.test(id)) throw new HttpError(400, 'bad_id', `invalid id ${JSON.stringify(id.slice(0, 80))}: letters, digits, "-_.", at most 64`);
       const url = new URL(req.url ?? '/', 'http://x');
       switch (route) {

@@ -308,10 +308,22 @@ test('bad requests are refused with the reason, and counted', async () => {
   assert.is(tooMany.status, 429);
   assert.match(tooMany.body.error, /already has 3 unfinished commands/);
   assert.is((await call('GET', `/v1/commands/${uniqueName('nope')}`)).status, 404);
+  const badPercent = await call('GET', '/v1/commands/%E9/wait');
+  assert.is(badPercent.status, 400);
+  assert.match(badPercent.body.error, /malformed percent-encoding/);
+  // A body streamed without a length, over the limit: answered 413, not cut off.
+  const chunks = new ReadableStream({
+    start(controller) {
+      for (let i = 0; i < 64; i++) controller.enqueue(new TextEncoder().encode('x'.repeat(1024)));
+      controller.close();
+    },
+  });
+  const streamed = await fetch(`${api}${path}`, { method: 'POST', headers: { authorization: `Bearer ${OPERATOR_TOKEN}` }, body: chunks, duplex: 'half' } as RequestInit);
+  assert.is(streamed.status, 413);
   const listed = await call('GET', `${path}?limit=10`);
   assert.is(listed.body.commands.length, 3);
   const metrics = await (await fetch(`${api}/metrics`)).text();
-  for (const reason of ['token_missing', 'token_wrong', 'unknown_car', 'bad_type', 'bad_longitude', 'bad_latitude', 'bad_json', 'too_large', 'too_many_pending', 'unknown_command']) {
+  for (const reason of ['token_missing', 'token_wrong', 'unknown_car', 'bad_type', 'bad_longitude', 'bad_latitude', 'bad_json', 'too_large', 'too_many_pending', 'unknown_command', 'bad_id']) {
     assert.match(metrics, new RegExp(`command_api_requests_refused_total\\{reason="${reason}"\\} [1-9]`), reason);
   }
 });
