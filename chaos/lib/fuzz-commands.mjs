@@ -23,12 +23,17 @@ export function httpRequest(agent, port, r, timeoutMs = 15_000) {
     const headers = { ...r.headers };
     if (r.body !== undefined && !r.chunked) headers['content-length'] = String(Buffer.byteLength(r.body));
     let req;
+    // An answer that arrived counts even when the connection is reset after it (the server may
+    // close it while a refused body is still being sent).
+    let answered;
+    const chunks = [];
+    const failed = (e) => done(answered ? { ...answered, body: Buffer.concat(chunks).toString('utf8') } : { error: e.code ?? e.message });
     try {
       req = http.request({ host: '127.0.0.1', port, method: r.method, path: r.path, headers, agent, timeout: timeoutMs }, (res) => {
-        const chunks = [];
+        answered = { status: res.statusCode, contentType: res.headers['content-type'] };
         res.on('data', (c) => chunks.push(c));
-        res.on('end', () => done({ status: res.statusCode, contentType: res.headers['content-type'], body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', (e) => done({ error: e.code ?? e.message }));
+        res.on('end', () => done({ ...answered, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', failed);
       });
     } catch (error) {
       return done({ error: `client refused to send: ${error.code ?? error.message}` });
@@ -37,7 +42,7 @@ export function httpRequest(agent, port, r, timeoutMs = 15_000) {
       req.destroy(new Error('timeout'));
       done({ error: 'timeout' });
     });
-    req.on('error', (e) => done({ error: e.code ?? e.message }));
+    req.on('error', failed);
     if (r.body === undefined) return void req.end();
     if (!r.chunked) return void req.end(r.body);
     // Streamed in pieces without a content-length (transfer-encoding: chunked).

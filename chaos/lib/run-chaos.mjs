@@ -224,6 +224,7 @@ export async function runChaos(options) {
   let rows;
   let sims = [];
   let driver;
+  let away;
   try {
     await services.grid.start();
     for (const s of services.ingestion) await s.start();
@@ -255,20 +256,24 @@ export async function runChaos(options) {
     // The cars' ids, as the simulator names them (prefix + 001, 002, …).
     const perSim = Math.ceil(cars / services.ingestion.length);
     const carIds = sims.flatMap((_, i) => Array.from({ length: perSim }, (_, k) => `${runId.slice(-6)}${String.fromCharCode(65 + i)}-${String(k + 1).padStart(3, '0')}`));
+    // And a car that reports, then goes away (its simulator stopped once it has): its commands must expire, never sent.
+    const offlineCar = `${runId.slice(-6)}Z-001`;
+    if (o.commandRate > 0) {
+      away = startSimulator({ name: 'simulator-offline', target: `127.0.0.1:${cfg.ingestion[0].grpcPort}`, cars: 1, intervalMs: o.intervalMs, seed: o.seed + 99,
+        prefix: `${runId.slice(-6)}Z-`, ackedLog: join(dir, 'acked-offline.log'), commandLog: join(dir, 'commands-offline.log'), logDir: dir });
+    }
 
     // A fleet that cannot connect or authenticate stops the run here, with the simulator's words.
     await firstAck(sims, 30_000, dir);
     say(`first CarStatus acknowledged ${((Date.now() - started) / 1000).toFixed(1)} s after the start`);
     if (o.commandRate > 0) {
       // Operators' commands from now to the end, through every fault; the API takes them for cars it has seen.
-      // And a car that reports, then goes away (its simulator stopped): its commands must expire, never sent.
-      const away = startSimulator({ name: 'simulator-offline', target: `127.0.0.1:${cfg.ingestion[0].grpcPort}`, cars: 1, intervalMs: o.intervalMs, seed: o.seed + 99,
-        prefix: `${runId.slice(-6)}Z-`, ackedLog: join(dir, 'acked-offline.log'), commandLog: join(dir, 'commands-offline.log'), logDir: dir });
-      const unknown = await waitCarsKnown(u.redisUrl, [...carIds, `${runId.slice(-6)}Z-001`], Date.now() + 30_000);
+      const unknown = await waitCarsKnown(u.redisUrl, [...carIds, offlineCar], Date.now() + 60_000);
       away.stop();
       await away.done;
-      if (unknown.length > 0) throw new Error(`${unknown.length} cars never reached Redis (${unknown.slice(0, 3).join(', ')}); see the logs in ${dir}`);
-      driver = startCommandDriver({ apiUrl: commandApiUrl(cfg), token: CHAOS_OPERATOR_TOKEN, cars: carIds, offlineCars: [`${runId.slice(-6)}Z-001`],
+      if (unknown.some((car) => car !== offlineCar)) throw new Error(`${unknown.length} cars never reached Redis (${unknown.slice(0, 3).join(', ')}); see the logs in ${dir}`);
+      if (unknown.length > 0) say(`commands: the offline car ${offlineCar} never reported; no commands to an offline car`);
+      driver = startCommandDriver({ apiUrl: commandApiUrl(cfg), token: CHAOS_OPERATOR_TOKEN, cars: carIds, offlineCars: unknown.length > 0 ? [] : [offlineCar],
         acceptedLog: join(dir, 'commands-accepted.log'), redisUrl: u.redisUrl, rate: o.commandRate, seed: o.seed, say });
       say(`commands: ${o.commandRate}/s to ${carIds.length} cars through ${commandApiUrl(cfg)}`);
     }
@@ -340,6 +345,8 @@ export async function runChaos(options) {
     return report;
   } finally {
     await driver?.stop().catch(() => {});
+    away?.stop();
+    await away?.done;
     for (const s of sims) s.stop();
     await Promise.all(sims.map((s) => s.done));
     await rows?.stop().catch(() => {});
