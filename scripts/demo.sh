@@ -95,6 +95,8 @@ declare -A OWN=(
   [LIVEOPS_WEB_ADDR]=0.0.0.0:8090
   [HISTORY_HTTP_ADDR]=0.0.0.0:9466
   [ANALYTICS_ADDR]=0.0.0.0:9467
+  [COMMAND_API_ADDR]=0.0.0.0:8091
+  [COMMAND_API_URL]=http://127.0.0.1:8091
   [KAFKA_BROKERS]=127.0.0.1:$KAFKA_PORT
   [REDIS_URL]=redis://127.0.0.1:$REDIS_PORT
   [FLEET_EVENTS_TOPIC]=fleet-events
@@ -131,8 +133,8 @@ rows() {
 
 # --- ports: the demo's own must be free; the servers' are checked by infra/infra.sh -------------
 
-declare -A PORT_OF=([50051]="the ingestion's gRPC port" [9464]="the ingestion's operations port" [8081]="the grid mock's port" [9465]="the pricing worker's operations port" [8090]="the live web map's port" [9466]="the history writer's operations port" [9467]="the analytics API's port")
-for port in 8081 50051 9464 9465 8090 9466 9467; do
+declare -A PORT_OF=([50051]="the ingestion's gRPC port" [9464]="the ingestion's operations port" [8081]="the grid mock's port" [9465]="the pricing worker's operations port" [8090]="the live web map's port" [9466]="the history writer's operations port" [9467]="the analytics API's port" [8091]="the command API's port")
+for port in 8081 50051 9464 9465 8090 9466 9467 8091; do
   who=$(node infra/ports.mjs holder "$port") || continue
   hint="Stop that program (or free port $port), then run make demo again."
   if [[ "$who" == *"/dist/src/main.js"* ]]; then
@@ -232,6 +234,8 @@ start ingestion --
 wait_ready ingestion http://127.0.0.1:9464/ready
 start pricing-worker "${DB_ENV[@]}" --
 wait_ready pricing-worker http://127.0.0.1:9465/ready
+start command-api --
+wait_ready command-api http://127.0.0.1:8091/ready
 start history-writer "${DB_ENV[@]}" --
 wait_ready history-writer http://127.0.0.1:9466/ready
 start analytics-api "${DB_ENV[@]}" --
@@ -267,6 +271,7 @@ cat <<EOF
 [demo] in another terminal, after a minute:  psql $db_url -f common/sql/analyst/stations-last-day.sql
 [demo] analysts (README: the first five minutes):  psql $db_url -f common/sql/analyst/history-low-battery.sql
 [demo]   curl -H 'Authorization: Bearer $operator_token' 'http://127.0.0.1:9467/api/v1/fleet/summary'  (http://127.0.0.1:9467/openapi.json)
+[demo] commands to cars (another terminal):  npm start -w liveops-cli -- command CAR-001 emergency-stop  (then: ... command CAR-001 resume; http://127.0.0.1:8091/openapi.json)
 [demo] live-ops CLI below; Ctrl+C stops everything.
 EOF
 

@@ -3,7 +3,7 @@
 // Ctrl+C must count the rows before the embedded database stops (it printed "(database not
 // reachable)"); a shell pointing KAFKA_BROKERS, INGESTION_ADDR... elsewhere must not break it; a
 // port taken by another program must stop it naming the port and the program.
-// Runs scripts/demo.sh on the demo's own ports (8081, 50051, 9464, 9465, 8090, 9466, 9467), beside the shared Redis
+// Runs scripts/demo.sh on the demo's own ports (8081, 50051, 9464, 9465, 8090, 9466, 9467, 8091), beside the shared Redis
 // and Kafka, with a private cache folder (its own embedded TimescaleDB on a free port).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -74,6 +74,17 @@ async function demoEnv(extra) {
   };
 }
 
+/** The live-ops CLI as an operator runs it, to its exit: its code and what it printed. */
+function runCli(args) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['liveops-cli/dist/src/main.js', ...args], { cwd: ROOT, env: { ...process.env, COMMAND_API_URL: 'http://127.0.0.1:8091' } });
+    let output = '';
+    child.stdout.on('data', (c) => (output += c));
+    child.stderr.on('data', (c) => (output += c));
+    child.on('exit', (code) => resolve({ code, output }));
+  });
+}
+
 /** Starts the demo in a tmux window; the shell prints its exit status when it ends. */
 function startDemo(session, env) {
   const assignments = Object.entries(env).map(([k, v]) => `${k}='${v}'`);
@@ -96,6 +107,22 @@ async function runAndStop(session, env) {
     const r = await fetch('http://127.0.0.1:9467/api/v1/fleet/summary', { headers: { authorization: 'Bearer greenlane-operator-token' } }).catch(() => undefined);
     return r?.ok === true && (await r.json()).hours.some((h) => h.samples > 0);
   }, 30_000);
+  // An operator's command reaches a car of the demo, which carries it out (issue 15): the CLI's
+  // own command, against the demo's command API, exits 0 only on SUCCEEDED. A car may be away on
+  // one of the simulator's incidents (a dropped stream, a vanished car): the first that answers.
+  const tried = [];
+  let stopped;
+  for (const car of ['CAR-001', 'CAR-002', 'CAR-003', 'CAR-004', 'CAR-005']) {
+    const stop = await runCli(['command', car, 'emergency-stop', '--timeout-ms', '5000']);
+    tried.push(`${car}: exit ${stop.code}\n${stop.output}`);
+    if (stop.code === 0) {
+      stopped = car;
+      assert.match(stop.output, /SUCCEEDED/);
+      break;
+    }
+  }
+  assert.ok(stopped, tried.join('\n'));
+  assert.is((await runCli(['command', stopped, 'resume'])).code, 0);
   tmux('send-keys', '-t', session, 'C-c');
   return waitFor('the demo to end', () => /\[demo exit status \d+\]/.test(screen(session)) && screen(session), 60_000);
 }
