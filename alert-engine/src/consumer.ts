@@ -7,7 +7,8 @@
  *      the state write and the Kafka commit);
  *   3. read the cars' states, run the rules (engine.ts), write states + alert records + outbox +
  *      next offset in one script, only if the stored offset is still the one read in 1;
- *   4. send the alert events (fleet-alerts, fleet_alerts), drop them from the outbox, commit.
+ *   4. send the alert events to fleet-alerts, drop them from the outbox, commit (fleet_alerts is
+ *      written apart, from the queue the same script filled: sink.ts).
  *
  * So state is applied exactly once per offset, and every alert event is sent at least once, with
  * a stable event id. When Redis, Kafka or the database fails the partition is paused and the
@@ -50,14 +51,13 @@ export async function runConsumer(opts: {
   const process = async (payload: EachBatchPayload): Promise<void> => {
     const { batch, isStale } = payload;
     const { topic, partition } = batch;
-    const outboxKey = store.keys.outbox(topic, partition);
     const stored = await store.partition(topic, partition);
-    if (stored.outbox.length > 0) {
-      metrics.rowsInserted.inc(await sink.send(stored.outbox));
-      countSent(metrics, stored.outbox);
-      metrics.outboxResent.inc(stored.outbox.length);
-      await store.confirmSent(outboxKey, stored.outbox.length);
-      log.info({ topic, partition, events: stored.outbox.length }, 'sent the alert events an interrupted batch had left in the outbox');
+    if (stored.outbox.raw.length > 0) {
+      await sink.publish(stored.outbox.events);
+      countSent(metrics, stored.outbox.events);
+      metrics.outboxResent.inc(stored.outbox.raw.length);
+      await store.confirm(stored.outbox);
+      log.info({ topic, partition, events: stored.outbox.raw.length }, 'sent the alert events an interrupted batch had left in the outbox');
     }
     const from = stored.offset === '' ? -1n : BigInt(stored.offset);
     const inputs: Input[] = [];
@@ -87,15 +87,15 @@ export async function runConsumer(opts: {
       skipped = outcome.skipped;
       if (isStale()) return;
       const written = await store.commit({ topic, partition, expected: stored.offset, next, cars, touched: outcome.touched, alerts });
-      if (!written) {
+      if (written === undefined) {
         metrics.staleBatches.inc();
         log.warn({ topic, partition, offset: batch.firstOffset(), stored: stored.offset }, 'the partition moved on under this consumer (a rebalance): batch dropped');
         return;
       }
       if (alerts.length > 0) {
-        metrics.rowsInserted.inc(await sink.send(alerts));
+        await sink.publish(alerts);
         countSent(metrics, alerts);
-        await store.confirmSent(outboxKey, alerts.length);
+        await store.confirm(written);
       }
     }
     await commitBatch(payload);

@@ -16,7 +16,7 @@ import { migrateAlerts } from './db.js';
 import { createMetrics } from './metrics.js';
 import { PresenceReader } from './presence.js';
 import { loadServiceArea } from './rules/service-area.js';
-import { createSink } from './sink.js';
+import { createSink, startDbWriter } from './sink.js';
 import { AlertStore } from './store.js';
 
 const log = createLogger('alert-engine');
@@ -53,7 +53,14 @@ try {
   await ensureTopics(kafka, [{ topic: config.topic, numPartitions: 6 }, { topic: config.alertsTopic, numPartitions: config.alertsPartitions }]);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   await producer.connect();
-  const sink = createSink({ producer, topic: config.alertsTopic, withDb: database.withDb });
+  const sink = createSink({ producer, topic: config.alertsTopic });
+  const dbWriter = startDbWriter({ store, withDb: database.withDb, metrics, log, intervalMs: 200 });
+  new Gauge({
+    name: 'alert_db_backlog', help: 'Alert events waiting to be written to fleet_alerts', registers: [metrics.registry],
+    async collect() {
+      this.set(await store.backlog(store.keys.dbOutbox).catch(() => 0));
+    },
+  });
 
   // Acknowledgements: queued in Redis with the ack itself, sent from there (one sender at a time).
   let flushing: Promise<void> | undefined;
@@ -61,11 +68,11 @@ try {
     flushing ??= (async () => {
       try {
         for (;;) {
-          const events = await store.apiOutbox();
-          if (events.length === 0) return;
-          metrics.rowsInserted.inc(await sink.send(events));
-          countSent(metrics, events);
-          await store.confirmSent(store.keys.apiOutbox, events.length);
+          const queued = await store.read(store.keys.apiOutbox, 500);
+          if (queued.raw.length === 0) return;
+          await sink.publish(queued.events);
+          countSent(metrics, queued.events);
+          await store.confirm(queued);
         }
       } finally {
         flushing = undefined;
@@ -119,6 +126,8 @@ try {
     await flushing?.catch(() => undefined);
     await closeServer(server);
     await producer.disconnect();
+    await dbWriter.drain().catch((error: Error) => log.warn({ err: error.message }, 'fleet_alerts not fully written; the rest waits in Redis for the next start'));
+    await dbWriter.stop();
     await database.close();
     await redis.quit().catch(() => undefined);
   });

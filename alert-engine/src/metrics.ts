@@ -10,6 +10,7 @@ export function createMetrics() {
     eventsSkipped: new Counter({ name: 'alert_events_skipped_total', help: 'Events that changed nothing: late (marked late), stale (older than the newest applied), duplicate (same timestamp or event id), replayed (offset already applied), malformed', labelNames: ['reason'], registers: [registry] }),
     transitions: new Counter({ name: 'alert_transitions_total', help: 'Alert events sent, by rule and transition (raised, refreshed, cleared, acknowledged)', labelNames: ['rule', 'transition'], registers: [registry] }),
     rowsInserted: new Counter({ name: 'alert_rows_inserted_total', help: 'fleet_alerts rows inserted (resends excluded)', registers: [registry] }),
+    dbFailures: new Counter({ name: 'alert_db_write_failures_total', help: 'Attempts to write fleet_alerts that failed (the events wait in Redis and are retried)', registers: [registry] }),
     outboxResent: new Counter({ name: 'alert_outbox_resent_total', help: 'Alert events sent again from an outbox left by an interrupted batch', registers: [registry] }),
     staleBatches: new Counter({ name: 'alert_stale_batches_total', help: 'Batches dropped because another consumer had moved the partition on (a rebalance)', registers: [registry] }),
     pauses: new Counter({ name: 'alert_partition_pauses_total', help: 'Batches put back because Redis, Kafka or the database failed', registers: [registry] }),

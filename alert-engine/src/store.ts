@@ -40,8 +40,20 @@ for _, c in ipairs(changes) do
     end
   end
   redis.call('RPUSH', KEYS[2], c.e)
+  redis.call('RPUSH', KEYS[3], c.e)
 end
 redis.call('SET', KEYS[1], ARGV[2])
+return 1
+`);
+
+/**
+ * Drops the first #ARGV entries of a queue if they are still the ones read (its head is still
+ * ARGV[1]): entries are unique and queues only grow at the tail, so two senders that read the
+ * same entries never drop ones nobody sent.
+ */
+const TRIM = new RedisScript(`
+if redis.call('LINDEX', KEYS[1], 0) ~= ARGV[1] then return 0 end
+redis.call('LTRIM', KEYS[1], tonumber(ARGV[2]), -1)
 return 1
 `);
 
@@ -54,8 +66,16 @@ if redis.call('HGET', KEYS[1], 'status') == 'cleared' then
   redis.call('EXPIRE', KEYS[1], tonumber(ARGV[5]))
 end
 redis.call('RPUSH', KEYS[3], ARGV[4])
+redis.call('RPUSH', KEYS[4], ARGV[4])
 return 'ok'
 `);
+
+/** Entries read from a queue: their raw form (to confirm them) and the events. */
+export interface Queued {
+  key: string;
+  raw: string[];
+  events: AlertEvent[];
+}
 
 export interface AlertRecord {
   alert_id: string;
@@ -115,12 +135,24 @@ export class AlertStore {
   }
 
   /** The partition's stored next offset ('' when none) and its outbox (events decided, not yet confirmed sent). */
-  async partition(topic: string, partition: number): Promise<{ offset: string; outbox: AlertEvent[] }> {
-    const [offset, outbox] = await Promise.all([
-      this.redis.get(this.keys.offset(topic, partition)),
-      this.redis.lRange(this.keys.outbox(topic, partition), 0, -1),
-    ]);
-    return { offset: offset ?? '', outbox: outbox.map((s) => JSON.parse(s) as AlertEvent) };
+  async partition(topic: string, partition: number): Promise<{ offset: string; outbox: Queued }> {
+    const [offset, outbox] = await Promise.all([this.redis.get(this.keys.offset(topic, partition)), this.read(this.keys.outbox(topic, partition), 10_000)]);
+    return { offset: offset ?? '', outbox };
+  }
+
+  /** The first `max` entries of a queue (an outbox). */
+  async read(key: string, max: number): Promise<Queued> {
+    const raw = await this.redis.lRange(key, 0, max - 1);
+    return { key, raw, events: raw.map((s) => JSON.parse(s) as AlertEvent) };
+  }
+
+  /** Drops what `read` returned from the queue, once sent (unless another sender already did). */
+  async confirm(queued: Queued): Promise<void> {
+    if (queued.raw.length > 0) await TRIM.run(this.redis, [queued.key], [queued.raw[0]!, String(queued.raw.length)]);
+  }
+
+  async backlog(key: string): Promise<number> {
+    return this.redis.lLen(key);
   }
 
   async loadCars(carIds: string[]): Promise<Map<string, CarState>> {
@@ -136,23 +168,21 @@ export class AlertStore {
 
   /**
    * Writes the batch's outcome if the partition is still at `expected`; false when it is not
-   * (another consumer moved it on: this one lost the partition).
+   * (another consumer moved it on: this one lost the partition). On success, the partition's
+   * outbox as it now is (what is to send to fleet-alerts).
    */
-  async commit(opts: { topic: string; partition: number; expected: string; next: string; cars: Map<string, CarState>; touched: Iterable<string>; alerts: AlertEvent[] }): Promise<boolean> {
+  async commit(opts: { topic: string; partition: number; expected: string; next: string; cars: Map<string, CarState>; touched: Iterable<string>; alerts: AlertEvent[] }): Promise<Queued | undefined> {
     const cars: string[] = [];
     for (const id of opts.touched) cars.push(id, JSON.stringify(opts.cars.get(id)));
     const changes = opts.alerts.map((e) => ({ t: transitionOf(e), id: e.alert_id, car: e.car_id, score: String(e.raised_at), f: fieldsOf(e), e: JSON.stringify(e) }));
+    const outbox = this.keys.outbox(opts.topic, opts.partition);
     const result = await COMMIT.run(
       this.redis,
-      [this.keys.offset(opts.topic, opts.partition), this.keys.outbox(opts.topic, opts.partition)],
+      [this.keys.offset(opts.topic, opts.partition), outbox, this.keys.dbOutbox],
       [opts.expected, opts.next, this.prefix, String(this.doneRetentionS), String(CAR_ALERTS_KEPT), cars.length === 0 ? '[]' : JSON.stringify(cars), changes.length === 0 ? '[]' : JSON.stringify(changes), String(this.clearedRetentionS)],
     );
-    return Number(result) === 1;
-  }
-
-  /** Drops the first `count` outbox entries (confirmed sent). */
-  async confirmSent(outboxKey: string, count: number): Promise<void> {
-    if (count > 0) await this.redis.lTrim(outboxKey, count, -1);
+    if (Number(result) !== 1) return undefined;
+    return { key: outbox, raw: changes.map((c) => c.e), events: opts.alerts };
   }
 
   async get(id: string): Promise<AlertRecord | undefined> {
@@ -198,13 +228,9 @@ export class AlertStore {
     if (note !== '') event.note = note;
     const outcome = (await ACK.run(
       this.redis,
-      [this.keys.alert(record.alert_id), this.keys.open, this.keys.apiOutbox],
+      [this.keys.alert(record.alert_id), this.keys.open, this.keys.apiOutbox, this.keys.dbOutbox],
       [String(at), by, note, JSON.stringify(event), String(this.doneRetentionS), record.alert_id],
     )) as 'ok' | 'unknown' | 'already';
     return { outcome, event };
-  }
-
-  async apiOutbox(max = 500): Promise<AlertEvent[]> {
-    return (await this.redis.lRange(this.keys.apiOutbox, 0, max - 1)).map((s) => JSON.parse(s) as AlertEvent);
   }
 }
