@@ -141,7 +141,7 @@ return {'ok', ''}
  * Mark sent, just before the instance writes it on the car's stream. ARGV: id, car, instance, now.
  * Returns the command's hash as a flat list when it is to be written now; {'skip', why} when it is
  * final, for another car, or expired (then it becomes EXPIRED here). A command already SENT is sent
- * again (a reconnect): the car drops the repeat by id.
+ * again (a reconnect): the car drops the repeat by id; its deadline stays that of the first sending.
  */
 const MARK_SENT = new RedisScript(withLog(`
 local key = 'command:' .. ARGV[1]
@@ -156,7 +156,9 @@ if c[1] == 'QUEUED' and now >= tonumber(c[3]) then
 end
 redis.call('HSET', key, 'status', 'SENT', 'sent_at', now, 'instance', ARGV[3])
 redis.call('HINCRBY', key, 'deliveries', 1)
-redis.call('ZADD', '${COMMAND_KEYS.deadlines}', now + tonumber(c[4]), ARGV[1])
+-- The car's time to answer runs from the first sending: a car reconnecting again and again
+-- gets the command again each time, but never keeps it SENT past that.
+if c[1] == 'QUEUED' then redis.call('ZADD', '${COMMAND_KEYS.deadlines}', now + tonumber(c[4]), ARGV[1]) end
 log_change(key, 'SENT', now, '')
 return redis.call('HGETALL', key)
 `));

@@ -5,8 +5,9 @@
  *   presence:due             ZSET  online car → when it goes offline unless it is seen again
  *   presence:instance:{id}   STRING, with a TTL: the instance's lease, renewed every second
  *
- * The stream thread notes each car it hears from (a map write per message) and reports them once a
- * second in one script, which pushes each car's deadline to now + PRESENCE_TIMEOUT and brings an
+ * The stream thread notes each car it hears from (a set insertion per message), each stream that
+ * opens or closes, and reports them once a tick (PRESENCE_FLUSH_MS) in a few scripts and one
+ * produce, whatever the number of cars: the connected and heard cars in one script, which pushes each car's deadline to now + PRESENCE_TIMEOUT and brings an
  * offline car online. A stream that closes pulls its car's deadline in to now + PRESENCE_GRACE, so a
  * car that moves to another instance (and is heard there) never goes offline, and one that does not
  * come back goes offline after the grace. Every instance sweeps the deadlines due; each transition
@@ -66,13 +67,21 @@ end
 return came
 `);
 
-/** A stream of the car closed here. ARGV: car, now, grace_ms, instance. Only if this instance heard it last. */
+/**
+ * Streams of these cars closed here. ARGV: now, grace_ms, instance, then car ids. Each car only if
+ * this instance heard it last (else it speaks through another one now).
+ */
 const CLOSED = new RedisScript(`
-local key = 'presence:' .. ARGV[1]
-if redis.call('HGET', key, 'instance') ~= ARGV[4] or redis.call('HGET', key, 'state') ~= 'online' then return 0 end
-redis.call('HSET', key, 'closed_at', ARGV[2])
-redis.call('ZADD', 'presence:due', 'LT', tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
-return 1
+local now, grace, instance = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+for i = 4, #ARGV do
+  local key = 'presence:' .. ARGV[i]
+  local p = redis.call('HMGET', key, 'instance', 'state')
+  if p[1] == instance and p[2] == 'online' then
+    redis.call('HSET', key, 'closed_at', now)
+    redis.call('ZADD', 'presence:due', 'LT', now + grace, ARGV[i])
+  end
+end
+return 0
 `);
 
 /** Deadlines due. ARGV: now, limit. Returns {car, reason, last_seen, instance} for each car now offline. */
@@ -98,11 +107,16 @@ return out
 export class PresenceTracker {
   /** Cars heard since the last report. */
   private heard = new Set<string>();
+  /**
+   * Connectivity events since the last report, produced together once a tick: one produce per
+   * stream would cut the telemetry's storage batches short (a publish goes after what is queued),
+   * and thousands of cars connect at once after a restart.
+   */
+  private connectivityEvents: PresenceEvent[] = [];
   private readonly timer: NodeJS.Timeout;
   private running: Promise<void> = Promise.resolve();
-  /** Writes in flight outside the tick (closed streams, connectivity events): close waits for them. */
-  private readonly inFlight = new Set<Promise<unknown>>();
-  private closed = false;
+  /** Cars whose stream here closed since the last tick. */
+  private closedStreams = new Set<string>();
 
   constructor(private readonly deps: PresenceDeps) {
     this.timer = setInterval(() => this.tick(), deps.cfg.flushMs);
@@ -114,30 +128,30 @@ export class PresenceTracker {
     this.heard.add(carId);
   }
 
-  /** The car's stream here closed (it may be streaming elsewhere already). */
+  /** The car's stream here closed (it may be streaming elsewhere already); recorded at the next tick. */
   streamClosed(carId: string): void {
-    if (this.closed) return;
-    const { redis, cfg, instance } = this.deps;
-    // Heard but not yet reported: report first, so the closing does not find another instance's name.
-    const pending = this.heard.has(carId);
-    this.track(
-      (pending ? this.flush() : Promise.resolve())
-        .then(() => CLOSED.run(redis, [], [carId, String(Date.now()), String(cfg.graceMs), instance]))
-        .catch((error: unknown) => this.deps.log.warn({ err: (error as Error).message, car_id: carId }, 'presence: could not record a closed stream; the car goes offline at its timeout')),
-    );
+    this.closedStreams.add(carId);
   }
 
-  private track(work: Promise<unknown>): void {
-    this.inFlight.add(work);
-    void work.finally(() => this.inFlight.delete(work));
+  /** After the report of what was heard, so a closing never finds an older instance's name. */
+  private async recordClosed(): Promise<void> {
+    if (this.closedStreams.size === 0) return;
+    const cars = [...this.closedStreams];
+    this.closedStreams = new Set();
+    const { redis, cfg, instance } = this.deps;
+    await CLOSED.run(redis, [], [String(Date.now()), String(cfg.graceMs), instance, ...cars]).catch((error: unknown) => {
+      this.deps.log.warn({ err: (error as Error).message, cars: cars.length }, 'presence: could not record closed streams; those cars go offline at their timeout');
+    });
   }
 
   /** Reports what was heard and sweeps what is due; one at a time. */
   private tick(): void {
     this.running = this.running.then(async () => {
       try {
+        await this.publishConnectivity();
         await this.renewLease();
         await this.flush();
+        await this.recordClosed();
         await this.sweep();
       } catch (error) {
         this.deps.log.warn({ err: (error as Error).message }, 'presence: Redis unavailable; retrying');
@@ -182,8 +196,14 @@ export class PresenceTracker {
   }
 
   private connectivity(type: 'car_connected' | 'car_disconnected', carId: string, extra: Record<string, unknown>): void {
-    const event = this.event(type, carId, Date.now(), extra);
-    this.track(this.deps.publish([event]).catch((error: unknown) => this.deps.log.warn({ err: (error as Error).message, car_id: carId, event_type: type }, 'presence: a connectivity event could not be produced')));
+    this.connectivityEvents.push(this.event(type, carId, Date.now(), extra));
+  }
+
+  private async publishConnectivity(): Promise<void> {
+    if (this.connectivityEvents.length === 0) return;
+    const events = this.connectivityEvents;
+    this.connectivityEvents = [];
+    await this.deps.publish(events).catch((error: unknown) => this.deps.log.warn({ err: (error as Error).message, events: events.length }, 'presence: connectivity events could not be produced'));
   }
 
   private async sweep(): Promise<void> {
@@ -206,10 +226,10 @@ export class PresenceTracker {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
     clearInterval(this.timer);
     await this.running;
+    await this.publishConnectivity();
     await this.flush().catch(() => undefined);
-    await Promise.allSettled([...this.inFlight]);
+    await this.recordClosed();
   }
 }
