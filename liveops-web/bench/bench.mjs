@@ -23,6 +23,8 @@ const rate = Number(env.BENCH_RATE ?? cars);
 const seconds = Number(env.BENCH_SECONDS ?? 60);
 const warmup = Number(env.BENCH_WARMUP ?? 10);
 const browsers = Number(env.BENCH_BROWSERS ?? 20);
+/** simulator: CarStatus through a private ingestion (the issue's figure); topic: events straight onto the topic (the map's own path). */
+const source = env.BENCH_SOURCE ?? 'simulator';
 const fpsSeconds = Number(env.BENCH_FPS_SECONDS ?? 10);
 const token = 'liveops-web-bench-token';
 const operatorToken = 'liveops-web-bench-operator';
@@ -97,15 +99,17 @@ await ensureTopics(kafka, [{ topic, numPartitions: 6 }]);
 const [grpcPort, opsPort, webPort] = await Promise.all([freePort(), freePort(), freePort()]);
 const common = { KAFKA_BROKERS: testServers.kafkaBrokers.join(','), FLEET_EVENTS_TOPIC: topic };
 const programs = [];
-const ingestion = startProgram('ingestion', 'ingestion/dist/src/main.js', {
+const ingestion = source === 'topic' ? undefined : startProgram('ingestion', 'ingestion/dist/src/main.js', {
   ...common,
   INGESTION_ADDR: `127.0.0.1:${grpcPort}`,
   INGESTION_HTTP_ADDR: `127.0.0.1:${opsPort}`,
   REDIS_URL: `${testServers.redisUrl}/14`,
   API_TOKENS: token,
 });
-programs.push(ingestion);
-await waitReady(ingestion, 'ingestion', `http://127.0.0.1:${opsPort}/ready`);
+if (ingestion) {
+  programs.push(ingestion);
+  await waitReady(ingestion, 'ingestion', `http://127.0.0.1:${opsPort}/ready`);
+}
 const web = await startService(webPort, { ...common, LOG_LEVEL: 'warn', REDIS_URL: `${testServers.redisUrl}/14`, OPERATOR_TOKENS: operatorToken });
 const base = web.base;
 
@@ -123,16 +127,18 @@ for (let i = 0; i < browsers; i++) {
 }
 await Promise.all(pages.map((p) => p.waitForFunction(() => window.liveops?.stats.connection === 'open', undefined, { timeout: 60_000 })));
 
-const simulator = startProgram('simulator', 'simulator/dist/src/main.js', { API_TOKEN: token }, [
-  '--mode', 'load', '--target', `127.0.0.1:${grpcPort}`, '--cars', String(cars), '--rate', String(rate),
-  // Runs past the measurement; stopped (Ctrl+C, its summary) once the figures are taken.
-  '--interval', '1000', '--duration', String(warmup + seconds + 30), '--json', '--seed', '7',
-]);
+// Runs past the measurement; stopped (Ctrl+C, its summary) once the figures are taken.
+const simulator = source === 'topic'
+  ? startProgram('topic-load', 'liveops-web/bench/topic-load.mjs', {}, [topic, String(cars), String(rate), String(warmup + seconds + 30)])
+  : startProgram('simulator', 'simulator/dist/src/main.js', { API_TOKEN: token }, [
+      '--mode', 'load', '--target', `127.0.0.1:${grpcPort}`, '--cars', String(cars), '--rate', String(rate),
+      '--interval', '1000', '--duration', String(warmup + seconds + 30), '--json', '--seed', '7',
+    ]);
 programs.push(simulator);
 const watched = [
   { name: 'liveops-web', pid: web.child.proc.pid },
-  { name: 'ingestion', pid: ingestion.proc.pid },
-  { name: 'simulator', pid: simulator.proc.pid },
+  { name: 'ingestion', pid: ingestion?.proc.pid },
+  { name: source === 'topic' ? 'topic producer' : 'simulator', pid: simulator.proc.pid },
   { name: 'chromium (all pages)', pid: chromiumPids() },
   { name: 'kafka (shared broker)', pid: pidOf('kafka') },
   { name: 'redis (shared)', pid: pidOf('redis') },
@@ -140,12 +146,13 @@ const watched = [
 
 // Warm-up: the streams open, the first snapshot with every car goes out; its latencies are dropped.
 await sleep(warmup * 1000);
-await Promise.all(pages.map((p) => p.evaluate(() => window.liveops.takeLatencies().length)));
+await Promise.all(pages.map((p) => p.evaluate(() => window.liveops.takeLatencies().length + window.liveops.takeReceiveLatencies().length)));
 const firstSample = new Map(watched.map((w) => [w.name, procSample(w.pid)]));
 const peak = new Map(watched.map((w) => [w.name, 0]));
 const latencies = [];
+const receiveLatencies = [];
 const metricsText = async () => (await fetch(`${base}/metrics`)).text();
-const metric = (text, name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+const metric = (text, name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
 const m0 = await metricsText();
 const started = Date.now();
 while (Date.now() - started < seconds * 1000) {
@@ -154,7 +161,11 @@ while (Date.now() - started < seconds * 1000) {
     const s = procSample(w.pid);
     if (s) peak.set(w.name, Math.max(peak.get(w.name), s.rssMb));
   }
-  for (const p of pages) for (const v of await p.evaluate(() => window.liveops.takeLatencies())) latencies.push(v);
+  for (const p of pages) {
+    const [drawn, received] = await p.evaluate(() => [window.liveops.takeLatencies(), window.liveops.takeReceiveLatencies()]);
+    for (const v of drawn) latencies.push(v);
+    for (const v of received) receiveLatencies.push(v);
+  }
 }
 const elapsed = (Date.now() - started) / 1000;
 const m1 = await metricsText();
@@ -165,6 +176,7 @@ const usage = watched.map((w) => {
 });
 const pageStats = await Promise.all(pages.map((p) => p.evaluate(() => ({ ...window.liveops.stats, cars: window.liveops.carCount }))));
 latencies.sort((a, b) => a - b);
+receiveLatencies.sort((a, b) => a - b);
 const eventsPerSec = (metric(m1, 'liveops_web_events_total\\{outcome="applied"\\}') - metric(m0, 'liveops_web_events_total\\{outcome="applied"\\}')) / elapsed;
 const bytesPerSec = (metric(m1, 'liveops_web_ws_bytes_sent_total') - metric(m0, 'liveops_web_ws_bytes_sent_total')) / elapsed;
 const skipped = metric(m1, 'liveops_web_skipped_ticks_total') - metric(m0, 'liveops_web_skipped_ticks_total');
@@ -189,6 +201,7 @@ await fpsPage.screenshot({ path: join(root, '.cache', 'screenshots', 'liveops-we
 if (simulator.proc.exitCode === null) simulator.proc.kill('SIGINT');
 const simulatorSummary = await new Promise((resolve) => {
   const done = () => resolve(JSON.parse(simulator.output().trim().split('\n').filter((l) => l.startsWith('{"mode"')).at(-1) ?? '{}'));
+  // (the topic producer prints the same fields)
   if (simulator.proc.exitCode !== null) done();
   else simulator.proc.once('exit', done);
 });
@@ -207,12 +220,13 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const result = {
   at: new Date().toISOString(),
   machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
-  config: { cars, rate, seconds, warmup, browsers, tickMs: 250 },
+  config: { source, cars, rate, seconds, warmup, browsers, tickMs: 250 },
   simulator: { ackedPerSec: simulatorSummary.ackedPerSec, sent: simulatorSummary.sent, acked: simulatorSummary.acked, failed: simulatorSummary.failed, ackLatencyMs: simulatorSummary.latencyMs },
   loadAverageAtEnd: (await import('node:os')).loadavg(),
   service: { eventsPerSec, wsBytesPerSec: bytesPerSec, skippedBrowserTicks: skipped },
   usage,
   latencyMs: { samples: latencies.length, p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.at(-1) },
+  receiveLatencyMs: { samples: receiveLatencies.length, p50: percentile(receiveLatencies, 50), p90: percentile(receiveLatencies, 90), p99: percentile(receiveLatencies, 99), max: receiveLatencies.at(-1) },
   pages: { count: browsers, carsSeenMin: Math.min(...pageStats.map((s) => s.cars)), framesMin: Math.min(...pageStats.map((s) => s.frames)), reconnects: pageStats.reduce((n, s) => n + s.reconnects, 0) },
   fps: { cars: fpsCars, medianFps: median(fpsSamples), samples: fpsSamples, medianDrawMs: median(drawMs) },
 };
@@ -221,9 +235,10 @@ const file = join(root, 'bench', 'results', `liveops-web-${result.at.replace(/[:
 writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
 
 const f = (v, d = 0) => (Number.isFinite(v) ? v.toFixed(d) : '-');
-console.log(`live map bench: ${cars} cars at ${rate} msgs/s for ${seconds} s (after ${warmup} s warm-up), ${browsers} browsers (headless Chromium pages)`);
-console.log(`  simulator acked ${f(result.simulator.ackedPerSec)} msgs/s (${result.simulator.failed ?? 0} failed, ack p99 ${f(result.simulator.ackLatencyMs?.p99)} ms); liveops-web applied ${f(eventsPerSec)} events/s, sent ${f(bytesPerSec / 1024)} KiB/s to browsers, ${skipped} browser-ticks skipped`);
+console.log(`live map bench (${source === 'topic' ? 'events straight onto the topic' : 'CarStatus through the ingestion'}): ${cars} cars at ${rate} msgs/s for ${seconds} s (after ${warmup} s warm-up), ${browsers} browsers (headless Chromium pages)`);
+console.log(`  ${source === 'topic' ? 'producer sent' : 'simulator acked'} ${f(result.simulator.ackedPerSec)} msgs/s (${result.simulator.failed ?? 0} failed, ack p99 ${f(result.simulator.ackLatencyMs?.p99)} ms); liveops-web applied ${f(eventsPerSec)} events/s, sent ${f(bytesPerSec / 1024)} KiB/s to browsers, ${skipped} browser-ticks skipped`);
 console.log(`  latency CarStatus sent -> drawn in a browser frame: p50 ${f(result.latencyMs.p50)} ms, p90 ${f(result.latencyMs.p90)} ms, p99 ${f(result.latencyMs.p99)} ms, max ${f(result.latencyMs.max)} ms (${latencies.length} samples)`);
+console.log(`  latency CarStatus sent -> frame received by a browser (before drawing): p50 ${f(result.receiveLatencyMs.p50)} ms, p99 ${f(result.receiveLatencyMs.p99)} ms`);
 for (const u of usage) console.log(`  ${u.name.padEnd(22)} CPU ${f(u.cpuPct, 1).padStart(6)} % of a core   RSS ${f(u.rssMb).padStart(5)} MB (peak ${f(u.peakRssMb)})`);
 console.log(`  one page redrawing ${fpsCars} cars every frame: ${f(result.fps.medianFps, 1)} frames/s (median of ${fpsSamples.length} s; draw ${f(result.fps.medianDrawMs, 1)} ms a frame)`);
 console.log(`  -> ${file}`);

@@ -93,8 +93,9 @@ const stats = {
   fps: 0,
   drawMs: 0,
 };
-/** Probe samples (ms), drained by the bench. */
+/** Probe samples (ms), drained by the bench: CarStatus timestamp to the frame drawn, and to the frame received. */
 let latencies: number[] = [];
+let receiveLatencies: number[] = [];
 let pendingProbe: Array<{ base: number; offsets: Uint32Array; received: number }> = [];
 
 function applyFrame(buffer: ArrayBuffer): void {
@@ -130,7 +131,12 @@ function applyFrame(buffer: ArrayBuffer): void {
     velocity[k] = f.velocity[i]!;
     flags[k] = f.flags[i]!;
   }
-  if (PROBE && f.kind !== KIND_SNAPSHOT && f.count > 0) pendingProbe.push({ base: f.base, offsets: f.ts.slice(), received: Date.now() });
+  if (PROBE && f.kind !== KIND_SNAPSHOT && f.count > 0) {
+    const received = Date.now();
+    for (let i = 0; i < f.count; i++) receiveLatencies.push(received - (f.base + f.ts[i]!));
+    if (receiveLatencies.length > 2_000_000) receiveLatencies = receiveLatencies.slice(-1_000_000);
+    pendingProbe.push({ base: f.base, offsets: f.ts.slice(), received });
+  }
   requestDraw();
 }
 
@@ -542,6 +548,12 @@ const api = {
   takeLatencies(): number[] {
     const out = latencies;
     latencies = [];
+    return out;
+  },
+  /** The same, to the moment the frame arrived (before it was drawn). */
+  takeReceiveLatencies(): number[] {
+    const out = receiveLatencies;
+    receiveLatencies = [];
     return out;
   },
   select,
