@@ -60,6 +60,7 @@ export function decodeEvent(value: Buffer | string | null | undefined): Decoded 
       instance: optionalString(e.instance),
       reason: optionalString(e.reason),
       lastSeen: isNum(e.last_seen) ? e.last_seen : undefined,
+      ...(optionalString(e.held_by) !== undefined ? { heldBy: optionalString(e.held_by) } : {}),
     },
   };
 }

@@ -42,6 +42,8 @@ export interface Presence {
   instance: string | undefined;
   reason: string | undefined;
   lastSeen: number | undefined;
+  /** car_offline: the instance that held the car's stream (the ingestion's `held_by`). */
+  heldBy?: string | undefined;
 }
 
 export type Input = Telemetry | BookingExpired | Presence;

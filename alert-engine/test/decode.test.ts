@@ -12,6 +12,11 @@ test('telemetry, booking_expired, car_online and car_offline decode to what the 
   }
 });
 
+test('the ingestion\'s car_offline as it sends it (held_by, a null last_seen)', () => {
+  const decoded = decodeEvent(JSON.stringify({ event_type: 'car_offline', event_id: 'car_offline:C:5', car_id: 'C', timestamp: 5, instance: 'ing-1', reason: 'timeout', last_seen: null, held_by: 'ing-2' }));
+  assert.equal(decoded, { ok: true, input: { kind: 'presence', eventId: 'car_offline:C:5', carId: 'C', ts: 5, online: false, instance: 'ing-1', reason: 'timeout', lastSeen: undefined, heldBy: 'ing-2' } });
+});
+
 test('every other event type is ignored, never an error (bookings confirmed or failed, connectivity, types added later)', () => {
   for (const type of ['booking_confirmed', 'booking_failed', 'car_connected', 'car_disconnected', 'command_status', 'something_new']) {
     assert.equal(decodeEvent(JSON.stringify({ event_type: type, car_id: 'X' })), { ok: false, ignored: true, type });

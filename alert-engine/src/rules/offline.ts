@@ -2,12 +2,14 @@
  * offline: raised by `car_offline` (the ingestion's presence), cleared by `car_online` or by a
  * telemetry event newer (car's timestamp) than the offline event's `last_seen`. An offline event
  * about a car whose newest telemetry is already newer than that `last_seen` (it reconnected
- * elsewhere before the offline was published) raises nothing.
+ * elsewhere before the offline was published) raises nothing. The ingestion's `last_seen` is its
+ * clock when it last heard the car (null when unknown: the event's own timestamp is used), compared
+ * with the cars' timestamps: car clocks are taken to be close to the servers'.
  */
 import type { CarState, Presence, Telemetry, Verdict } from '../types.js';
 
 export function offlinePresenceVerdict(p: Presence, car: CarState): Verdict {
-  const values = { instance: p.instance ?? null, reason: p.reason ?? null, ...(p.lastSeen !== undefined ? { last_seen: p.lastSeen } : {}) };
+  const values = { instance: p.instance ?? null, reason: p.reason ?? null, ...(p.lastSeen !== undefined ? { last_seen: p.lastSeen } : {}), ...(p.heldBy !== undefined ? { held_by: p.heldBy } : {}) };
   if (p.online) {
     delete car.memory.offline;
     return { holds: false, values };
