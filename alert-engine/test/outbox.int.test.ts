@@ -1,6 +1,7 @@
 /**
  * The queues on the real Redis (DB 13) and the database kept off the alerts' path: two senders
- * that read the same entries never drop one nobody sent; with the database cut off (a TCP proxy
+ * that read the same entries never drop one nobody sent; an outbox an interrupted batch left is
+ * sent with its partition's next batch, before it; with the database cut off (a TCP proxy
  * in front of PostgreSQL that stops passing), alerts still reach fleet-alerts at once and the rows
  * follow when it is back.
  */
@@ -72,6 +73,37 @@ async function proxy(target: URL): Promise<{ port: number; cut(): void; resume()
     }),
   };
 }
+
+test('an outbox left by an interrupted batch is sent when its partition next has a batch', async () => {
+  const topic = uniqueName('alert-leftover');
+  const prefix = `${uniqueName('alert-leftover')}:`;
+  const db = await freshDatabase('alerts_leftover');
+  let engine: Engine | undefined;
+  let reader: Awaited<ReturnType<typeof readAlerts>> | undefined;
+  const redis = await redisDb13();
+  try {
+    await createTopic(kafka, topic, 1);
+    // What a crash after the state script and before the send leaves: the event in the outbox (and the row queue).
+    const left = { event_type: 'alert_raised', event_id: 'LEFT-1.overspeed.1:raised', alert_id: 'LEFT-1.overspeed.1', car_id: 'LEFT-1', rule: 'overspeed', severity: 'warning', at: 1, raised_at: 1, values: { velocity: 130 } };
+    await redis.rPush(`${prefix}outbox:${topic}:0`, JSON.stringify(left));
+    await redis.rPush(`${prefix}outbox:db`, JSON.stringify(left));
+    engine = await startEngine({ FLEET_EVENTS_TOPIC: topic, FLEET_ALERTS_TOPIC: `${topic}-alerts`, ALERT_GROUP_ID: uniqueName('alert-leftover'), ALERT_REDIS_PREFIX: prefix, DATABASE_URL: db.url });
+    reader = await readAlerts(`${topic}-alerts`);
+    await send(topic, [telemetry('LEFT-2', 0, { battery: 10 })]);
+    await waitFor('both alert events on fleet-alerts', () => reader!.events.length === 2, 20_000);
+    assert.equal(reader.events.map((e) => e.event_id), ['LEFT-1.overspeed.1:raised', `LEFT-2.battery_low.${reader.events[1]!.at}:raised`], 'the left-over event first');
+    assert.is(await metric(engine.port, 'alert_outbox_resent_total'), 1);
+    assert.equal(await redis.lRange(`${prefix}outbox:${topic}:0`, 0, -1), []);
+    await waitFor('both rows', async () => (await metric(engine!.port, 'alert_rows_inserted_total')) === 2, 20_000);
+  } finally {
+    engine?.signal('SIGKILL');
+    await engine?.exited;
+    await reader?.stop();
+    await redis.quit();
+    await dropPrefix(prefix);
+    await db.drop();
+  }
+});
 
 test('the database cut off: alerts still reach fleet-alerts; the rows follow when it is back', async () => {
   const db = await freshDatabase('alerts_cut');
