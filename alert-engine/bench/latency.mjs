@@ -6,7 +6,8 @@
 // every BENCH_PROBE_MS (200) one CarStatus whose battery alternates 50 % / 10 %: each one raises or
 // clears battery_low. Latency = the alert's arrival at a reader of fleet-alerts minus the probe's
 // send time (same machine, same clock); p50/p99/max over the run, the first BENCH_WARMUP (10) s
-// left out. All processes run unpinned on this machine; Redis DB 13 (the alert engine's tests and
+// left out; the same split at the probes' arrival on fleet-events (sent → on the topic: the
+// ingestion; on the topic → alert: the engine). All processes run unpinned on this machine; Redis DB 13 (the alert engine's tests and
 // benches) is emptied at the end.
 //
 //   flock /tmp/greenlane-bench.lock node alert-engine/bench/latency.mjs
@@ -74,6 +75,7 @@ const percentile = (sorted, p) => (sorted.length === 0 ? null : sorted[Math.min(
 const db = new pg.Client({ connectionString: DB_URL });
 const redis = createClient({ url: redisUrl });
 let reader;
+let eventsReader;
 try {
   await db.connect();
   await db.query(`CREATE SCHEMA ${schema}`);
@@ -90,7 +92,10 @@ try {
   await ready(`http://127.0.0.1:${enginePort}/ready`, engine);
 
   const sentAt = new Map(); // `${car} ${timestamp}` → performance.now() at send
+  const onTopic = new Map(); // `${car} ${timestamp}` → performance.now() when read on fleet-events
   const latencies = [];
+  const ingestionPart = [];
+  const enginePart = [];
   let measureFrom = Infinity;
   let received = 0;
   reader = kafka.consumer({ groupId: `bench-reader-${runId}`, maxWaitTimeInMs: 50 });
@@ -107,7 +112,31 @@ try {
         const t = sentAt.get(key);
         if (t === undefined) continue;
         sentAt.delete(key);
-        if (t >= measureFrom) latencies.push(now - t);
+        const seen = onTopic.get(key);
+        onTopic.delete(key);
+        if (t >= measureFrom) {
+          latencies.push(now - t);
+          if (seen !== undefined) {
+            ingestionPart.push(seen - t);
+            enginePart.push(now - seen);
+          }
+        }
+      }
+    },
+  });
+  // The probes' CarStatus on fleet-events, to split the latency: sent → on the topic (the
+  // ingestion), on the topic → alert (the engine). Only the keys are looked at.
+  const probeKey = Buffer.from('PROBE-');
+  eventsReader = kafka.consumer({ groupId: `bench-events-reader-${runId}`, maxWaitTimeInMs: 50 });
+  await eventsReader.connect();
+  await eventsReader.subscribe({ topic, fromBeginning: false });
+  await eventsReader.run({
+    eachBatch: async ({ batch }) => {
+      const now = performance.now();
+      for (const m of batch.messages) {
+        if (m.key === null || m.key.length < 6 || m.key.compare(probeKey, 0, 6, 0, 6) !== 0) continue;
+        const e = JSON.parse(m.value.toString());
+        onTopic.set(`${e.car_id} ${e.timestamp}`, now);
       }
     },
   });
@@ -157,10 +186,15 @@ try {
     simulator: { acked_per_s: summary.ackedPerSec ?? null, ack_latency_ms: summary.latencyMs ?? null },
     probes_sent: probesSent, alerts_measured: sorted.length, probes_without_alert: sentAt.size,
     latency_ms: { p50: round(percentile(sorted, 50)), p90: round(percentile(sorted, 90)), p99: round(percentile(sorted, 99)), max: round(sorted.at(-1) ?? null) },
+    split_ms: Object.fromEntries([['sent_to_fleet_events', ingestionPart], ['fleet_events_to_alert', enginePart]].map(([name, values]) => {
+      const v = values.sort((a, b) => a - b);
+      return [name, { p50: round(percentile(v, 50)), p99: round(percentile(v, 99)), n: v.length }];
+    })),
     engine_events_consumed: consumed, alert_events_on_topic: received,
     load_average_1m: { before: Math.round(loadBefore * 100) / 100, after: Math.round(loadAfter * 100) / 100 }, cores: cpus().length, node: process.version,
   };
   console.log(`alert latency at ${RATE} CarStatus/s (${CARS} load cars, ${SECONDS} s after ${WARMUP_MS / 1000} s warm-up): p50 ${result.latency_ms.p50} ms, p90 ${result.latency_ms.p90} ms, p99 ${result.latency_ms.p99} ms, max ${result.latency_ms.max} ms over ${sorted.length} probe alerts`);
+  console.log(`  sent → on fleet-events (ingestion): p50 ${result.split_ms.sent_to_fleet_events.p50} ms, p99 ${result.split_ms.sent_to_fleet_events.p99} ms; fleet-events → alert (engine): p50 ${result.split_ms.fleet_events_to_alert.p50} ms, p99 ${result.split_ms.fleet_events_to_alert.p99} ms`);
   console.log(`  the simulator's acknowledged rate: ${result.simulator.acked_per_s} CarStatus/s`);
   console.log(`  the engine consumed ${consumed} events and sent ${received} alert events; load average ${result.load_average_1m.before} → ${result.load_average_1m.after} on ${result.cores} cores`);
   mkdirSync(new URL('../../bench/results/', import.meta.url), { recursive: true });
@@ -169,6 +203,7 @@ try {
   console.log(`  written to ${fileURLToPath(file).slice(ROOT.length)}`);
 } finally {
   await reader?.disconnect().catch(() => undefined);
+  await eventsReader?.disconnect().catch(() => undefined);
   for (const p of [...programs].reverse()) if (p.child.exitCode === null) p.child.kill('SIGTERM');
   await Promise.all(programs.map((p) => (p.child.exitCode === null ? new Promise((r) => p.child.once('exit', r)) : null)));
   await redis.flushDb().catch(() => undefined);

@@ -51,7 +51,12 @@ export async function runConsumer(opts: {
   const process = async (payload: EachBatchPayload): Promise<void> => {
     const { batch, isStale } = payload;
     const { topic, partition } = batch;
-    const stored = await store.partition(topic, partition);
+    // Decoded before the state is read, so that the partition's offset, its outbox and the cars'
+    // states come in one round of requests.
+    const decodedAll = batch.messages.map((message) => ({ offset: message.offset, decoded: decodeEvent(message.value) }));
+    const carIds = new Set<string>();
+    for (const d of decodedAll) if (d.decoded.ok) carIds.add(d.decoded.input.carId);
+    const [stored, cars] = await Promise.all([store.partition(topic, partition), store.loadCars([...carIds])]);
     if (stored.outbox.raw.length > 0) {
       await sink.publish(stored.outbox.events);
       countSent(metrics, stored.outbox.events);
@@ -64,24 +69,22 @@ export async function runConsumer(opts: {
     const types: Record<string, number> = {};
     const rejected: Array<{ offset: string; reason: string }> = [];
     let replayed = 0;
-    for (const message of batch.messages) {
-      if (BigInt(message.offset) < from) {
+    for (const { offset, decoded } of decodedAll) {
+      if (from >= 0n && BigInt(offset) < from) {
         replayed++;
         continue;
       }
-      const decoded = decodeEvent(message.value);
       if (decoded.ok) {
         inputs.push(decoded.input);
         const type = decoded.input.kind === 'presence' ? (decoded.input.online ? 'car_online' : 'car_offline') : decoded.input.kind;
         types[type] = (types[type] ?? 0) + 1;
       } else if (decoded.ignored) types.other = (types.other ?? 0) + 1;
-      else rejected.push({ offset: message.offset, reason: decoded.reason });
+      else rejected.push({ offset, reason: decoded.reason });
     }
     const next = (BigInt(batch.lastOffset()) + 1n).toString();
     let alerts: AlertEvent[] = [];
     let skipped = { late: 0, stale: 0, duplicate: 0 };
     if (replayed < batch.messages.length) {
-      const cars = await store.loadCars([...new Set(inputs.map((i) => i.carId))]);
       const outcome = applyBatch(cars, inputs, opts.settings);
       alerts = outcome.alerts;
       skipped = outcome.skipped;
@@ -95,10 +98,11 @@ export async function runConsumer(opts: {
       if (alerts.length > 0) {
         await sink.publish(alerts);
         countSent(metrics, alerts);
-        await store.confirm(written);
-      }
-    }
-    await commitBatch(payload);
+        // Sent: the outbox entries go and the offset is committed together (either may lag: the
+        // next batch skips the offsets below the stored one, and resends are harmless).
+        await Promise.all([store.confirm(written), commitBatch(payload)]);
+      } else await commitBatch(payload);
+    } else await commitBatch(payload);
     for (const [type, n] of Object.entries(types)) metrics.eventsConsumed.inc({ type }, n);
     if (replayed > 0) metrics.eventsSkipped.inc({ reason: 'replayed' }, replayed);
     for (const [reason, n] of Object.entries(skipped)) if (n > 0) metrics.eventsSkipped.inc({ reason }, n);
