@@ -351,6 +351,8 @@ async function renderPanel(): Promise<void> {
   }
   const car = (await response.json()) as Record<string, unknown> & { recentEvents: unknown[]; booking?: Record<string, unknown> };
   $('panel-title').textContent = id;
+  selectedStation = typeof car.stationId === 'string' && car.stationId !== '' ? car.stationId : undefined;
+  renderCommandButtons();
   const carAlerts = (car.alerts as AlertView[] | undefined) ?? [];
   $('panel-hint').textContent = [car.offline ? 'offline: no event for a while' : '', ...carAlerts.map((a) => (a.kind === 'critical_battery' ? 'CRITICAL BATTERY!' : `${a.kind.replace(/_/g, ' ')} (${a.severity})`))].filter(Boolean).join(' · ');
   const rows: Array<[string, string]> = [
@@ -384,8 +386,100 @@ async function renderPanel(): Promise<void> {
   );
 }
 
+// --- operators' commands (through this service's /api/v1/cars/{id}/commands, see commands-proxy.ts)
+/** The station the selected car is plugged in at (START/STOP_CHARGING need it). */
+let selectedStation: string | undefined;
+/** RETURN_TO_BASE or REROUTE waiting for a point on the map. */
+let picking: string | undefined;
+interface CommandView {
+  commandId?: string;
+  carId: string;
+  type: string;
+  status: string;
+  reason?: string;
+  final: boolean;
+}
+const commandLog: CommandView[] = [];
+const FINAL = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'EXPIRED', 'ERROR']);
+
+function renderCommandButtons(): void {
+  for (const b of Array.from(document.querySelectorAll<HTMLButtonElement>('#commands button'))) {
+    const type = b.dataset.command!;
+    b.disabled = selected === undefined || ((type === 'START_CHARGING' || type === 'STOP_CHARGING') && selectedStation === undefined);
+    b.classList.toggle('armed', picking === type);
+  }
+}
+
+function renderCommandLog(): void {
+  $('command-log').replaceChildren(
+    ...commandLog.slice(0, 10).map((c) => {
+      const li = document.createElement('li');
+      li.dataset.status = c.status;
+      if (c.commandId) li.dataset.command = c.commandId;
+      li.textContent = `${c.carId} ${c.type}: ${c.status}${c.reason ? ` (${c.reason})` : ''}`;
+      return li;
+    }),
+  );
+}
+
+async function sendCommand(type: string, extra: Record<string, unknown> = {}): Promise<void> {
+  if (selected === undefined) return;
+  const view: CommandView = { carId: selected, type, status: 'SENDING', final: false };
+  commandLog.unshift(view);
+  renderCommandLog();
+  const update = (body: Record<string, unknown>) => {
+    if (typeof body.command_id === 'string') view.commandId = body.command_id;
+    if (typeof body.status === 'string') view.status = body.status;
+    if (typeof body.reason === 'string') view.reason = body.reason;
+    view.final = body.final === true || FINAL.has(view.status);
+    renderCommandLog();
+  };
+  const fail = (reason: string) => update({ status: 'ERROR', reason, final: true });
+  try {
+    const response = await fetch(`/api/v1/cars/${encodeURIComponent(view.carId)}/commands`, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ type, ...extra }),
+    });
+    const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+    if (response.status === 401) showSignIn();
+    if (response.status !== 202) return fail(`${response.status}: ${String(body.message ?? body.error ?? response.statusText)}`);
+    update(body);
+    // Long polls, short enough that the status in between (QUEUED, SENT, DELIVERED) shows.
+    while (!view.final) {
+      const wait = await fetch(`/api/v1/commands/${encodeURIComponent(view.commandId!)}/wait?timeout_ms=2000`, { credentials: 'same-origin' });
+      const w = (await wait.json().catch(() => ({}))) as Record<string, unknown>;
+      if (!wait.ok) return fail(`${wait.status}: ${String(w.message ?? w.error ?? wait.statusText)}`);
+      update(w);
+    }
+  } catch (error) {
+    fail((error as Error).message);
+  }
+}
+
+for (const b of Array.from(document.querySelectorAll<HTMLButtonElement>('#commands button'))) {
+  b.addEventListener('click', () => {
+    const type = b.dataset.command!;
+    if (type === 'RETURN_TO_BASE' || type === 'REROUTE') {
+      picking = picking === type ? undefined : type;
+      $('command-hint').textContent = picking ? `${picking}: click the point on the map (or the button again to cancel)` : '';
+      renderCommandButtons();
+      return;
+    }
+    if (type === 'START_CHARGING' || type === 'STOP_CHARGING') return void sendCommand(type, { station_id: selectedStation });
+    void sendCommand(type);
+  });
+}
+renderCommandButtons();
+
 function select(id: string | undefined): void {
+  if (id !== selected) {
+    selectedStation = undefined;
+    picking = undefined;
+  }
   selected = id;
+  renderCommandButtons();
   requestDraw();
   void renderPanel();
 }
@@ -395,6 +489,16 @@ canvas.addEventListener('click', (event) => {
   const rect = canvas.getBoundingClientRect();
   const x = event.clientX - rect.left;
   const y = event.clientY - rect.top;
+  if (picking !== undefined) {
+    const type = picking;
+    picking = undefined;
+    $('command-hint').textContent = '';
+    renderCommandButtons();
+    const latitude = view.north - (y - view.oy) / view.scale;
+    const longitude = view.west + (x - view.ox) / (K * view.scale);
+    void sendCommand(type, { latitude: Math.round(latitude * 1e6) / 1e6, longitude: Math.round(longitude * 1e6) / 1e6 });
+    return;
+  }
   let best: number | undefined;
   let bestD = 10 * 10;
   for (let k = 0; k < names.length; k++) {
@@ -557,6 +661,8 @@ const api = {
     return out;
   },
   select,
+  /** The side panel's commands, newest first (status as it changes, final with its reason). */
+  commands: () => commandLog.map((c) => ({ ...c })),
   /** Redraws now; returns the time it took (ms). */
   drawNow(): number {
     draw();

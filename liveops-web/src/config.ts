@@ -30,6 +30,8 @@ export interface WebConfig {
   offlineAfterMs: number;
   recentEvents: number;
   operators: OperatorTokens;
+  /** The command API the page's command buttons are forwarded to. */
+  commandApiUrl: string;
 }
 
 export const ENVIRONMENT: Array<[string, string]> = [
@@ -47,6 +49,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['LIVEOPS_WEB_MAX_BUFFERED_BYTES', 'a browser holding more unsent than this is skipped for a tick [1048576]'],
   ['LIVEOPS_WEB_OFFLINE_AFTER_MS', 'a car silent this long is shown offline [30000]'],
   ['LIVEOPS_WEB_RECENT_EVENTS', 'events kept per car for its side panel [10]'],
+  ['COMMAND_API_URL', "the command API that /api/v1/cars/{id}/commands and /api/v1/commands/{id}/wait are forwarded to, with the operator's token [http://127.0.0.1:8091]"],
   ['LOG_LEVEL', 'pino level [info]'],
   ['NODE_ENV', 'production makes OPERATOR_TOKENS mandatory'],
 ];
@@ -68,5 +71,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     offlineAfterMs: envInt(env, 'LIVEOPS_WEB_OFFLINE_AFTER_MS', 30_000, 1000, 86_400_000),
     recentEvents: envInt(env, 'LIVEOPS_WEB_RECENT_EVENTS', 10, 1, 1000),
     operators: readOperatorTokens(env),
+    commandApiUrl: envUrl(env, 'COMMAND_API_URL', 'http://127.0.0.1:8091', ['http:', 'https:']),
   };
 }

@@ -16,6 +16,7 @@ import { sendJson } from '@greenlane/common/ops-http';
 import type { FleetState } from './state.js';
 import type { StationBoard } from './stations.js';
 import type { Metrics } from './metrics.js';
+import { isCommandRoute, proxyCommand } from './commands-proxy.js';
 
 /** liveops-web/dist/src/http.js -> liveops-web/dist/page (scripts/build-page.mjs). */
 export const PAGE_DIR = fileURLToPath(new URL('../page', import.meta.url));
@@ -45,6 +46,8 @@ export interface ApiDeps {
   check(req: RequestLike): OperatorAuthResult;
   metrics: Metrics;
   log: Logger;
+  /** The command API the side panel's command buttons go to (COMMAND_API_URL). */
+  commandApiUrl: string;
   pageDir?: string;
 }
 
@@ -55,6 +58,11 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     sendJson(res, 401, { error: result.reason === 'missing' ? 'operator token required (authorization: Bearer, the greenlane_operator cookie or ?token=)' : 'invalid operator token' }, { 'www-authenticate': 'Bearer realm="greenlane-operators"' });
   };
   const handle = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
+    if (isCommandRoute(path)) {
+      const auth = deps.check(req);
+      if (!auth.ok) return refuse(res, auth);
+      return proxyCommand(deps.commandApiUrl, req, res, path);
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'only GET' });
     if (path === '/openapi.json') {
       const text = await readFile(OPENAPI_FILE);

@@ -59,7 +59,7 @@ try {
     registry: metrics.registry,
     ready: () => consuming,
     health: () => ({ consuming, cars: state.size, browsers: hub.clientCount, topic: config.topic }),
-    handle: createApiHandler({ state, stations: board, check: auth.check, metrics, log }),
+    handle: createApiHandler({ state, stations: board, check: auth.check, metrics, log, commandApiUrl: config.commandApiUrl }),
   });
   // noServer: the upgrade is authenticated first; a refused one never becomes a WebSocket.
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });

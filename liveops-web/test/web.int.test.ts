@@ -13,7 +13,9 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Producer } from 'kafkajs';
 import { connectRedis, createKafka, createLogger, ensureTopics } from '@greenlane/common';
 import { testServers, uniqueName, waitFor } from '@greenlane/common/testing';
-import { freePort } from '@greenlane/common/testing-programs';
+import { freePort, spawnProgram, waitReady, type Child } from '@greenlane/common/testing-programs';
+import { credentials, Metadata, type ClientDuplexStream } from '@grpc/grpc-js';
+import { CommandOutcome, FleetServiceClient, type BookingResponse, type CarStatus } from '@greenlane/common/gen/fleet/fleet';
 import { SCREENSHOTS, launchChromium, startService, type RunningService } from './helpers.js';
 
 const test = suite('live web map in Chromium');
@@ -33,7 +35,47 @@ let page: Page;
 const requested: string[] = [];
 const foreign: string[] = [];
 
+/** The command API and an ingestion (for a car that takes commands), real programs; a Redis database of these tests. */
+const commandsTopic = uniqueName('liveops-web-it-commands');
+const VEHICLE_TOKEN = 'liveops-web-test-vehicle-token';
+const children: Child[] = [];
+let commandApi = '';
+let ingestionGrpc = '';
+
+/** A car: a real gRPC client of the ingestion that declares the commands capability and accepts every command. */
+class TestCar {
+  readonly received: string[] = [];
+  private call: ClientDuplexStream<CarStatus, BookingResponse> | undefined;
+  private client: FleetServiceClient | undefined;
+  private seq = 0;
+  constructor(readonly carId: string) {}
+  connect(target: string): void {
+    this.client = new FleetServiceClient(target, credentials.createInsecure());
+    const metadata = new Metadata();
+    metadata.set('x-api-token', VEHICLE_TOKEN);
+    metadata.set('x-greenlane-capabilities', 'telemetry,commands');
+    this.call = this.client.streamTelemetry(metadata);
+    this.call.on('data', (r: BookingResponse) => {
+      if (r.command === undefined) return;
+      this.received.push(r.command.commandId);
+      this.send({ commandId: r.command.commandId, outcome: CommandOutcome.COMMAND_ACCEPTED, reason: 'stopped' });
+    });
+    this.call.on('error', () => undefined);
+  }
+  send(commandResult?: CarStatus['commandResult']): void {
+    this.call!.write({
+      carId: this.carId, latitude: 40.7527, longitude: -73.9772, batteryLevel: 66, velocity: 12, timestamp: Date.now() - 1000 + this.seq++,
+      stationId: '', charging: false, chargeEnergyKwh: 0, pluggedInAt: 0, bookingRequest: undefined, commandResult,
+    });
+  }
+  disconnect(): void {
+    this.call?.cancel();
+    this.client?.close();
+  }
+}
+
 const serviceEnv = () => ({
+  COMMAND_API_URL: commandApi,
   KAFKA_BROKERS: testServers.kafkaBrokers.join(','),
   FLEET_EVENTS_TOPIC: topic,
   FLEET_ALERTS_TOPIC: alertsTopic,
@@ -75,6 +117,22 @@ test.before(async () => {
   await redis.set('station:ST-017:capacity', '3');
   await redis.set('station:ST-026:capacity', '0');
   await redis.quit();
+  const ingestionHttp = `127.0.0.1:${await freePort()}`;
+  ingestionGrpc = `127.0.0.1:${await freePort()}`;
+  const ingestion = spawnProgram('ingestion/dist/src/main.js', {
+    INGESTION_ADDR: ingestionGrpc, INGESTION_HTTP_ADDR: ingestionHttp, REDIS_URL: REDIS_DB, KAFKA_BROKERS: testServers.kafkaBrokers.join(','),
+    FLEET_EVENTS_TOPIC: topic, API_TOKENS: VEHICLE_TOKEN, INGESTION_BOOKINGS: 'false', INGESTION_INSTANCE_ID: 'liveops-web-it', LOG_LEVEL: 'warn',
+  });
+  children.push(ingestion);
+  await waitReady(ingestion, 'ingestion', `http://${ingestionHttp}/ready`);
+  const commandAddr = `127.0.0.1:${await freePort()}`;
+  const api = spawnProgram('command-api/dist/src/main.js', {
+    COMMAND_API_ADDR: commandAddr, REDIS_URL: REDIS_DB, KAFKA_BROKERS: testServers.kafkaBrokers.join(','), FLEET_COMMANDS_TOPIC: commandsTopic,
+    OPERATOR_TOKENS: TOKEN, COMMANDS_TIMEOUT_MS: '5000', LOG_LEVEL: 'warn',
+  });
+  children.push(api);
+  commandApi = `http://${commandAddr}`;
+  await waitReady(api, 'command API', `${commandApi}/ready`);
   port = await freePort();
   service = await startService(port, serviceEnv());
   browser = await launchChromium();
@@ -95,10 +153,12 @@ test.after(async () => {
   clearInterval(keepAlive);
   await browser?.close();
   await service?.stop();
+  for (const child of children) child.signal('SIGTERM');
+  await Promise.all(children.map((c) => c.exited));
   await producer?.disconnect();
   const admin = kafka.admin();
   await admin.connect();
-  await admin.deleteTopics({ topics: [topic, alertsTopic] }).catch(() => undefined);
+  await admin.deleteTopics({ topics: [topic, alertsTopic, commandsTopic] }).catch(() => undefined);
   await admin.disconnect();
 });
 
@@ -206,6 +266,75 @@ test("the alert engine's alerts (fleet-alerts) are listed and highlight their ca
   await waitFor('the alert cleared', async () => (await car('CAR-YELLOW'))?.alert === false && (await page.$('#alerts li[data-car="CAR-YELLOW"]')) === null);
 });
 
+test("operators' commands through the service to the real command API: 401 without a token, its 404 for an unknown car, 400 as it says", async () => {
+  const post = (car: string, body: string, headers: Record<string, string>) => fetch(`${service.base}/api/v1/cars/${car}/commands`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  const none = await post('CAR-NOBODY', '{"type":"EMERGENCY_STOP"}', {});
+  assert.is(none.status, 401);
+  const unknown = await post(uniqueName('CAR-NOBODY'), '{"type":"EMERGENCY_STOP"}', { authorization: `Bearer ${TOKEN}` });
+  assert.is(unknown.status, 404);
+  assert.match(((await unknown.json()) as { error: string }).error, /telemetry|unknown|never/i);
+  // The other accepted token of this service is not one of the command API's: its 401 comes back.
+  const other = await post('CAR-GREEN', '{"type":"EMERGENCY_STOP"}', { authorization: 'Bearer other-token' });
+  assert.is(other.status, 401);
+  const bad = await post('CAR-GREEN', '{"type":"FLY"}', { authorization: `Bearer ${TOKEN}` });
+  assert.is(bad.status, 400);
+  const big = await post('CAR-GREEN', JSON.stringify({ type: 'EMERGENCY_STOP', pad: 'x'.repeat(20_000) }), { authorization: `Bearer ${TOKEN}` });
+  assert.is(big.status, 413);
+  const wrongWait = await fetch(`${service.base}/api/v1/commands/nope/wait?timeout_ms=0`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.is(wrongWait.status, 404);
+
+  // The command API not there: a 502 that says so.
+  const deadPort = await freePort();
+  const orphan = await startService(await freePort(), { ...serviceEnv(), REDIS_URL: 'none', COMMAND_API_URL: `http://127.0.0.1:${deadPort}`, LIVEOPS_WEB_FROM_BEGINNING: 'false' });
+  try {
+    const r = await fetch(`${orphan.base}/api/v1/cars/CAR-GREEN/commands`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body: '{"type":"RESUME"}' });
+    assert.is(r.status, 502);
+    assert.match(((await r.json()) as { error: string }).error, new RegExp(`COMMAND_API_URL=http://127.0.0.1:${deadPort}\\) is unreachable: ECONNREFUSED`));
+  } finally {
+    await orphan.stop();
+  }
+});
+
+test('an emergency stop from the side panel reaches a real car through the ingestion; the panel shows SUCCEEDED', async () => {
+  const testCar = new TestCar(uniqueName('CAR-CMD'));
+  testCar.connect(ingestionGrpc);
+  try {
+    testCar.send();
+    await waitFor(`${testCar.carId} on the page`, () => car(testCar.carId), 30_000);
+    await page.evaluate((id) => (window as unknown as { liveops: { select(id: string): void } }).liveops.select(id), testCar.carId);
+    await page.waitForFunction((id) => document.getElementById('panel-title')?.textContent === id, testCar.carId);
+    assert.ok(await page.isDisabled('#commands button[data-command="START_CHARGING"]'), 'charging needs a station');
+    // The command API knows the car once the ingestion has seen it: retry the first click until it is not a 404.
+    const outcome = await waitFor('the command final', async () => {
+      const list = (await page.evaluate(() => (window as unknown as { liveops: { commands(): Array<{ carId: string; status: string; reason?: string; final: boolean }> } }).liveops.commands())).filter((c) => c.carId === testCar.carId);
+      if (list.length === 0 || (list[0]!.final && list[0]!.status === 'ERROR' && /^404/.test(list[0]!.reason ?? ''))) {
+        await page.click('#commands button[data-command="EMERGENCY_STOP"]');
+        return undefined;
+      }
+      return list[0]!.final ? list[0] : undefined;
+    }, 30_000);
+    assert.is(outcome!.status, 'SUCCEEDED', JSON.stringify(outcome));
+    assert.is(outcome!.reason, 'stopped');
+    assert.is(testCar.received.length, 1);
+    await page.waitForSelector('#command-log li[data-status="SUCCEEDED"]');
+    assert.match((await page.textContent('#command-log'))!, new RegExp(`${testCar.carId} EMERGENCY_STOP: SUCCEEDED \\(stopped\\)`));
+
+    // REROUTE takes its point from a click on the map.
+    await page.click('#commands button[data-command="REROUTE"]');
+    const box = (await page.locator('#map').boundingBox())!;
+    const green = (await car('CAR-GREEN'))!;
+    await page.mouse.click(box.x + green.x + 30, box.y + green.y + 30);
+    const reroute = await waitFor('the reroute final', async () => {
+      const list = (await page.evaluate(() => (window as unknown as { liveops: { commands(): Array<{ carId: string; type: string; status: string; final: boolean }> } }).liveops.commands()));
+      return list[0]?.type === 'REROUTE' && list[0].final ? list[0] : undefined;
+    }, 30_000);
+    assert.is(reroute!.status, 'SUCCEEDED', JSON.stringify(reroute));
+    await page.screenshot({ path: join(SCREENSHOTS, 'liveops-web-command.png') });
+  } finally {
+    testCar.disconnect();
+  }
+});
+
 test('a car that goes silent is shown offline', async () => {
   // Everyone else keeps talking (keepAlive); CAR-EDGE has said nothing since the first test.
   const offline = await waitFor('CAR-EDGE offline', async () => ((await car('CAR-EDGE'))?.offline ? car('CAR-EDGE') : undefined), 60_000);
@@ -241,7 +370,7 @@ test('ops endpoints, the OpenAPI document, --help, and a bad variable named at s
   assert.match(metrics, /liveops_web_frames_sent_total\{kind="snapshot"\}/);
   const doc = (await (await fetch(`${service.base}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
   assert.match(doc.openapi, /^3\./);
-  for (const path of ['/ws', '/api/v1/cars/{id}', '/api/v1/stations', '/api/v1/alerts', '/health', '/ready', '/metrics']) assert.ok(doc.paths[path], path);
+  for (const path of ['/ws', '/api/v1/cars/{id}', '/api/v1/stations', '/api/v1/alerts', '/api/v1/cars/{id}/commands', '/api/v1/commands/{id}/wait', '/health', '/ready', '/metrics']) assert.ok(doc.paths[path], path);
   const health = (await (await fetch(`${service.base}/health`)).json()) as { status: string };
   assert.is(health.status, 'ok');
 
@@ -251,6 +380,10 @@ test('ops endpoints, the OpenAPI document, --help, and a bad variable named at s
   assert.is(help.status, 0);
   assert.match(help.stdout, /OPERATOR_TOKENS/);
   assert.match(help.stdout, /LIVEOPS_WEB_TICK_MS/);
+  assert.match(help.stdout, /COMMAND_API_URL/);
+  const badUrl = spawnSync(process.execPath, [SERVICE], { encoding: 'utf8', env: { ...process.env, COMMAND_API_URL: 'ftp://x', LIVEOPS_WEB_ADDR: '127.0.0.1:0' }, timeout: 30_000 });
+  assert.is(badUrl.status, 2);
+  assert.match(badUrl.stdout + badUrl.stderr, /"variable":"COMMAND_API_URL"/);
   const bad = spawnSync(process.execPath, [SERVICE], { encoding: 'utf8', env: { ...process.env, LIVEOPS_WEB_TICK_MS: 'fast', LIVEOPS_WEB_ADDR: '127.0.0.1:0' }, timeout: 30_000 });
   assert.is(bad.status, 2);
   assert.match(bad.stdout + bad.stderr, /"variable":"LIVEOPS_WEB_TICK_MS"/);
