@@ -35,6 +35,8 @@ const COMMAND_RATE = num('BENCH_COMMAND_RATE', 100);
 const OFFLINE = num('BENCH_OFFLINE', 30);
 const WARMUP = num('BENCH_WARMUP', 10);
 const REDIS_DB = 12;
+/** BENCH_INGESTION_MAIN: another build's ingestion (e.g. a git worktree of an earlier commit), for a before/after. */
+const INGESTION_MAIN = env.BENCH_INGESTION_MAIN ?? 'ingestion/dist/src/main.js';
 const TOKEN = 'bench-vehicle-token';
 const run = Date.now().toString(36);
 const redisUrl = `${(env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379').replace(/\/\d*$/, '')}/${REDIS_DB}`;
@@ -87,7 +89,7 @@ const instances = [];
 for (const id of ['bench-a', 'bench-b']) {
   const grpc = `127.0.0.1:${await freePort()}`;
   const http = `127.0.0.1:${await freePort()}`;
-  const proc = start(`ingestion ${id}`, 'ingestion/dist/src/main.js', [], {
+  const proc = start(`ingestion ${id}`, INGESTION_MAIN, [], {
     INGESTION_ADDR: grpc, INGESTION_HTTP_ADDR: http, REDIS_URL: redisUrl, KAFKA_BROKERS: brokers, FLEET_EVENTS_TOPIC: `bench-commands-events-${run}`,
     API_TOKENS: TOKEN, INGESTION_BOOKINGS: 'false', INGESTION_INSTANCE_ID: id,
   });
@@ -231,6 +233,7 @@ const result = {
   offlineReconnectToDeliveryMs: quantiles(reconnectToDelivery),
   stagesMs: Object.fromEntries(Object.entries(stages).map(([k, v]) => [k, quantiles(v)])),
   telemetryAlone: aloneSummary, telemetryWithCommands: withSummary,
+  ingestion: INGESTION_MAIN,
   note: env.BENCH_NOTE ?? 'shared 2-core machine; every process on the same 2 cores',
 };
 console.log(`${CARS} cars over 2 ingestion instances, ${CARS} CarStatus/s; emergency stops at ${result.commandRate}/s (${commandsSent} sent): ${JSON.stringify(outcomes)}`);

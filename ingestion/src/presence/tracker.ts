@@ -53,15 +53,16 @@ local came = {}
 for i = 4, #ARGV do
   local car = ARGV[i]
   local key = 'presence:' .. car
-  local state = redis.call('HGET', key, 'state')
-  if state ~= 'online' then
-    local reason = state and 'reconnected' or 'first_seen'
-    redis.call('HSET', key, 'state', 'online', 'since', now, 'reason', reason)
+  local p = redis.call('HMGET', key, 'state', 'closed_at')
+  if p[1] ~= 'online' then
+    local reason = p[1] and 'reconnected' or 'first_seen'
+    redis.call('HSET', key, 'state', 'online', 'since', now, 'reason', reason, 'last_seen', now, 'instance', instance)
     came[#came + 1] = car
     came[#came + 1] = reason
+  else
+    redis.call('HSET', key, 'last_seen', now, 'instance', instance)
   end
-  redis.call('HSET', key, 'last_seen', now, 'instance', instance)
-  redis.call('HDEL', key, 'closed_at')
+  if p[2] then redis.call('HDEL', key, 'closed_at') end
   redis.call('ZADD', 'presence:due', now + timeout, car)
 end
 return came
@@ -83,6 +84,9 @@ for i = 4, #ARGV do
 end
 return 0
 `);
+
+/** Cars reported in one script: a few milliseconds of Redis at most. */
+const SEEN_SLICE = 250;
 
 /** Deadlines due. ARGV: now, limit. Returns {car, reason, last_seen, instance} for each car now offline. */
 const SWEEP = new RedisScript(`
@@ -168,12 +172,17 @@ export class PresenceTracker {
     const cars = [...this.heard];
     this.heard = new Set();
     const now = Date.now();
-    let came: string[];
-    try {
-      came = ((await SEEN.run(this.deps.redis, [], [String(now), String(this.deps.cfg.timeoutMs), this.deps.instance, ...cars])) as unknown[]).map(String);
-    } catch (error) {
-      for (const car of cars) this.heard.add(car);
-      throw error;
+    const came: string[] = [];
+    // In slices: one script over 5,000 cars held Redis for 39 ms, and every index write behind it.
+    for (let from = 0; from < cars.length; from += SEEN_SLICE) {
+      const slice = cars.slice(from, from + SEEN_SLICE);
+      try {
+        const reply = (await SEEN.run(this.deps.redis, [], [String(now), String(this.deps.cfg.timeoutMs), this.deps.instance, ...slice])) as unknown[];
+        for (const value of reply) came.push(String(value));
+      } catch (error) {
+        for (const car of cars.slice(from)) this.heard.add(car);
+        throw error;
+      }
     }
     const events: PresenceEvent[] = [];
     for (let i = 0; i + 1 < came.length; i += 2) {
