@@ -96,6 +96,7 @@ declare -A OWN=(
   [HISTORY_HTTP_ADDR]=0.0.0.0:9466
   [ANALYTICS_ADDR]=0.0.0.0:9467
   [COMMAND_API_ADDR]=0.0.0.0:8091
+  [ALERT_ADDR]=0.0.0.0:9468
   [COMMAND_API_URL]=http://127.0.0.1:8091
   [KAFKA_BROKERS]=127.0.0.1:$KAFKA_PORT
   [REDIS_URL]=redis://127.0.0.1:$REDIS_PORT
@@ -133,8 +134,8 @@ rows() {
 
 # --- ports: the demo's own must be free; the servers' are checked by infra/infra.sh -------------
 
-declare -A PORT_OF=([50051]="the ingestion's gRPC port" [9464]="the ingestion's operations port" [8081]="the grid mock's port" [9465]="the pricing worker's operations port" [8090]="the live web map's port" [9466]="the history writer's operations port" [9467]="the analytics API's port" [8091]="the command API's port")
-for port in 8081 50051 9464 9465 8090 9466 9467 8091; do
+declare -A PORT_OF=([50051]="the ingestion's gRPC port" [9464]="the ingestion's operations port" [8081]="the grid mock's port" [9465]="the pricing worker's operations port" [8090]="the live web map's port" [9466]="the history writer's operations port" [9467]="the analytics API's port" [8091]="the command API's port" [9468]="the alert engine's port")
+for port in 8081 50051 9464 9465 8090 9466 9467 8091 9468; do
   who=$(node infra/ports.mjs holder "$port") || continue
   hint="Stop that program (or free port $port), then run make demo again."
   if [[ "$who" == *"/dist/src/main.js"* ]]; then
@@ -236,6 +237,9 @@ start pricing-worker "${DB_ENV[@]}" --
 wait_ready pricing-worker http://127.0.0.1:9465/ready
 start command-api --
 wait_ready command-api http://127.0.0.1:8091/ready
+# A stalled charger is alerted after a minute here (default 5), so the demo shows one early.
+start alert-engine "${DB_ENV[@]}" ALERT_STALL_MINUTES=1 --
+wait_ready alert-engine http://127.0.0.1:9468/ready
 start history-writer "${DB_ENV[@]}" --
 wait_ready history-writer http://127.0.0.1:9466/ready
 start analytics-api "${DB_ENV[@]}" --
@@ -272,6 +276,7 @@ cat <<EOF
 [demo] analysts (README: the first five minutes):  psql $db_url -f common/sql/analyst/history-low-battery.sql
 [demo]   curl -H 'Authorization: Bearer $operator_token' 'http://127.0.0.1:9467/api/v1/fleet/summary'  (http://127.0.0.1:9467/openapi.json)
 [demo] commands to cars (another terminal):  npm start -w liveops-cli -- command CAR-001 emergency-stop  (then: ... command CAR-001 resume; http://127.0.0.1:8091/openapi.json)
+[demo] alerts and presence: curl -H 'Authorization: Bearer $operator_token' 'http://127.0.0.1:9468/v1/alerts?status=active'  and  '.../v1/cars?status=offline'
 [demo] live-ops CLI below; Ctrl+C stops everything.
 EOF
 

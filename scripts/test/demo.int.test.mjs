@@ -3,7 +3,7 @@
 // Ctrl+C must count the rows before the embedded database stops (it printed "(database not
 // reachable)"); a shell pointing KAFKA_BROKERS, INGESTION_ADDR... elsewhere must not break it; a
 // port taken by another program must stop it naming the port and the program.
-// Runs scripts/demo.sh on the demo's own ports (8081, 50051, 9464, 9465, 8090, 9466, 9467, 8091), beside the shared Redis
+// Runs scripts/demo.sh on the demo's own ports (8081, 50051, 9464, 9465, 8090, 9466, 9467, 8091, 9468), beside the shared Redis
 // and Kafka, with a private cache folder (its own embedded TimescaleDB on a free port).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
