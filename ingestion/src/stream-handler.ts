@@ -191,8 +191,10 @@ export class StreamHub {
 
   private leaveCar(session: Session): void {
     if (session.carId === '') return;
-    this.presence?.disconnected(session.carId, session.peer, session.endReason);
-    if (this.byCar.get(session.carId) !== session) return;
+    // A newer stream of the car here holds it: this one's end is a disconnection, not a closing.
+    const holds = this.byCar.get(session.carId) === session;
+    this.presence?.disconnected(session.carId, session.peer, session.endReason, holds);
+    if (!holds) return;
     this.byCar.delete(session.carId);
     if (session.commands) this.commands?.carDisconnected(session.carId);
   }

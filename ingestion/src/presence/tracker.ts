@@ -198,10 +198,13 @@ export class PresenceTracker {
     this.connectivity('car_connected', carId, { peer });
   }
 
-  /** The stream of `carId` here ended, and why: car_closed, error, server_shutdown, ack_timeout. */
-  disconnected(carId: string, peer: string, reason: DisconnectReason): void {
+  /**
+   * The stream of `carId` here ended, and why: car_closed, error, server_shutdown, ack_timeout.
+   * `lastStreamHere` false: another stream of the car here holds it, so its presence is untouched.
+   */
+  disconnected(carId: string, peer: string, reason: DisconnectReason, lastStreamHere = true): void {
     this.connectivity('car_disconnected', carId, { peer, reason });
-    this.streamClosed(carId);
+    if (lastStreamHere) this.streamClosed(carId);
   }
 
   private connectivity(type: 'car_connected' | 'car_disconnected', carId: string, extra: Record<string, unknown>): void {
