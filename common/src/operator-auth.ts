@@ -14,8 +14,8 @@
  * Every comparison takes the same time whatever the token: both sides are hashed to 32 bytes
  * (length leaks nothing) and every accepted token is compared, match or not.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { ConfigError, envList, envOptional } from './config.js';
+import { tokenChecker } from './token-check.js';
 
 export const OPERATOR_TOKENS_VARIABLE = 'OPERATOR_TOKENS';
 /** Development-only operator token, accepted when OPERATOR_TOKENS is unset (refused in production). */
@@ -89,8 +89,6 @@ export function presentedOperatorToken(req: RequestLike): { token: string; sourc
   return undefined;
 }
 
-const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
-
 /**
  * The check, built once from the accepted tokens: `check(req)` says whether the request carries
  * one of them (and where), `accepts(token)` judges a bare token.
@@ -99,14 +97,7 @@ export function createOperatorAuth(tokens: readonly string[]): {
   check(req: RequestLike): OperatorAuthResult;
   accepts(token: string | undefined): boolean;
 } {
-  const accepted = tokens.filter((t) => t !== '').map(digest);
-  const accepts = (token: string | undefined): boolean => {
-    if (token === undefined || accepted.length === 0) return false;
-    const candidate = digest(token);
-    let ok = false;
-    for (const known of accepted) ok = timingSafeEqual(candidate, known) || ok;
-    return ok;
-  };
+  const accepts = tokenChecker(tokens);
   return {
     accepts,
     check(req) {

@@ -3,7 +3,7 @@
  * server interceptor: a call without a valid token ends with UNAUTHENTICATED before any handler
  * runs (the handler is only started when the interceptor passes the metadata on).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { tokenChecker } from '@greenlane/common/token-check';
 import {
   ResponderBuilder,
   ServerInterceptingCall,
@@ -15,24 +15,8 @@ import {
 
 export const TOKEN_HEADER = 'x-api-token';
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
-}
-
-/**
- * A predicate comparing a presented token to every accepted one in constant time: both sides are
- * hashed to 32 bytes first (so length leaks nothing) and every token is compared, match or not.
- */
-export function tokenChecker(tokens: readonly string[]): (presented: string | undefined) => boolean {
-  const accepted = tokens.map(digest);
-  return (presented) => {
-    if (presented === undefined || accepted.length === 0) return false;
-    const candidate = digest(presented);
-    let ok = false;
-    for (const token of accepted) ok = timingSafeEqual(candidate, token) || ok;
-    return ok;
-  };
-}
+/** The constant-time comparison shared with the operators' APIs. */
+export { tokenChecker };
 
 export function presentedToken(metadata: Metadata): string | undefined {
   const values = metadata.get(TOKEN_HEADER);
