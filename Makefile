@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup proto build up down status demo test test-unit bench chaos lint clean
+.PHONY: help setup proto build up down status demo test test-unit bench chaos lint clean certs
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ up: setup ## start Redis, Kafka and the embedded TimescaleDB (reusing what alrea
 
 down: ## stop what `make up` started
 	@bash infra/infra.sh down
+
+certs: ## development CA, server and car certificates, a JWT signing key and its JWKS in .cache/certs (openssl)
+	@node scripts/certs.mjs $(if $(CARS),--cars $(CARS),)
 
 status: ## what answers where
 	@bash infra/infra.sh status
