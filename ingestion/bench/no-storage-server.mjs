@@ -13,7 +13,7 @@ import { ServerCredentials } from '@grpc/grpc-js';
 import { createLogger } from '@greenlane/common';
 import { loadConfig } from '../dist/src/config.js';
 import { createMetrics } from '../dist/src/metrics.js';
-import { createFleetServer } from '../dist/src/server.js';
+import { createFleetServer, fleetAuthenticator } from '../dist/src/server.js';
 import { StreamHub } from '../dist/src/stream-handler.js';
 import { StatusPacker } from '../dist/src/status-batch.js';
 
@@ -69,7 +69,7 @@ function threadHopStorage() {
 const metrics = createMetrics(true);
 const storage = threadHopStorage();
 const hub = new StreamHub({ cfg, log, metrics, storage });
-const server = createFleetServer(cfg, hub, metrics);
+const server = createFleetServer(cfg, hub, metrics, fleetAuthenticator(cfg, undefined));
 const port = await new Promise((resolve, reject) =>
   server.bindAsync(cfg.grpcAddr, ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound))),
 );

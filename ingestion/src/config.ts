@@ -13,13 +13,25 @@ import {
   envHostPort,
   envHostPortList,
   envInt,
+  envNumber,
   envList,
   envOptional,
   envString,
   envUrl,
 } from '@greenlane/common';
+import { readJwtConfig, type JwtConfig } from '@greenlane/common/jwt-auth';
+import type { RateLimit } from '@greenlane/common/token-bucket';
 
 export type Compression = 'none' | 'gzip';
+
+export interface TlsConfig {
+  certFile: string;
+  keyFile: string;
+  /** Mutual TLS: client certificates must chain to this CA, and the car is the certificate's CN. */
+  clientCaFile: string | undefined;
+  /** How often the files are checked for a change (SIGHUP reloads at once). */
+  reloadMs: number;
+}
 
 export interface IngestionConfig {
   grpcAddr: string;
@@ -27,9 +39,18 @@ export interface IngestionConfig {
   kafkaBrokers: string[];
   redisUrl: string;
   gridUrl: string;
+  /** Accepted x-api-token values (legacy shared tokens); empty when the header is not accepted. */
   apiTokens: string[];
   /** True when API_TOKENS was unset and the development token is in use. */
   usingDevelopmentToken: boolean;
+  /** TLS on the gRPC port; undefined: plaintext. */
+  tls: TlsConfig | undefined;
+  /** JWT bearer tokens (scope `vehicle`, sub = car id); undefined: not accepted. */
+  jwt: JwtConfig | undefined;
+  /** Messages per car (token bucket); ratePerSecond 0 = unlimited. */
+  carRate: RateLimit;
+  /** New streams per source address (token bucket); ratePerSecond 0 = unlimited. */
+  streamRate: RateLimit;
   topic: string;
   topicPartitions: number;
   /** Messages accepted from streams and not yet acknowledged, across all streams. */
@@ -57,7 +78,20 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['KAFKA_BROKERS', `comma-separated bootstrap brokers [${DEFAULTS.KAFKA_BROKERS}]`],
   ['REDIS_URL', `Redis URL [${DEFAULTS.REDIS_URL}]`],
   ['GRID_URL', `grid price service, for booking prices [${DEFAULTS.GRID_URL}]`],
-  ['API_TOKENS', `comma-separated accepted x-api-token values [development only: ${DEFAULTS.API_TOKEN}; required when NODE_ENV=production]`],
+  ['API_TOKENS', `comma-separated accepted x-api-token values (legacy shared tokens: any car); unset = the header is refused, except with no other credential configured outside production, where the development token ${DEFAULTS.API_TOKEN} is accepted`],
+  ['INGESTION_TLS_CERT', 'PEM certificate (chain) of the gRPC port: set with INGESTION_TLS_KEY for TLS (1.2 minimum, 1.3 preferred) [unset: plaintext]'],
+  ['INGESTION_TLS_KEY', 'PEM private key of INGESTION_TLS_CERT'],
+  ['INGESTION_TLS_CLIENT_CA', 'PEM CA bundle: mutual TLS, every car presents a certificate it signed, and the certificate\'s subject CN is the car id [unset]'],
+  ['INGESTION_TLS_RELOAD_MS', 'how often the certificate files are checked for a change; SIGHUP reloads at once; connected cars stay connected [5000]'],
+  ['AUTH_JWKS', 'JWT bearer tokens (authorization: Bearer ...): a JWKS file path or http(s) URL of the signing keys [unset: no JWTs]'],
+  ['AUTH_JWT_ISSUER', 'required iss of a JWT [greenlane]'],
+  ['AUTH_JWT_AUDIENCE', 'required aud of a JWT [greenlane]'],
+  ['AUTH_JWT_HS256_SECRET', 'development only (refused with NODE_ENV=production): accept HS256 JWTs signed with this secret, 32+ characters [unset]'],
+  ['AUTH_JWT_CLOCK_TOLERANCE_S', 'seconds of clock skew allowed on exp and nbf [5]'],
+  ['INGESTION_CAR_RATE', 'messages per second one car may send on average; its excess is answered BOOKING_FAILED "rate limited: ... retry after N ms"; 0 = unlimited [50]'],
+  ['INGESTION_CAR_BURST', 'messages one car may send at once above its rate (an upload of what it buffered) [500]'],
+  ['INGESTION_STREAM_RATE', 'new streams per second from one source address; more are refused RESOURCE_EXHAUSTED with a retry hint; 0 = unlimited [100]'],
+  ['INGESTION_STREAM_BURST', 'new streams one address may open at once [2000]'],
   ['FLEET_EVENTS_TOPIC', `topic of the events, created at start if missing [${TOPICS.FLEET_EVENTS}]`],
   ['FLEET_EVENTS_PARTITIONS', 'partitions when this service creates the topic [6]'],
   ['INGESTION_MAX_IN_FLIGHT', 'messages accepted but not yet acknowledged, all streams; beyond it reading pauses [20000]'],
@@ -74,17 +108,22 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['PRESENCE_GRACE_MS', 'a car whose stream closed and that is heard nowhere within this is offline (a car moving to another instance never flaps) [5000]'],
   ['PRESENCE_FLUSH_MS', 'how often this instance reports the cars it heard, sweeps presence deadlines and renews its lease [1000]'],
   ['INGESTION_INSTANCE_ID', 'this instance\'s name, unique among instances: operators\' commands for a car reach the instance holding its stream by it [<hostname>-<pid>-<random>]'],
-  ['NODE_ENV', 'production makes API_TOKENS mandatory'],
+  ['NODE_ENV', 'production: a credential (API_TOKENS, AUTH_JWKS or INGESTION_TLS_CLIENT_CA) is mandatory, the development token and HS256 are refused'],
   ['LOG_LEVEL', 'pino level [info]'],
 ];
 
 export function loadConfig(env: Record<string, string | undefined>): IngestionConfig {
   const tokens = envOptional(env, 'API_TOKENS');
   const production = env.NODE_ENV === 'production';
-  if (tokens === undefined && production) {
-    throw new ConfigError('API_TOKENS', '', 'at least one token when NODE_ENV=production (the development token is refused in production)');
+  const tls = readTls(env);
+  const jwt = readJwtConfig(env);
+  // The development token only stands in when nothing else identifies cars.
+  const otherCredential = jwt !== undefined || tls?.clientCaFile !== undefined;
+  if (tokens === undefined && production && !otherCredential) {
+    throw new ConfigError('API_TOKENS', '', 'at least one token when NODE_ENV=production and neither AUTH_JWKS nor INGESTION_TLS_CLIENT_CA is set (the development token is refused in production)');
   }
-  const apiTokens = tokens === undefined ? [DEFAULTS.API_TOKEN] : envList(env, 'API_TOKENS', []);
+  const usingDevelopmentToken = tokens === undefined && !otherCredential;
+  const apiTokens = tokens !== undefined ? envList(env, 'API_TOKENS', []) : usingDevelopmentToken ? [DEFAULTS.API_TOKEN] : [];
   const compression = envString(env, 'KAFKA_COMPRESSION', 'none');
   if (compression !== 'none' && compression !== 'gzip') throw new ConfigError('KAFKA_COMPRESSION', compression, 'none or gzip');
   const maxInFlight = envInt(env, 'INGESTION_MAX_IN_FLIGHT', 20_000, 1, 10_000_000);
@@ -95,7 +134,11 @@ export function loadConfig(env: Record<string, string | undefined>): IngestionCo
     redisUrl: envUrl(env, 'REDIS_URL', DEFAULTS.REDIS_URL, ['redis:', 'rediss:']),
     gridUrl: envUrl(env, 'GRID_URL', DEFAULTS.GRID_URL, ['http:', 'https:']),
     apiTokens,
-    usingDevelopmentToken: tokens === undefined,
+    usingDevelopmentToken,
+    tls,
+    jwt,
+    carRate: { ratePerSecond: envNumber(env, 'INGESTION_CAR_RATE', 50, 0, 1_000_000), burst: envInt(env, 'INGESTION_CAR_BURST', 500, 1, 10_000_000) },
+    streamRate: { ratePerSecond: envNumber(env, 'INGESTION_STREAM_RATE', 100, 0, 1_000_000), burst: envInt(env, 'INGESTION_STREAM_BURST', 2000, 1, 10_000_000) },
     topic: envString(env, 'FLEET_EVENTS_TOPIC', TOPICS.FLEET_EVENTS),
     topicPartitions: envInt(env, 'FLEET_EVENTS_PARTITIONS', 6, 1, 10_000),
     maxInFlight,
@@ -115,6 +158,19 @@ export function loadConfig(env: Record<string, string | undefined>): IngestionCo
       flushMs: envInt(env, 'PRESENCE_FLUSH_MS', 1000, 50, 60_000),
     },
   };
+}
+
+function readTls(env: Record<string, string | undefined>): TlsConfig | undefined {
+  const certFile = envOptional(env, 'INGESTION_TLS_CERT');
+  const keyFile = envOptional(env, 'INGESTION_TLS_KEY');
+  const clientCaFile = envOptional(env, 'INGESTION_TLS_CLIENT_CA');
+  if (certFile === undefined && keyFile === undefined) {
+    if (clientCaFile !== undefined) throw new ConfigError('INGESTION_TLS_CLIENT_CA', clientCaFile, 'unset unless INGESTION_TLS_CERT and INGESTION_TLS_KEY are set (mutual TLS needs TLS)');
+    return undefined;
+  }
+  if (certFile === undefined) throw new ConfigError('INGESTION_TLS_CERT', '', 'a PEM certificate file (INGESTION_TLS_KEY is set)');
+  if (keyFile === undefined) throw new ConfigError('INGESTION_TLS_KEY', '', 'a PEM private key file (INGESTION_TLS_CERT is set)');
+  return { certFile, keyFile, clientCaFile, reloadMs: envInt(env, 'INGESTION_TLS_RELOAD_MS', 5000, 100, 3_600_000) };
 }
 
 function envInstanceId(env: Record<string, string | undefined>): string {

@@ -29,6 +29,16 @@ export interface IngestionMetrics {
   commandResults: Counter<'outcome'>;
   /** Presence changes this instance made (each change happens on one instance). */
   presenceChanges: Counter<'state' | 'reason'>;
+  /** Calls refused before any handler ran, by why (missing, wrong, jwt_expired, jwt_scope, stream_rate, ...). */
+  authRefused: Counter<'reason'>;
+  /** CarStatus messages whose car_id is not the connection's identity, by the credential that named it. */
+  identityMismatch: Counter<'credential'>;
+  /** Messages and streams over a rate limit (limit=car: answered BOOKING_FAILED; stream: refused at open). */
+  rateLimited: Counter<'limit'>;
+  /** Streams ended because their credential expired. */
+  credentialExpired: Counter;
+  /** TLS certificate files reloaded while running. */
+  tlsReloads: Counter;
   inFlight: Gauge;
   ackLatency: Histogram;
   producerBatch: Histogram;
@@ -91,6 +101,34 @@ export function createMetrics(defaultMetrics = true): IngestionMetrics {
       name: 'ingestion_stream_pauses_total',
       help: 'Times a stream stopped being read (flow control), by why: the car not reading its acks, the stream or process budget of unacknowledged messages, draining',
       labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    authRefused: new Counter({
+      name: 'ingestion_auth_refused_total',
+      help: 'Calls refused before any handler ran, by reason: missing, wrong, api_token_disabled, jwt_* (malformed, signature, expired, not_yet_valid, claims, scope, ...), certificate_subject, stream_rate',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    identityMismatch: new Counter({
+      name: 'ingestion_identity_mismatch_total',
+      help: "CarStatus messages whose car_id is not the connection's identity (certificate CN or token sub): answered BOOKING_FAILED, never stored",
+      labelNames: ['credential'] as const,
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: 'ingestion_rate_limited_total',
+      help: 'Over a rate limit: limit=car, a message answered BOOKING_FAILED "rate limited"; limit=stream, a new stream refused RESOURCE_EXHAUSTED',
+      labelNames: ['limit'] as const,
+      registers: [registry],
+    }),
+    credentialExpired: new Counter({
+      name: 'ingestion_streams_credential_expired_total',
+      help: 'Streams ended UNAUTHENTICATED because their bearer token expired (the car reconnects with a new one)',
+      registers: [registry],
+    }),
+    tlsReloads: new Counter({
+      name: 'ingestion_tls_reloads_total',
+      help: 'TLS certificate files reloaded while running (file change or SIGHUP)',
       registers: [registry],
     }),
     inFlight: new Gauge({

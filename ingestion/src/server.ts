@@ -3,14 +3,17 @@
  * interceptor and health service, the operations HTTP port, and the bookings desk when present.
  * Holds no state another instance would need, so several run side by side on one Redis and Kafka.
  */
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import type { Server as HttpServer } from 'node:http';
 import { connectRedis, createKafka, ensureTopics, type Logger, type RedisClient } from '@greenlane/common';
 import { createGridClient } from '@greenlane/common/grid-client';
 import { FleetServiceService } from '@greenlane/common/gen/fleet/fleet';
 import { serializeBookingResponse } from './ack-encoding.js';
-import { authInterceptor, tokenChecker } from './auth.js';
+import { createJwtVerifier, type JwtVerifier } from '@greenlane/common/jwt-auth';
+import { authInterceptor, type Authenticator } from './auth.js';
+import { vehicleAuthenticator } from './security/vehicle-auth.js';
+import { portCredentials } from './security/tls.js';
 import { openBookingDesk, type BookingDesk } from './bookings-bridge.js';
 import { splitHostPort, type IngestionConfig } from './config.js';
 import { createMetrics, type IngestionMetrics } from './metrics.js';
@@ -39,10 +42,21 @@ function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T
   ]).finally(() => clearTimeout(timer));
 }
 
-/** The gRPC server that serves the fleet's streams: token check first, message size limit, keepalive. */
-export function createFleetServer(cfg: IngestionConfig, hub: StreamHub, metrics: IngestionMetrics): Server {
+/** Who may stream, from the configuration: stream-rate check, then certificate, JWT or shared token (security/vehicle-auth.ts). */
+export function fleetAuthenticator(cfg: IngestionConfig, jwt: JwtVerifier | undefined): Authenticator {
+  return vehicleAuthenticator({ apiTokens: cfg.apiTokens, jwt, mutualTls: cfg.tls?.clientCaFile !== undefined, streamRate: cfg.streamRate });
+}
+
+/** The gRPC server that serves the fleet's streams: credentials checked first, message size limit, keepalive. */
+export function createFleetServer(cfg: IngestionConfig, hub: StreamHub, metrics: IngestionMetrics, authenticate: Authenticator): Server {
   const server = new Server({
-    interceptors: [authInterceptor(tokenChecker(cfg.apiTokens), () => metrics.error('unauthenticated'))],
+    interceptors: [
+      authInterceptor(authenticate, (_method, reason) => {
+        if (reason === 'stream_rate') metrics.rateLimited.inc({ limit: 'stream' });
+        metrics.authRefused.inc({ reason });
+        metrics.error('unauthenticated');
+      }),
+    ],
     'grpc.max_receive_message_length': cfg.maxMessageBytes,
     // Cars hold streams for hours: detect dead peers, and let cars ping.
     'grpc.keepalive_time_ms': 60_000,
@@ -63,6 +77,9 @@ export async function startIngestion(
   options: { defaultMetrics?: boolean } = {},
 ): Promise<Ingestion> {
   const metrics = createMetrics(options.defaultMetrics ?? true);
+  // Credentials first: a bad certificate file or JWKS stops the start before anything connects.
+  const jwt = cfg.jwt === undefined ? undefined : await createJwtVerifier(cfg.jwt);
+  const grpcCredentials = portCredentials(cfg.tls, log.child({ component: 'tls' }), () => metrics.tlsReloads.inc());
   const redis = await connectRedis(cfg.redisUrl, log.child({ component: 'redis' }));
   const kafka = createKafka({ brokers: cfg.kafkaBrokers, clientId: 'greenlane-ingestion', log });
   await ensureTopics(kafka, [{ topic: cfg.topic, numPartitions: cfg.topicPartitions }]);
@@ -117,11 +134,11 @@ export async function startIngestion(
     hub.desk = desk;
   }
 
-  const server = createFleetServer(cfg, hub, metrics);
+  const server = createFleetServer(cfg, hub, metrics, fleetAuthenticator(cfg, jwt));
   const health = new HealthImplementation({ '': 'SERVING', 'fleet.FleetService': 'SERVING' });
   health.addToServer(server);
   const grpcPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(cfg.grpcAddr, ServerCredentials.createInsecure(), (error, port) => (error ? reject(error) : resolve(port))),
+    server.bindAsync(cfg.grpcAddr, grpcCredentials.credentials, (error, bound) => (error ? reject(error) : resolve(bound))),
   );
 
   const admin = kafka.admin();
@@ -165,7 +182,15 @@ export async function startIngestion(
     });
   });
   log.info(
-    { grpc: `${cfg.grpcAddr.replace(/:\d+$/, '')}:${grpcPort}`, http: `${host}:${httpPort}`, topic: cfg.topic, bookings: desk !== undefined, instance: cfg.instanceId },
+    {
+      grpc: `${cfg.grpcAddr.replace(/:\d+$/, '')}:${grpcPort}`,
+      http: `${host}:${httpPort}`,
+      topic: cfg.topic,
+      bookings: desk !== undefined,
+      instance: cfg.instanceId,
+      transport: cfg.tls === undefined ? 'plaintext' : cfg.tls.clientCaFile === undefined ? 'tls' : 'mutual tls',
+      credentials: [cfg.tls?.clientCaFile !== undefined ? 'certificate' : '', jwt !== undefined ? 'jwt' : '', cfg.apiTokens.length > 0 ? 'x-api-token' : ''].filter(Boolean),
+    },
     cfg.usingDevelopmentToken ? 'ingestion ready (API_TOKENS unset: accepting the DEVELOPMENT token only)' : 'ingestion ready',
   );
 
@@ -185,6 +210,7 @@ export async function startIngestion(
       if (desk !== undefined) await withTimeout(desk.close(), 5000, undefined);
       await withTimeout(commands.close(), 2000, undefined);
       await withTimeout(grid.close(), 1000, undefined);
+      grpcCredentials.certificates?.close();
       if (adminConnected) await withTimeout(admin.disconnect(), 1000, undefined);
       await withTimeout(redis.quit().then(() => undefined), 2000, undefined);
       await new Promise<void>((resolve) => {

@@ -15,6 +15,8 @@ import { performance } from 'node:perf_hooks';
 import { status as GrpcStatus, type ServerDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { CAPABILITIES_HEADER, COMMANDS_CAPABILITY, type Logger } from '@greenlane/common';
 import { BookingStatus, type BookingResponse, type CarStatus, type VehicleCommand } from '@greenlane/common/gen/fleet/fleet';
+import { TokenBuckets } from '@greenlane/common/token-bucket';
+import { identityOf, type VehicleIdentity } from './auth.js';
 import type { BookingDesk } from './bookings-bridge.js';
 import type { CommandDelivery } from './commands/delivery.js';
 import type { DisconnectReason, PresenceTracker } from './presence/tracker.js';
@@ -59,14 +61,23 @@ class Session {
   closed = false;
   /** Why the stream ended, for the car_disconnected event (the car's own close unless the server ended it). */
   endReason: DisconnectReason = 'car_closed';
+  /** Ends the stream when its credential expires. */
+  expiryTimer: NodeJS.Timeout | undefined = undefined;
   constructor(
     readonly id: number,
     readonly call: Call,
     readonly peer: string,
     /** The car declared it understands commands: only then does it receive any. */
     readonly commands: boolean,
+    /** Who the connection proved to be; a bound carId is the only car it may speak for. */
+    readonly identity: VehicleIdentity | undefined,
   ) {}
 }
+
+const CREDENTIAL_NAMES = { certificate: 'client certificate CN', jwt: 'token sub', api_token: 'token' } as const;
+
+/** Node's timers hold at most 2^31-1 ms; a longer credential is re-armed on the way. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Whether the call's metadata declares the `commands` capability (a comma-separated list). */
 function declaresCommands(call: Call): boolean {
@@ -106,12 +117,14 @@ export class StreamHub {
   private readonly sweeper: NodeJS.Timeout;
   private readonly lowWater: number;
   private idleWaiters: Array<() => void> = [];
+  private readonly carBuckets: TokenBuckets;
   desk: BookingDesk | undefined;
   commands: CommandDelivery | undefined;
   presence: PresenceTracker | undefined;
 
   constructor(private readonly deps: StreamHubDeps) {
     this.desk = deps.desk;
+    this.carBuckets = new TokenBuckets(deps.cfg.carRate);
     this.lowWater = Math.floor(deps.cfg.maxInFlight * 0.75);
     this.sweeper = setInterval(() => this.sweep(), Math.min(1000, deps.cfg.ackTimeoutMs / 2));
     this.sweeper.unref();
@@ -135,9 +148,10 @@ export class StreamHub {
     if (this.inFlight >= cfg.maxInFlight && this.deps.storage.stalled) {
       return this.refuse(call, GrpcStatus.UNAVAILABLE, 'storage unavailable; retry later', 'overloaded');
     }
-    const session = new Session(this.nextId++, call, call.getPeer(), declaresCommands(call));
+    const session = new Session(this.nextId++, call, call.getPeer(), declaresCommands(call), identityOf(call.metadata));
     this.sessions.add(session);
     metrics.activeStreams.inc();
+    this.armExpiry(session);
     call.on('data', (status: CarStatus) => this.receive(session, status));
     call.on('end', () => {
       session.halfClosed = true;
@@ -155,6 +169,20 @@ export class StreamHub {
     call.on('close', () => this.close(session));
   };
 
+  /** A stream lives no longer than its credential: at expiry it ends UNAUTHENTICATED and the car reconnects with a new one. */
+  private armExpiry(session: Session): void {
+    const expiresAt = session.identity?.expiresAt;
+    if (expiresAt === undefined || session.closed) return;
+    const leftMs = expiresAt - Date.now();
+    if (leftMs <= 0) {
+      this.deps.metrics.credentialExpired.inc();
+      this.fail(session, GrpcStatus.UNAUTHENTICATED, 'bearer token expired; reconnect with a new token', 'credential_expired');
+      return;
+    }
+    session.expiryTimer = setTimeout(() => this.armExpiry(session), Math.min(leftMs, MAX_TIMER_MS));
+    session.expiryTimer.unref();
+  }
+
   private refuse(call: Call, code: GrpcStatus, details: string, kind: 'draining' | 'overloaded'): void {
     this.deps.metrics.error(kind);
     call.emit('error', serviceError(code, details));
@@ -168,6 +196,25 @@ export class StreamHub {
     if (fault !== undefined) {
       this.deps.metrics.rejected.inc();
       entry.response = response(status, BookingStatus.BOOKING_FAILED, fault);
+      this.writeAcks(session);
+      return;
+    }
+    const identity = session.identity;
+    if (identity?.carId !== undefined && identity.carId !== status.carId) {
+      this.deps.metrics.identityMismatch.inc({ credential: identity.credential });
+      entry.response = response(
+        status,
+        BookingStatus.BOOKING_FAILED,
+        `not stored: car_id ${JSON.stringify(status.carId)} is not this connection's identity ${JSON.stringify(identity.carId)} (${CREDENTIAL_NAMES[identity.credential]}): a car speaks only for itself`,
+      );
+      this.writeAcks(session);
+      return;
+    }
+    const admitted = this.carBuckets.take(status.carId);
+    if (!admitted.ok) {
+      this.deps.metrics.rateLimited.inc({ limit: 'car' });
+      const { ratePerSecond, burst } = this.deps.cfg.carRate;
+      entry.response = response(status, BookingStatus.BOOKING_FAILED, `rate limited: not stored: ${status.carId} is over ${ratePerSecond} messages/s (burst ${burst}); retry after ${admitted.retryAfterMs} ms`);
       this.writeAcks(session);
       return;
     }
@@ -303,6 +350,7 @@ export class StreamHub {
 
   private close(session: Session): void {
     session.closed = true;
+    clearTimeout(session.expiryTimer);
     if (!this.sessions.delete(session)) return;
     this.deps.metrics.activeStreams.dec();
     this.waitingForBudget.delete(session);

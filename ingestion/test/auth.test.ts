@@ -13,7 +13,7 @@ import {
   status as GrpcStatus,
   type ServiceDefinition,
 } from '@grpc/grpc-js';
-import { authInterceptor, tokenChecker } from '../src/auth.js';
+import { authInterceptor, tokenAuthenticator, tokenChecker } from '../src/auth.js';
 
 const identity = (b: Buffer) => b;
 const service: ServiceDefinition = {
@@ -85,7 +85,7 @@ function streaming(token?: string | string[]): Promise<{ code: number; replies: 
 
 test.before(async () => {
   server = new Server({
-    interceptors: [authInterceptor(tokenChecker(['alpha-token', 'beta-token']), (method, reason) => refused.push(`${method}:${reason}`))],
+    interceptors: [authInterceptor(tokenAuthenticator(['alpha-token', 'beta-token']), (method, reason) => refused.push(`${method}:${reason}`))],
   });
   server.addService(service, {
     ping: (call: { request: Buffer }, callback: (e: null, r: Buffer) => void) => {

@@ -24,7 +24,7 @@ export interface PresenceEvent {
   value: string;
 }
 
-export type DisconnectReason = 'car_closed' | 'error' | 'server_shutdown' | 'ack_timeout';
+export type DisconnectReason = 'car_closed' | 'error' | 'server_shutdown' | 'ack_timeout' | 'credential_expired';
 
 export interface PresenceConfig {
   timeoutMs: number;
