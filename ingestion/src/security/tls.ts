@@ -108,9 +108,14 @@ export class ReloadingCertificates implements experimental.CertificateProvider {
     return true;
   }
 
+  // The first delivery is deferred: grpc-js registers its watcher of the credentials only after
+  // adding these listeners, and would miss an update delivered at once (the port would then drop
+  // every connection as "unloaded credentials").
   addCaCertificateListener(listener: CaListener): void {
     this.caListeners.add(listener);
-    if (this.current.ca !== undefined) listener({ caCertificate: this.current.ca });
+    queueMicrotask(() => {
+      if (this.caListeners.has(listener) && this.current.ca !== undefined) listener({ caCertificate: this.current.ca });
+    });
   }
 
   removeCaCertificateListener(listener: CaListener): void {
@@ -119,7 +124,9 @@ export class ReloadingCertificates implements experimental.CertificateProvider {
 
   addIdentityCertificateListener(listener: IdentityListener): void {
     this.identityListeners.add(listener);
-    listener({ certificate: this.current.cert, privateKey: this.current.key });
+    queueMicrotask(() => {
+      if (this.identityListeners.has(listener)) listener({ certificate: this.current.cert, privateKey: this.current.key });
+    });
   }
 
   removeIdentityCertificateListener(listener: IdentityListener): void {
