@@ -212,7 +212,7 @@ async function runRate(rate) {
     INGESTION_ADDR: `127.0.0.1:${grpcPort}`,
     INGESTION_HTTP_ADDR: `127.0.0.1:${opsPort}`,
     REDIS_URL: `${testServers.redisUrl}/12`,
-    API_TOKENS: token,
+    API_TOKENS: token, INGESTION_CAR_RATE: '0', INGESTION_STREAM_RATE: '0',
   });
   programs.push(ingestion);
   await waitHttp(`http://127.0.0.1:${opsPort}/ready`, 'ingestion');

@@ -83,7 +83,7 @@ try {
   await ensureTopics(kafka, [{ topic, numPartitions: 6 }, { topic: alertsTopic, numPartitions: 6 }]);
   const [grpcPort, ingestionOps, enginePort] = await Promise.all([freePort(), freePort(), freePort()]);
   const common = { KAFKA_BROKERS: BROKERS.join(','), FLEET_EVENTS_TOPIC: topic, REDIS_URL: redisUrl };
-  const ingestion = start('ingestion', 'ingestion/dist/src/main.js', { ...common, INGESTION_ADDR: `127.0.0.1:${grpcPort}`, INGESTION_HTTP_ADDR: `127.0.0.1:${ingestionOps}`, API_TOKENS: token });
+  const ingestion = start('ingestion', 'ingestion/dist/src/main.js', { ...common, INGESTION_ADDR: `127.0.0.1:${grpcPort}`, INGESTION_HTTP_ADDR: `127.0.0.1:${ingestionOps}`, API_TOKENS: token, INGESTION_CAR_RATE: '0', INGESTION_STREAM_RATE: '0' });
   await ready(`http://127.0.0.1:${ingestionOps}/ready`, ingestion);
   const engine = start('alert-engine', 'alert-engine/dist/src/main.js', {
     ...common, FLEET_ALERTS_TOPIC: alertsTopic, ALERT_GROUP_ID: `bench-${runId}`, ALERT_REDIS_PREFIX: `bench-${runId}:`,

@@ -91,7 +91,7 @@ for (const id of ['bench-a', 'bench-b']) {
   const http = `127.0.0.1:${await freePort()}`;
   const proc = start(`ingestion ${id}`, INGESTION_MAIN, [], {
     INGESTION_ADDR: grpc, INGESTION_HTTP_ADDR: http, REDIS_URL: redisUrl, KAFKA_BROKERS: brokers, FLEET_EVENTS_TOPIC: `bench-commands-events-${run}`,
-    API_TOKENS: TOKEN, INGESTION_BOOKINGS: 'false', INGESTION_INSTANCE_ID: id,
+    API_TOKENS: TOKEN, INGESTION_CAR_RATE: '0', INGESTION_STREAM_RATE: '0', INGESTION_BOOKINGS: 'false', INGESTION_INSTANCE_ID: id,
   });
   await ready(`http://${http}/ready`, proc);
   instances.push({ id, grpc, http, proc });
@@ -100,6 +100,8 @@ const apiAddr = `127.0.0.1:${await freePort()}`;
 const api = `http://${apiAddr}`;
 const apiProc = start('command API', 'command-api/dist/src/main.js', [], {
   COMMAND_API_ADDR: apiAddr, REDIS_URL: redisUrl, KAFKA_BROKERS: brokers, FLEET_COMMANDS_TOPIC: `bench-commands-${run}`, OPERATOR_TOKENS: DEVELOPMENT_OPERATOR_TOKEN,
+  // One operator token issues every command of the bench (hundreds a second): no per-token limit.
+  OPERATOR_RATE: '0',
 });
 await ready(`${api}/ready`, apiProc);
 const auth = { authorization: `Bearer ${DEVELOPMENT_OPERATOR_TOKEN}`, 'content-type': 'application/json' };

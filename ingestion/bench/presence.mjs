@@ -40,7 +40,7 @@ async function instance(id) {
   const http = `127.0.0.1:${await freePort()}`;
   const child = spawn(process.execPath, ['ingestion/dist/src/main.js'], {
     cwd: ROOT, stdio: 'ignore',
-    env: { ...process.env, INGESTION_ADDR: grpc, INGESTION_HTTP_ADDR: http, REDIS_URL: redisUrl, KAFKA_BROKERS: brokers.join(','), FLEET_EVENTS_TOPIC: topic, API_TOKENS: TOKEN, INGESTION_BOOKINGS: 'false', INGESTION_INSTANCE_ID: id, PRESENCE_TIMEOUT_MS: String(TIMEOUT_MS), LOG_LEVEL: 'warn' },
+    env: { ...process.env, INGESTION_ADDR: grpc, INGESTION_HTTP_ADDR: http, REDIS_URL: redisUrl, KAFKA_BROKERS: brokers.join(','), FLEET_EVENTS_TOPIC: topic, API_TOKENS: TOKEN, INGESTION_CAR_RATE: '0', INGESTION_STREAM_RATE: '0', INGESTION_BOOKINGS: 'false', INGESTION_INSTANCE_ID: id, PRESENCE_TIMEOUT_MS: String(TIMEOUT_MS), LOG_LEVEL: 'warn' },
   });
   for (let i = 0; i < 300; i++) {
     try {

@@ -305,7 +305,7 @@ const ingestion = startChild('ingestion', INGESTION_MAIN, [], {
   REDIS_URL,
   KAFKA_BROKERS: BROKERS.join(','),
   FLEET_EVENTS_TOPIC: TOPIC,
-  API_TOKENS: TOKEN,
+  API_TOKENS: TOKEN, INGESTION_CAR_RATE: '0', INGESTION_STREAM_RATE: '0',
   LOG_LEVEL: 'warn',
 });
 const echo = startChild('echo', ECHO_MAIN, ['--addr', `127.0.0.1:${echoPort}`], { LOG_LEVEL: 'warn' });
@@ -318,7 +318,7 @@ const baseline = BASELINE_MAIN
       REDIS_URL,
       KAFKA_BROKERS: BROKERS.join(','),
       FLEET_EVENTS_TOPIC: `${TOPIC}-baseline`,
-      API_TOKENS: TOKEN,
+      API_TOKENS: TOKEN, INGESTION_CAR_RATE: '0', INGESTION_STREAM_RATE: '0',
       LOG_LEVEL: 'warn',
     })
   : undefined;
@@ -327,7 +327,7 @@ const noStoragePort = PARTS.has('steady') ? await freePort() : undefined;
 const noStorage =
   noStoragePort === undefined
     ? undefined
-    : startChild('no-storage', NO_STORAGE_MAIN, ['--addr', `127.0.0.1:${noStoragePort}`], { API_TOKENS: TOKEN, LOG_LEVEL: 'warn' });
+    : startChild('no-storage', NO_STORAGE_MAIN, ['--addr', `127.0.0.1:${noStoragePort}`], { API_TOKENS: TOKEN, INGESTION_CAR_RATE: '0', INGESTION_STREAM_RATE: '0', LOG_LEVEL: 'warn' });
 const ingestionTarget = `127.0.0.1:${ingestionPort}`;
 const echoTarget = `127.0.0.1:${echoPort}`;
 

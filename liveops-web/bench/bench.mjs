@@ -104,7 +104,7 @@ const ingestion = source === 'topic' ? undefined : startProgram('ingestion', 'in
   INGESTION_ADDR: `127.0.0.1:${grpcPort}`,
   INGESTION_HTTP_ADDR: `127.0.0.1:${opsPort}`,
   REDIS_URL: `${testServers.redisUrl}/14`,
-  API_TOKENS: token,
+  API_TOKENS: token, INGESTION_CAR_RATE: '0', INGESTION_STREAM_RATE: '0',
 });
 if (ingestion) {
   programs.push(ingestion);
