@@ -1,20 +1,21 @@
 /**
  * The operators' HTTP API (openapi.json): issue a command to a car, read it, list a car's recent
  * ones, and wait for one's outcome (a long poll answered the moment it is final). Every request
- * to /v1 needs an operator token; every refusal is counted by reason.
+ * to /v1 needs an operator credential (common/src/operator-auth.ts) holding its route's scope:
+ * issuing needs operator:command, the reads operator:read. Every refusal is counted by reason.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CommandStore, type CommandRecord, type Logger } from '@greenlane/common';
 import { sendJson } from '@greenlane/common/ops-http';
-import type { createOperatorAuth } from '@greenlane/common/operator-auth';
+import { refusalHeaders, type OperatorAuth, type OperatorScope } from '@greenlane/common/operator-auth';
 import type { CommandLogTail } from './log-tail.js';
 import { ID_PATTERN, parseCommandRequest, RequestError } from './request.js';
 
 export interface ApiDeps {
   store: CommandStore;
   tail: CommandLogTail;
-  auth: ReturnType<typeof createOperatorAuth>;
+  auth: OperatorAuth;
   openapi: string;
   maxPendingPerCar: number;
   defaultTimeoutMs: number;
@@ -22,15 +23,19 @@ export interface ApiDeps {
   maxWaitMs: number;
   log: Logger;
   refused(reason: string): void;
+  rateLimited(route: string): void;
   issued(type: string): void;
   observe(route: string, status: number, seconds: number): void;
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, readonly reason: string, message: string) {
+  constructor(readonly status: number, readonly reason: string, message: string, readonly headers: Record<string, string> = {}) {
     super(message);
   }
 }
+
+/** WWW-Authenticate realm of this API's refusals. */
+const REALM = 'greenlane-commands';
 
 function readBody(req: IncomingMessage, max: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -49,11 +54,12 @@ function readBody(req: IncomingMessage, max: number): Promise<string> {
   });
 }
 
-const ROUTES: Array<{ method: string; pattern: RegExp; name: string }> = [
-  { method: 'POST', pattern: /^\/v1\/cars\/([^/]+)\/commands$/, name: 'issue' },
-  { method: 'GET', pattern: /^\/v1\/cars\/([^/]+)\/commands$/, name: 'list' },
-  { method: 'GET', pattern: /^\/v1\/commands\/([^/]+)\/wait$/, name: 'wait' },
-  { method: 'GET', pattern: /^\/v1\/commands\/([^/]+)$/, name: 'get' },
+/** Every route with the scope it needs: acting on a car is operator:command, reading operator:read. */
+export const ROUTES: Array<{ method: string; pattern: RegExp; name: string; scope: OperatorScope }> = [
+  { method: 'POST', pattern: /^\/v1\/cars\/([^/]+)\/commands$/, name: 'issue', scope: 'operator:command' },
+  { method: 'GET', pattern: /^\/v1\/cars\/([^/]+)\/commands$/, name: 'list', scope: 'operator:read' },
+  { method: 'GET', pattern: /^\/v1\/commands\/([^/]+)\/wait$/, name: 'wait', scope: 'operator:read' },
+  { method: 'GET', pattern: /^\/v1\/commands\/([^/]+)$/, name: 'get', scope: 'operator:read' },
 ];
 
 export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: ServerResponse, path: string) => void {
@@ -65,13 +71,13 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     }
     const startedAt = process.hrtime.bigint();
     let route = 'unknown';
-    const answer = (status: number, body: unknown) => {
-      sendJson(res, status, body);
+    const answer = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      sendJson(res, status, body, headers);
       deps.observe(route, status, Number(process.hrtime.bigint() - startedAt) / 1e9);
     };
     const refuse = (error: HttpError) => {
       deps.refused(error.reason);
-      answer(error.status, { error: error.message });
+      answer(error.status, { error: error.message }, error.headers);
     };
     (async () => {
       const matched = ROUTES.map((r) => ({ r, m: r.pattern.exec(path) })).filter((x) => x.m !== null);
@@ -79,9 +85,10 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       const hit = matched.find((x) => x.r.method === req.method);
       if (hit === undefined) throw new HttpError(405, 'method', `${req.method} is not allowed on ${path}; see /openapi.json`);
       route = hit.r.name;
-      const auth = deps.auth.check(req);
+      const auth = await deps.auth.authorize(req, hit.r.scope);
       if (!auth.ok) {
-        throw new HttpError(401, `token_${auth.reason}`, auth.reason === 'missing' ? 'missing operator token: send authorization: Bearer <token> (OPERATOR_TOKENS)' : 'wrong operator token (vehicle tokens are not operator tokens)');
+        if (auth.status === 429) deps.rateLimited(route);
+        throw new HttpError(auth.status, auth.reason, auth.message, refusalHeaders(auth, REALM));
       }
       let id: string;
       try {

@@ -1,6 +1,6 @@
 /** The command API's settings, from the environment, validated at start (a bad one names its variable). */
 import { DEFAULTS, envHostPort, envHostPortList, envInt, envString, envUrl } from '@greenlane/common';
-import { readOperatorTokens, type OperatorTokens } from '@greenlane/common/operator-auth';
+import { OPERATOR_AUTH_ENVIRONMENT, readOperatorAuth, type OperatorAuthSettings } from '@greenlane/common/operator-auth';
 
 export interface CommandApiConfig {
   addr: string;
@@ -8,7 +8,7 @@ export interface CommandApiConfig {
   kafkaBrokers: string[];
   topic: string;
   topicPartitions: number;
-  operators: OperatorTokens;
+  operators: OperatorAuthSettings;
   maxPendingPerCar: number;
   defaultTimeoutMs: number;
   maxBodyBytes: number;
@@ -18,7 +18,7 @@ export interface CommandApiConfig {
 
 export const ENVIRONMENT: Array<[string, string]> = [
   ['COMMAND_API_ADDR', 'HTTP address: the API, /openapi.json, /health, /ready, /metrics [0.0.0.0:8091]'],
-  ['OPERATOR_TOKENS', 'accepted operator tokens, comma-separated; vehicle tokens (API_TOKENS) are never accepted here [development default greenlane-operator-token; required when NODE_ENV=production]'],
+  ...OPERATOR_AUTH_ENVIRONMENT,
   ['REDIS_URL', `Redis URL, the same the ingestion instances use [${DEFAULTS.REDIS_URL}]`],
   ['KAFKA_BROKERS', `comma-separated bootstrap brokers [${DEFAULTS.KAFKA_BROKERS}]`],
   ['FLEET_COMMANDS_TOPIC', 'topic of every command status change, key = car id; created at start if missing [fleet-commands]'],
@@ -28,7 +28,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['COMMANDS_MAX_BODY_BYTES', 'largest request body; more is refused with 413 [16384]'],
   ['COMMANDS_SWEEP_MS', 'how often deadlines are checked (EXPIRED, TIMED_OUT) [100]'],
   ['COMMANDS_MAX_WAIT_MS', 'longest a /wait long poll may be asked to wait [60000]'],
-  ['NODE_ENV', 'production makes OPERATOR_TOKENS mandatory'],
+  ['NODE_ENV', 'production makes OPERATOR_TOKENS or AUTH_JWKS mandatory, and refuses AUTH_JWT_HS256_SECRET'],
   ['LOG_LEVEL', 'pino level [info]'],
 ];
 
@@ -39,7 +39,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kafkaBrokers: envHostPortList(env, 'KAFKA_BROKERS', DEFAULTS.KAFKA_BROKERS),
     topic: envString(env, 'FLEET_COMMANDS_TOPIC', 'fleet-commands'),
     topicPartitions: envInt(env, 'FLEET_COMMANDS_PARTITIONS', 6, 1, 10_000),
-    operators: readOperatorTokens(env),
+    operators: readOperatorAuth(env),
     maxPendingPerCar: envInt(env, 'COMMANDS_MAX_PENDING_PER_CAR', 16, 1, 10_000),
     defaultTimeoutMs: envInt(env, 'COMMANDS_TIMEOUT_MS', 10_000, 100, 3_600_000),
     maxBodyBytes: envInt(env, 'COMMANDS_MAX_BODY_BYTES', 16_384, 256, 1_048_576),

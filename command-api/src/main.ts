@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { CommandStore, connectRedis, createKafka, createLogger, ensureTopics, exitOnStartupError, onShutdown, parseFlags } from '@greenlane/common';
 import { closeServer, createOpsServer, listen } from '@greenlane/common/ops-http';
-import { createOperatorAuth } from '@greenlane/common/operator-auth';
+import { createOperatorAuth, logOperatorAuth } from '@greenlane/common/operator-auth';
 import { createApiHandler } from './api.js';
 import { ENVIRONMENT, loadConfig } from './config.js';
 import { CommandLogTail } from './log-tail.js';
@@ -28,7 +28,8 @@ parseFlags(process.argv.slice(2), {}, {
 
 try {
   const config = loadConfig();
-  if (config.operators.development) log.warn('OPERATOR_TOKENS is unset: accepting the development operator token greenlane-operator-token');
+  logOperatorAuth(log, config.operators);
+  const auth = await createOperatorAuth(config.operators);
   const openapi = readFileSync(new URL('../../openapi.json', import.meta.url), 'utf8');
 
   const registry = new Registry();
@@ -40,7 +41,8 @@ try {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5, 30, 60],
     registers: [registry],
   });
-  const refused = new Counter({ name: 'command_api_requests_refused_total', help: 'Requests refused, by reason (bad_<field>, bad_json, too_large, unknown_car, too_many_pending, token_missing, token_wrong, …)', labelNames: ['reason'], registers: [registry] });
+  const refused = new Counter({ name: 'command_api_requests_refused_total', help: 'Requests refused, by reason (bad_<field>, bad_json, too_large, unknown_car, too_many_pending, token_missing, token_wrong, token_expired, token_signature, token_claims, vehicle_token, insufficient_scope, rate_limited, …)', labelNames: ['reason'], registers: [registry] });
+  const rateLimited = new Counter({ name: 'command_api_http_rate_limited_total', help: 'Requests refused with 429 because their operator identity was over OPERATOR_RATE / OPERATOR_BURST, by route', labelNames: ['route'], registers: [registry] });
   const issued = new Counter({ name: 'command_api_commands_issued_total', help: 'Commands accepted, by type', labelNames: ['type'], registers: [registry] });
   const ended = new Counter({ name: 'command_api_commands_ended_by_deadline_total', help: 'Commands the sweeper ended (EXPIRED or TIMED_OUT)', registers: [registry] });
   const relayed = new Counter({ name: 'command_api_status_changes_relayed_total', help: 'Status changes relayed to the fleet-commands topic', registers: [registry] });
@@ -80,7 +82,7 @@ try {
     handle: createApiHandler({
       store,
       tail,
-      auth: createOperatorAuth(config.operators.tokens),
+      auth,
       openapi,
       maxPendingPerCar: config.maxPendingPerCar,
       defaultTimeoutMs: config.defaultTimeoutMs,
@@ -88,6 +90,7 @@ try {
       maxWaitMs: config.maxWaitMs,
       log,
       refused: (reason) => refused.inc({ reason }),
+      rateLimited: (route) => rateLimited.inc({ route }),
       issued: (type) => issued.inc({ type }),
       observe: (route, status, seconds) => requests.observe({ route, status: String(status) }, seconds),
     }),

@@ -5,6 +5,12 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mintToken, type MintOptions, type SigningKey } from '@greenlane/common/jwt-mint';
+import { DEVELOPMENT_OPERATOR_TOKEN } from '@greenlane/common/operator-auth';
 import { credentials, Metadata, type ClientDuplexStream } from '@grpc/grpc-js';
 import { Kafka, logLevel } from 'kafkajs';
 import { connectRedis, createLogger, type RedisClient } from '@greenlane/common';
@@ -29,6 +35,20 @@ let redis: RedisClient;
 const children: Child[] = [];
 const ingestion: Array<{ grpc: string; instance: string }> = [];
 let api = '';
+/** A second command API, JWTs only (no OPERATOR_TOKENS) and a tight rate: 1/s, bursts of 3. */
+let limitedApi = '';
+
+/** An ES256 key published as a JWKS file (what `make certs` writes), and one the JWKS does not hold. */
+const jwtDir = mkdtempSync(join(tmpdir(), 'command-api-jwt-'));
+const JWKS = join(jwtDir, 'jwks.json');
+const keyPair = () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { signing: { key: privateKey, alg: 'ES256', kid: 'test-1' } as SigningKey, jwk: { ...publicKey.export({ format: 'jwk' }), kid: 'test-1', alg: 'ES256', use: 'sig' } };
+};
+const issuerKey = keyPair();
+const strangerKey = keyPair();
+writeFileSync(JWKS, JSON.stringify({ keys: [issuerKey.jwk] }));
+const jwt = (subject: string, scopes: string[], extra: Partial<MintOptions> = {}, key = issuerKey.signing) => mintToken(key, { subject, scopes, ttlSeconds: 600, ...extra });
 
 /** A car: a real client of the ingestion; answers each command (accepted) unless told to stay silent, and carries out each id once. */
 class TestCar {
@@ -77,11 +97,11 @@ function status(carId: string, i: number, commandResult?: CarStatus['commandResu
   };
 }
 
-async function call(method: string, path: string, body?: unknown, token: string | null = OPERATOR_TOKEN, raw?: string): Promise<{ status: number; body: any }> {
+async function call(method: string, path: string, body?: unknown, token: string | null = OPERATOR_TOKEN, raw?: string, base = api): Promise<{ status: number; body: any; headers: Headers }> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (token !== null) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(`${api}${path}`, { method, headers, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
-  return { status: res.status, body: await res.json() };
+  const res = await fetch(`${base}${path}`, { method, headers, body: raw ?? (body === undefined ? undefined : JSON.stringify(body)) });
+  return { status: res.status, body: await res.json(), headers: res.headers };
 }
 
 async function issue(carId: string, body: Record<string, unknown>): Promise<any> {
@@ -126,11 +146,19 @@ test.before(async () => {
   const addr = `127.0.0.1:${await freePort()}`;
   const child = spawnProgram('command-api/dist/src/main.js', {
     COMMAND_API_ADDR: addr, REDIS_URL: redisUrl, KAFKA_BROKERS: testServers.kafkaBrokers.join(','), FLEET_COMMANDS_TOPIC: commandsTopic,
-    OPERATOR_TOKENS: OPERATOR_TOKEN, COMMANDS_TIMEOUT_MS: '3000', COMMANDS_SWEEP_MS: '50', COMMANDS_MAX_PENDING_PER_CAR: '3', COMMANDS_MAX_BODY_BYTES: '1024', LOG_LEVEL: 'warn',
+    OPERATOR_TOKENS: OPERATOR_TOKEN, AUTH_JWKS: JWKS, COMMANDS_TIMEOUT_MS: '3000', COMMANDS_SWEEP_MS: '50', COMMANDS_MAX_PENDING_PER_CAR: '3', COMMANDS_MAX_BODY_BYTES: '1024', LOG_LEVEL: 'warn',
   });
   children.push(child);
   api = `http://${addr}`;
+  const limitedAddr = `127.0.0.1:${await freePort()}`;
+  const limited = spawnProgram('command-api/dist/src/main.js', {
+    COMMAND_API_ADDR: limitedAddr, REDIS_URL: redisUrl, KAFKA_BROKERS: testServers.kafkaBrokers.join(','), FLEET_COMMANDS_TOPIC: commandsTopic,
+    AUTH_JWKS: JWKS, OPERATOR_RATE: '1', OPERATOR_BURST: '3', LOG_LEVEL: 'warn',
+  });
+  children.push(limited);
+  limitedApi = `http://${limitedAddr}`;
   await waitReady(child, 'command API', `${api}/ready`);
+  await waitReady(limited, 'rate-limited command API', `${limitedApi}/ready`);
 });
 
 test.after(async () => {
@@ -328,10 +356,92 @@ test('bad requests are refused with the reason, and counted', async () => {
   }
 });
 
+test('JWTs: operator:read reads but cannot command (403), operator:command commands, neither implies the other', async () => {
+  const car = await knownOfflineCar('CAR-JWT');
+  const path = `/v1/cars/${car.carId}/commands`;
+  const reader = await jwt('ana', ['operator:read']);
+  const commander = await jwt('bo', ['operator:command']);
+  const both = await jwt('cy', ['operator:read', 'operator:command']);
+  const issued = await call('POST', path, { type: 'RESUME', ttl_ms: 60_000 }, commander);
+  assert.is(issued.status, 202, JSON.stringify(issued.body));
+  const read = await call('GET', `/v1/commands/${issued.body.command_id}`, undefined, reader);
+  assert.is(read.status, 200);
+  assert.is(read.body.status, 'QUEUED');
+  assert.is((await call('GET', `${path}?limit=5`, undefined, reader)).body.commands.length, 1);
+  const denied = await call('POST', path, { type: 'EMERGENCY_STOP' }, reader);
+  assert.is(denied.status, 403);
+  assert.match(denied.body.error, /needs the scope operator:command; the token of ana holds operator:read/);
+  assert.match(denied.headers.get('www-authenticate')!, /error="insufficient_scope", scope="operator:command"/);
+  // Command does not imply read: following a command needs operator:read too.
+  assert.is((await call('GET', `/v1/commands/${issued.body.command_id}/wait?timeout_ms=0`, undefined, commander)).status, 403);
+  assert.is((await call('GET', `/v1/commands/${issued.body.command_id}/wait?timeout_ms=0`, undefined, both)).status, 200);
+  // The static token still does both.
+  assert.is((await call('GET', `/v1/commands/${issued.body.command_id}`)).status, 200);
+  assert.is((await call('GET', '/v1/commands/nope', undefined, DEVELOPMENT_OPERATOR_TOKEN)).status, 401, 'no development token once OPERATOR_TOKENS is set');
+});
+
+test("a vehicle's JWT is refused 403 on every route; expired, wrong-key, wrong-audience JWTs 401 saying why", async () => {
+  const car = await knownOfflineCar('CAR-VEH');
+  const vehicle = await jwt(car.carId, ['vehicle']);
+  for (const [method, path] of [['POST', `/v1/cars/${car.carId}/commands`], ['GET', `/v1/cars/${car.carId}/commands`], ['GET', '/v1/commands/x'], ['GET', '/v1/commands/x/wait']] as const) {
+    const r = await call(method, path, method === 'POST' ? { type: 'EMERGENCY_STOP' } : undefined, vehicle);
+    assert.is(r.status, 403, `${method} ${path}`);
+    assert.match(r.body.error, /vehicle token/);
+  }
+  const cases: Array<[string, string, RegExp]> = [
+    ['expired', await jwt('ana', ['operator:read'], { ttlSeconds: -120 }), /token expired/],
+    ['wrong key', await jwt('ana', ['operator:read'], {}, strangerKey.signing), /signature/],
+    ['wrong audience', await jwt('ana', ['operator:read'], { audience: 'somebody-else' }), /claim aud/],
+  ];
+  for (const [what, token, why] of cases) {
+    const r = await call('GET', '/v1/commands/x', undefined, token);
+    assert.is(r.status, 401, what);
+    assert.match(r.body.error, why, what);
+    assert.match(r.headers.get('www-authenticate')!, /^Bearer realm="greenlane-commands", error="invalid_token", error_description="/, what);
+  }
+  const missing = await call('GET', '/v1/commands/x', undefined, null);
+  assert.is(missing.headers.get('www-authenticate'), 'Bearer realm="greenlane-commands"');
+  const metrics = await (await fetch(`${api}/metrics`)).text();
+  for (const reason of ['vehicle_token', 'insufficient_scope', 'token_expired', 'token_signature', 'token_claims']) {
+    assert.match(metrics, new RegExp(`command_api_requests_refused_total\\{reason="${reason}"\\} [1-9]`), reason);
+  }
+});
+
+test('a rate per identity: a token over its burst gets 429 with Retry-After, another keeps getting 200; JWTs only there', async () => {
+  const ana = await jwt('ana-limited', ['operator:read']);
+  const bo = await jwt('bo-limited', ['operator:read']);
+  for (let i = 0; i < 3; i++) assert.is((await call('GET', '/v1/commands/x', undefined, ana, undefined, limitedApi)).status, 404, `request ${i}`);
+  const limited = await call('GET', '/v1/commands/x', undefined, ana, undefined, limitedApi);
+  assert.is(limited.status, 429);
+  assert.match(limited.body.error, /too many requests from ana-limited: at most 1\/s/);
+  assert.ok(Number(limited.headers.get('retry-after')) >= 1, String(limited.headers.get('retry-after')));
+  assert.is((await call('GET', '/v1/commands/x', undefined, bo, undefined, limitedApi)).status, 404, 'another identity is not limited');
+  await new Promise((r) => setTimeout(r, 1000 * Number(limited.headers.get('retry-after'))));
+  assert.is((await call('GET', '/v1/commands/x', undefined, ana, undefined, limitedApi)).status, 404, 'back after Retry-After');
+  // AUTH_JWKS set, OPERATOR_TOKENS unset: no static token, not even the development one.
+  assert.is((await call('GET', '/v1/commands/x', undefined, DEVELOPMENT_OPERATOR_TOKEN, undefined, limitedApi)).status, 401);
+  const metrics = await (await fetch(`${limitedApi}/metrics`)).text();
+  assert.match(metrics, /command_api_http_rate_limited_total\{route="get"\} 1\b/);
+});
+
 test('the OpenAPI document is served and names every route', async () => {
-  const doc = (await (await fetch(`${api}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
+  const doc = (await (await fetch(`${api}/openapi.json`)).json()) as any;
   assert.is(doc.openapi, '3.0.3');
   for (const path of ['/v1/cars/{car_id}/commands', '/v1/commands/{command_id}', '/v1/commands/{command_id}/wait']) assert.ok(doc.paths[path], path);
+  // The security scheme and each operation's scope, as the server enforces them.
+  assert.equal([doc.components.securitySchemes.bearerAuth.scheme, doc.components.securitySchemes.bearerAuth.bearerFormat], ['bearer', 'JWT']);
+  assert.equal(doc.security, [{ bearerAuth: [] }]);
+  const scopes: Record<string, string> = {
+    'post /v1/cars/{car_id}/commands': 'operator:command', 'get /v1/cars/{car_id}/commands': 'operator:read',
+    'get /v1/commands/{command_id}': 'operator:read', 'get /v1/commands/{command_id}/wait': 'operator:read',
+  };
+  for (const [key, scope] of Object.entries(scopes)) {
+    const [method, path] = key.split(' ') as [string, string];
+    const op = doc.paths[path][method];
+    assert.equal(op['x-required-scopes'], [scope], key);
+    assert.match(op.description, new RegExp(`Scope: \`${scope}\``), key);
+    for (const status of ['401', '403', '429']) assert.ok(op.responses[status], `${key} ${status}`);
+  }
 });
 
 test.run();
