@@ -98,6 +98,18 @@ export function readOperatorRateLimit(env: Record<string, string | undefined>): 
   return { ratePerSecond, burst };
 }
 
+/** The variables of the check, for each service's --help (the same in every operators' service). */
+export const OPERATOR_AUTH_ENVIRONMENT: Array<[string, string]> = [
+  [OPERATOR_TOKENS_VARIABLE, 'static operator tokens, comma-separated, each holding operator:read and operator:command; vehicle tokens (API_TOKENS) are never accepted here [unset: none when AUTH_JWKS or AUTH_JWT_HS256_SECRET is set, else the development token greenlane-operator-token; required when NODE_ENV=production without AUTH_JWKS]'],
+  [JWT_VARIABLES.jwks, 'JWKS file path or http(s) URL: operator JWTs signed by these keys are accepted, with their scopes (operator:read, operator:command) [unset: no JWT]'],
+  [JWT_VARIABLES.issuer, 'the iss every JWT must carry [greenlane]'],
+  [JWT_VARIABLES.audience, 'the aud every JWT must carry [greenlane]'],
+  [JWT_VARIABLES.hs256Secret, 'development only (refused with NODE_ENV=production): an HS256 shared secret of at least 32 characters [unset]'],
+  [JWT_VARIABLES.clockTolerance, 'seconds of clock skew allowed on exp and nbf [5]'],
+  [OPERATOR_RATE_VARIABLE, `requests a second per operator identity (JWT subject, or static token), on average; more is refused with 429 and Retry-After; 0: no limit [${DEFAULT_OPERATOR_RATE}]`],
+  [OPERATOR_BURST_VARIABLE, `requests an identity may make at once, at least 1 [twice OPERATOR_RATE: ${2 * DEFAULT_OPERATOR_RATE}]`],
+];
+
 /** Everything the check needs, from the environment, validated at start (each ConfigError names its variable). */
 export function readOperatorAuth(env: Record<string, string | undefined>): OperatorAuthSettings {
   return { ...readOperatorTokens(env), jwt: readJwtConfig(env), rate: readOperatorRateLimit(env) };
