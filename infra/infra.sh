@@ -250,6 +250,8 @@ case "$cmd" in
     command -v tmux >/dev/null || apt_install tmux
     # The live web map's browser tests and bench drive Debian's Chromium (playwright-core, no download).
     command -v chromium >/dev/null || apt_install chromium
+    # make certs, the demo's TLS and the security tests make their certificates with openssl.
+    command -v openssl >/dev/null || apt_install openssl
     ;;
   *) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -8,6 +8,8 @@
 #   DEMO_CARS (300)  DEMO_SEED (42)  DEMO_INTERVAL_MS (2000)
 #   DEMO_FIRST_MESSAGE_S (30): how long the first CarStatus may take to be accepted before the demo
 #   stops and says why.  DEMO_SETUP=0 skips scripts/setup.sh (for the tests, which build first).
+#   DEMO_TLS (1): the vehicle port speaks TLS and the cars present JWTs (scope vehicle) minted from
+#   the development key of scripts/certs.mjs ($GREENLANE_CACHE/certs); 0: plaintext and the token.
 #
 # The demo runs its own servers on its own addresses: variables of the shell that would point its
 # programs elsewhere (KAFKA_BROKERS, INGESTION_ADDR, ...) are replaced, each named on the console.
@@ -62,6 +64,12 @@ CARS=${DEMO_CARS:-300}
 SEED=${DEMO_SEED:-42}
 INTERVAL_MS=${DEMO_INTERVAL_MS:-2000}
 FIRST_MESSAGE_S=${DEMO_FIRST_MESSAGE_S:-30}
+TLS=${DEMO_TLS:-1}
+case "$TLS" in
+  0 | 1) ;;
+  *) fail "DEMO_TLS=$TLS is invalid" "use DEMO_TLS=1 (TLS and JWTs on the vehicle port, the default) or DEMO_TLS=0 (plaintext and the token)" ;;
+esac
+CERTS=$CACHE/certs
 
 case "${LOG_LEVEL:-info}" in
   fatal | error | warn | info | debug | trace | silent) ;;
@@ -110,6 +118,13 @@ for v in "${!OWN[@]}"; do
     else replaced+=("$v=${!v} (the demo uses ${OWN[$v]})"); fi
   fi
   export "$v=${OWN[$v]}"
+done
+# The vehicle port's security is the demo's own (DEMO_TLS): the shell's certificates and keys are not used.
+for v in INGESTION_TLS_CERT INGESTION_TLS_KEY INGESTION_TLS_CLIENT_CA AUTH_JWKS AUTH_JWT_HS256_SECRET AUTH_JWT_ISSUER AUTH_JWT_AUDIENCE; do
+  if [ -n "${!v+set}" ]; then
+    replaced+=("$v (the demo's vehicle port uses its own development certificates and keys; DEMO_TLS=0 turns them off)")
+    unset "$v"
+  fi
 done
 # The simulator runs with the demo's flags; SIM_* settings of the shell would change its fleet.
 sim_unset=()
@@ -229,9 +244,19 @@ accepted() { # the ingestion's accepted CarStatus count, or nothing when it does
     const m = /^ingestion_messages_accepted_total (\S+)$/m.exec(t); console.log(m ? Number(m[1]) : 0); }, () => process.exit(1))'
 }
 
+INGESTION_SECURITY=()
+SIM_SECURITY=()
+if [ "$TLS" = 1 ]; then
+  node scripts/certs.mjs --out "$CERTS" --cars 0 >"$LOGS/demo-certs.log" 2>&1 ||
+    fail "the development certificates could not be made: $(tail -n 1 "$LOGS/demo-certs.log")" "its log: $LOGS/demo-certs.log; or run the demo without TLS: DEMO_TLS=0 make demo"
+  INGESTION_SECURITY=(INGESTION_TLS_CERT="$CERTS/server.pem" INGESTION_TLS_KEY="$CERTS/server-key.pem" AUTH_JWKS="$CERTS/jwks.json")
+  SIM_SECURITY=(--tls-ca "$CERTS/ca.pem" --jwt-key "$CERTS/jwt-signing-key.pem")
+  token_note="TLS on :50051 (CA $CERTS/ca.pem); each car presents its own JWT (scope vehicle, sub = the car) signed by $CERTS/jwt-signing-key.pem${API_TOKENS:+; API_TOKENS of your shell are accepted too}"
+fi
+
 start grid-mock --
 wait_ready grid-mock http://127.0.0.1:8081/health
-start ingestion --
+start ingestion "${INGESTION_SECURITY[@]}" --
 wait_ready ingestion http://127.0.0.1:9464/ready
 start pricing-worker "${DB_ENV[@]}" --
 wait_ready pricing-worker http://127.0.0.1:9465/ready
@@ -248,8 +273,8 @@ wait_ready analytics-api http://127.0.0.1:9467/ready
 operator_token=$(node -e 'const t = (process.argv[1] || "").split(",").map((s) => s.trim()).filter(Boolean); console.log(t[0] ?? "greenlane-operator-token")' "${OPERATOR_TOKENS:-}")
 start liveops-web --
 wait_ready liveops-web http://127.0.0.1:8090/ready
-start simulator "${sim_unset[@]}" -- --mode realistic --cars "$CARS" --seed "$SEED" --interval "$INTERVAL_MS" --duration 0
-say "simulator token: $token_note"
+start simulator "${sim_unset[@]}" -- --mode realistic --cars "$CARS" --seed "$SEED" --interval "$INTERVAL_MS" --duration 0 "${SIM_SECURITY[@]}"
+say "simulator credentials: $token_note"
 
 # The console stays empty when no car gets through: wait for the first accepted CarStatus, and
 # say why there is none (the simulator's own error: a refused token, an unreachable ingestion).
@@ -259,7 +284,7 @@ until [ "$(accepted || echo 0)" -gt 0 ]; do
   if ! kill -0 "$sim_pid" 2>/dev/null; then
     fail "the simulator stopped before any car got through: $(last_error "$LOGS/demo-simulator.log")" \
       "its log: $LOGS/demo-simulator.log" \
-      "simulator token: $token_note"
+      "simulator credentials: $token_note"
   fi
   if ((SECONDS >= deadline)); then
     fail "no CarStatus reached the ingestion within ${FIRST_MESSAGE_S} s; the simulator's last error: $(last_error "$LOGS/demo-simulator.log")" \
@@ -269,7 +294,7 @@ until [ "$(accepted || echo 0)" -gt 0 ]; do
 done
 
 cat <<EOF
-[demo] running: $CARS simulated cars -> ingestion (gRPC :50051) -> Kafka fleet-events -> pricing worker -> $db_url
+[demo] running: $CARS simulated cars -> ingestion (gRPC :50051, $([ "$TLS" = 1 ] && echo "TLS + JWT; DEMO_TLS=0 for plaintext" || echo plaintext)) -> Kafka fleet-events -> pricing worker -> $db_url
 [demo] live map: open http://127.0.0.1:8090/?token=$operator_token in a browser (liveops-web/README.md)
 [demo] ops: http://127.0.0.1:9464/metrics  http://127.0.0.1:9464/api/v1/stations  http://127.0.0.1:9465/metrics
 [demo] in another terminal, after a minute:  psql $db_url -f common/sql/analyst/stations-last-day.sql
