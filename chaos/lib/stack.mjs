@@ -199,6 +199,12 @@ export function createServices(cfg, { topic, dlqTopic, groupId, dbUrl, logDir, i
           REDIS_URL: u.redisUrl,
           FLEET_EVENTS_PARTITIONS: '6',
           API_TOKENS: CHAOS_TOKEN,
+          // No per-car or per-address rate limits: the fault and scale runs drive load cars (far
+          // above 50 msgs/s each) and open many streams from one address (127.0.0.1), and they
+          // measure loss, not limits. The limits have their own tests (ingestion) and the auth
+          // fuzz phase (lib/fuzz-auth.mjs), which runs its ingestion with them on.
+          INGESTION_CAR_RATE: '0',
+          INGESTION_STREAM_RATE: '0',
         },
         logDir,
         `http://127.0.0.1:${p.httpPort}/ready`,
