@@ -1,13 +1,14 @@
 /**
  * The operators' HTTP API (openapi.json): active alerts with filters, one alert, one car's alerts,
  * acknowledge an alert, cars by presence and one car's state. Every /v1 request needs an operator
- * token (common/src/operator-auth.ts); /openapi.json and the ops paths do not. Every refusal is
- * counted by reason.
+ * credential (common/src/operator-auth.ts) with its route's scope: acknowledging operator:command,
+ * every read operator:read; /openapi.json and the ops paths need none. Every refusal is counted by
+ * reason.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger, RedisClient } from '@greenlane/common';
 import { sendJson } from '@greenlane/common/ops-http';
-import type { createOperatorAuth } from '@greenlane/common/operator-auth';
+import { refusalHeaders, type OperatorAuth, type OperatorScope } from '@greenlane/common/operator-auth';
 import type { PresenceReader } from './presence.js';
 import type { AlertRecord, AlertStore } from './store.js';
 import { RULES, SEVERITIES } from './types.js';
@@ -17,18 +18,19 @@ export interface ApiDeps {
   presence: PresenceReader;
   /** Redis holding the live index `car:{id}` (the same as the engine's). */
   redis: RedisClient;
-  auth: ReturnType<typeof createOperatorAuth>;
+  auth: OperatorAuth;
   openapi: string;
   maxBodyBytes: number;
   log: Logger;
   /** Sends queued acknowledgements (fleet-alerts, fleet_alerts). */
   flushAcks(): Promise<void>;
   refused(reason: string): void;
+  rateLimited(route: string): void;
   observe(route: string, status: number, seconds: number): void;
 }
 
 export class HttpError extends Error {
-  constructor(readonly status: number, readonly reason: string, message: string, readonly parameter?: string) {
+  constructor(readonly status: number, readonly reason: string, message: string, readonly parameter?: string, readonly headers: Record<string, string> = {}) {
     super(message);
   }
 }
@@ -39,15 +41,21 @@ const STATUSES = ['active', 'cleared', 'open'] as const;
 const PRESENCE = ['online', 'offline'] as const;
 const ACK_FIELDS = new Set(['operator', 'note']);
 
-/** Every route, with its OpenAPI path template and query parameters (openapi.test.ts holds the document to them). */
-export const ROUTES: Array<{ method: string; path: string; pattern: RegExp; name: string; params: readonly string[] }> = [
-  { method: 'GET', path: '/v1/alerts', pattern: /^\/v1\/alerts$/, name: 'alerts', params: ['car_id', 'rule', 'severity', 'status', 'limit'] },
-  { method: 'POST', path: '/v1/alerts/{alert_id}/ack', pattern: /^\/v1\/alerts\/([^/]+)\/ack$/, name: 'ack', params: [] },
-  { method: 'GET', path: '/v1/alerts/{alert_id}', pattern: /^\/v1\/alerts\/([^/]+)$/, name: 'alert', params: [] },
-  { method: 'GET', path: '/v1/cars', pattern: /^\/v1\/cars$/, name: 'cars', params: ['status', 'limit'] },
-  { method: 'GET', path: '/v1/cars/{car_id}/alerts', pattern: /^\/v1\/cars\/([^/]+)\/alerts$/, name: 'car_alerts', params: ['limit'] },
-  { method: 'GET', path: '/v1/cars/{car_id}', pattern: /^\/v1\/cars\/([^/]+)$/, name: 'car', params: [] },
+/**
+ * Every route, with its OpenAPI path template, query parameters and the scope it needs (api.test.ts
+ * holds the document to them): acknowledging acts, so operator:command; the rest reads.
+ */
+export const ROUTES: Array<{ method: string; path: string; pattern: RegExp; name: string; params: readonly string[]; scope: OperatorScope }> = [
+  { method: 'GET', path: '/v1/alerts', pattern: /^\/v1\/alerts$/, name: 'alerts', params: ['car_id', 'rule', 'severity', 'status', 'limit'], scope: 'operator:read' },
+  { method: 'POST', path: '/v1/alerts/{alert_id}/ack', pattern: /^\/v1\/alerts\/([^/]+)\/ack$/, name: 'ack', params: [], scope: 'operator:command' },
+  { method: 'GET', path: '/v1/alerts/{alert_id}', pattern: /^\/v1\/alerts\/([^/]+)$/, name: 'alert', params: [], scope: 'operator:read' },
+  { method: 'GET', path: '/v1/cars', pattern: /^\/v1\/cars$/, name: 'cars', params: ['status', 'limit'], scope: 'operator:read' },
+  { method: 'GET', path: '/v1/cars/{car_id}/alerts', pattern: /^\/v1\/cars\/([^/]+)\/alerts$/, name: 'car_alerts', params: ['limit'], scope: 'operator:read' },
+  { method: 'GET', path: '/v1/cars/{car_id}', pattern: /^\/v1\/cars\/([^/]+)$/, name: 'car', params: [], scope: 'operator:read' },
 ];
+
+/** WWW-Authenticate realm of this API's refusals. */
+const REALM = 'greenlane-alerts';
 
 /** Query parameters, refusing unknown and repeated ones (a typo must not silently widen a filter). */
 export function readQuery(url: URL, allowed: readonly string[]): Map<string, string> {
@@ -153,9 +161,10 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       const hit = matched.find((x) => x.r.method === req.method);
       if (hit === undefined) throw new HttpError(405, 'method', `${req.method} is not allowed on ${path.slice(0, 100)}; see /openapi.json`);
       route = hit.r.name;
-      const auth = deps.auth.check(req);
+      const auth = await deps.auth.authorize(req, hit.r.scope);
       if (!auth.ok) {
-        throw new HttpError(401, `token_${auth.reason}`, auth.reason === 'missing' ? 'missing operator token: send authorization: Bearer <token> (OPERATOR_TOKENS)' : 'wrong operator token (vehicle tokens are not operator tokens)');
+        if (auth.status === 429) deps.rateLimited(route);
+        throw new HttpError(auth.status, auth.reason, auth.message, undefined, refusalHeaders(auth, REALM));
       }
       const q = readQuery(new URL(req.url ?? '/', 'http://x'), hit.r.params);
       const m = hit.m!;
@@ -218,8 +227,7 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     })().catch((error: unknown) => {
       if (error instanceof HttpError) {
         deps.refused(error.reason);
-        const headers: Record<string, string> = error.status === 401 ? { 'www-authenticate': 'Bearer realm="greenlane-alerts"' } : {};
-        return answer(error.status, { error: error.reason, message: error.message, ...(error.parameter !== undefined ? { parameter: error.parameter } : {}) }, headers);
+        return answer(error.status, { error: error.reason, message: error.message, ...(error.parameter !== undefined ? { parameter: error.parameter } : {}) }, error.headers);
       }
       deps.log.error({ err: error, path }, 'alert API request failed');
       deps.refused('unavailable');

@@ -6,7 +6,7 @@ import {
   ConfigError, DEFAULTS, TOPICS, databaseTarget, envBool, envHostPort, envHostPortList, envInt, envNumber, envOptional, envSchema, envString, envUrl,
   type DatabaseTarget,
 } from '@greenlane/common';
-import { readOperatorTokens, type OperatorTokens } from '@greenlane/common/operator-auth';
+import { OPERATOR_AUTH_ENVIRONMENT, readOperatorAuth, type OperatorAuthSettings } from '@greenlane/common/operator-auth';
 
 export interface RuleThresholds {
   /** battery_low raises (warning) below this percentage. */
@@ -41,7 +41,7 @@ export interface AlertConfig {
   database: DatabaseTarget;
   dbSchema: string | undefined;
   addr: string;
-  operators: OperatorTokens;
+  operators: OperatorAuthSettings;
   serviceAreaFile: string | undefined;
   doneRetentionS: number;
   clearedRetentionS: number;
@@ -65,7 +65,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['DATABASE_URL', 'PostgreSQL/TimescaleDB URL for fleet_alerts [unset: the embedded TimescaleDB on 127.0.0.1:55433]'],
   ['ALERT_DB_SCHEMA', 'schema first on the search_path [unset]'],
   ['ALERT_ADDR', 'HTTP address: the API, /openapi.json, /health, /ready, /metrics [0.0.0.0:9468]'],
-  ['OPERATOR_TOKENS', 'accepted operator tokens, comma-separated [development default greenlane-operator-token; required when NODE_ENV=production]'],
+  ...OPERATOR_AUTH_ENVIRONMENT,
   ['ALERT_BATTERY_LOW_PCT', 'battery_low (warning) below this battery percentage [20]'],
   ['ALERT_BATTERY_CRITICAL_PCT', 'battery_low escalates to critical below this percentage [15]'],
   ['ALERT_BATTERY_HYSTERESIS_PCT', 'points above a threshold to clear or de-escalate [1]'],
@@ -79,7 +79,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['ALERT_DONE_RETENTION_S', 'how long a cleared and acknowledged alert stays readable in Redis [86400]'],
   ['ALERT_CLEARED_RETENTION_S', 'how long a cleared alert nobody acknowledged stays listed (status=cleared) and readable [604800]'],
   ['ALERT_MAX_BODY_BYTES', 'largest acknowledge request body [4096]'],
-  ['NODE_ENV', 'production makes OPERATOR_TOKENS mandatory'],
+  ['NODE_ENV', 'production makes OPERATOR_TOKENS or AUTH_JWKS mandatory, and refuses AUTH_JWT_HS256_SECRET'],
   ['LOG_LEVEL', 'pino level [info]'],
 ];
 
@@ -118,7 +118,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     database: databaseTarget(env),
     dbSchema: envSchema(env, 'ALERT_DB_SCHEMA'),
     addr: envHostPort(env, 'ALERT_ADDR', '0.0.0.0:9468'),
-    operators: readOperatorTokens(env),
+    operators: readOperatorAuth(env),
     serviceAreaFile: envOptional(env, 'ALERT_SERVICE_AREA_FILE'),
     doneRetentionS: envInt(env, 'ALERT_DONE_RETENTION_S', 86_400, 1, 365 * 86_400),
     clearedRetentionS: envInt(env, 'ALERT_CLEARED_RETENTION_S', 7 * 86_400, 1, 365 * 86_400),

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Gauge } from 'prom-client';
 import { connectRedis, createGroupConsumer, createKafka, createLogger, ensureTopics, exitOnStartupError, onShutdown, openServiceDatabase, parseFlags } from '@greenlane/common';
 import { closeServer, createOpsServer, listen } from '@greenlane/common/ops-http';
-import { createOperatorAuth } from '@greenlane/common/operator-auth';
+import { createOperatorAuth, logOperatorAuth } from '@greenlane/common/operator-auth';
 import { createApiHandler } from './api.js';
 import { ENVIRONMENT, loadConfig } from './config.js';
 import { countSent, runConsumer } from './consumer.js';
@@ -33,7 +33,8 @@ parseFlags(process.argv.slice(2), {}, {
 try {
   const config = loadConfig();
   const area = loadServiceArea(config.serviceAreaFile);
-  if (config.operators.development) log.warn('OPERATOR_TOKENS is unset: accepting the development operator token greenlane-operator-token');
+  logOperatorAuth(log, config.operators);
+  const auth = await createOperatorAuth(config.operators);
   const openapi = readFileSync(new URL('../../openapi.json', import.meta.url), 'utf8');
   const metrics = createMetrics();
 
@@ -93,12 +94,13 @@ try {
       store,
       presence: new PresenceReader(redis, config.presencePrefix),
       redis,
-      auth: createOperatorAuth(config.operators.tokens),
+      auth,
       openapi,
       maxBodyBytes: config.maxBodyBytes,
       log,
       flushAcks,
       refused: (reason) => metrics.apiRefused.inc({ reason }),
+      rateLimited: (route) => metrics.rateLimited.inc({ route }),
       observe: (route, status, seconds) => metrics.apiRequests.observe({ route, status: String(status) }, seconds),
     }),
   });

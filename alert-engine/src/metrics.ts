@@ -16,7 +16,8 @@ export function createMetrics() {
     pauses: new Counter({ name: 'alert_partition_pauses_total', help: 'Batches put back because Redis, Kafka or the database failed', registers: [registry] }),
     batchSeconds: new Histogram({ name: 'alert_batch_duration_seconds', help: 'One batch: state read, rules, state write, alerts sent, commit', buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),
     consumerLag: new Gauge({ name: 'alert_consumer_lag', help: 'Messages not yet committed up to the high watermark, per partition', labelNames: ['topic', 'partition'], registers: [registry] }),
-    apiRefused: new Counter({ name: 'alert_api_refused_total', help: 'API requests refused, by reason (token_missing, token_wrong, not_found, method, bad_id, bad_parameter, bad_json, bad_body, too_large, unknown_alert, unavailable)', labelNames: ['reason'], registers: [registry] }),
+    apiRefused: new Counter({ name: 'alert_api_refused_total', help: 'API requests refused, by reason (token_missing, token_wrong, token_expired, token_signature, token_claims, vehicle_token, insufficient_scope, rate_limited, not_found, method, bad_id, bad_parameter, bad_json, bad_body, too_large, unknown_alert, unavailable)', labelNames: ['reason'], registers: [registry] }),
+    rateLimited: new Counter({ name: 'alert_engine_http_rate_limited_total', help: 'API requests refused with 429 because their operator identity was over OPERATOR_RATE / OPERATOR_BURST, by route', labelNames: ['route'], registers: [registry] }),
     apiRequests: new Histogram({ name: 'alert_api_request_duration_seconds', help: 'API requests by route and status', labelNames: ['route', 'status'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers: [registry] }),
   };
 }

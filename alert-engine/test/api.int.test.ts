@@ -9,14 +9,17 @@ import pg from 'pg';
 import { testServers } from '@greenlane/common/testing';
 import { createTopic, spawnProgram } from '@greenlane/common/testing-programs';
 import { telemetry } from './helpers.js';
-import { api, dropPrefix, kafka, metric, redisDb13, send, startEngine, uniqueName, waitFor, type Engine } from './servers.js';
+import { api, dropPrefix, JWKS, jwt, kafka, metric, redisDb13, send, startEngine, strangerKey, TOKEN, uniqueName, waitFor, type Engine } from './servers.js';
 
 const cli = suite('command line');
 
 cli('--help lists the variables; a bad variable stops the engine with exit 2, naming it', async () => {
   const help = spawnProgram('alert-engine/dist/src/main.js', {}, ['--help']);
   assert.is(await help.exited, 0);
-  for (const name of ['ALERT_OVERSPEED_KMH', 'ALERT_OVERSPEED_SECONDS', 'ALERT_STALL_MINUTES', 'ALERT_SERVICE_AREA_FILE', 'FLEET_ALERTS_TOPIC', 'OPERATOR_TOKENS']) assert.match(help.output(), name);
+  for (const name of ['ALERT_OVERSPEED_KMH', 'ALERT_OVERSPEED_SECONDS', 'ALERT_STALL_MINUTES', 'ALERT_SERVICE_AREA_FILE', 'FLEET_ALERTS_TOPIC', 'OPERATOR_TOKENS', 'AUTH_JWKS', 'OPERATOR_RATE', 'OPERATOR_BURST']) assert.match(help.output(), name);
+  const rate = spawnProgram('alert-engine/dist/src/main.js', { OPERATOR_RATE: 'fast' });
+  assert.is(await rate.exited, 2);
+  assert.match(rate.output(), /"variable":"OPERATOR_RATE"/);
   const bad = spawnProgram('alert-engine/dist/src/main.js', { ALERT_OVERSPEED_SECONDS: 'ten' });
   assert.is(await bad.exited, 2);
   // pino writes JSON: the quotes around the value are escaped.
@@ -49,7 +52,7 @@ service.before(async () => {
   await createTopic(kafka, ctx.topic, 2);
   ctx.engine = await startEngine({
     FLEET_EVENTS_TOPIC: ctx.topic, FLEET_ALERTS_TOPIC: `${ctx.topic}-alerts`, ALERT_GROUP_ID: uniqueName('alert-api'), ALERT_REDIS_PREFIX: ctx.prefix,
-    PRESENCE_PREFIX: ctx.presence, DATABASE_URL: testServers.timescaleUrl, ALERT_DB_SCHEMA: ctx.schema,
+    PRESENCE_PREFIX: ctx.presence, DATABASE_URL: testServers.timescaleUrl, ALERT_DB_SCHEMA: ctx.schema, AUTH_JWKS: JWKS,
   });
 });
 
@@ -150,6 +153,53 @@ service('bad input is refused with its reason, and counted', async () => {
   const doc = await fetch(`${engine.url}/openapi.json`);
   assert.is(doc.status, 200, 'the document needs no token');
   assert.match((await doc.json() as { openapi: string }).openapi, /^3\./);
+});
+
+service('JWTs: operator:read lists but cannot acknowledge, operator:command acknowledges but cannot list; a vehicle token 403; bad JWTs 401 saying why', async () => {
+  const engine = ctx.engine!;
+  const reader = await jwt('ana', ['operator:read']);
+  const commander = await jwt('bo', ['operator:command']);
+  const ack = { method: 'POST', body: '{"operator":"bo"}' };
+  assert.is((await api(engine, '/v1/alerts', { token: reader })).status, 200);
+  const denied = await api(engine, '/v1/alerts/NOBODY.overspeed.1/ack', { ...ack, token: reader });
+  assert.equal([denied.status, denied.body.error], [403, 'insufficient_scope']);
+  assert.match(denied.body.message, /needs the scope operator:command/);
+  assert.match(denied.headers.get('www-authenticate')!, /error="insufficient_scope", scope="operator:command"/);
+  // Past the check: the alert does not exist.
+  assert.equal((await api(engine, '/v1/alerts/NOBODY.overspeed.1/ack', { ...ack, token: commander })).body.error, 'unknown_alert');
+  assert.equal((await api(engine, '/v1/alerts', { token: commander })).status, 403, 'operator:command does not imply operator:read');
+  const vehicle = await jwt('CAR-001', ['vehicle']);
+  for (const [path, init] of [['/v1/alerts', {}], ['/v1/cars?status=offline', {}], ['/v1/alerts/NOBODY.overspeed.1/ack', ack]] as const) {
+    const r = await api(engine, path, { ...init, token: vehicle });
+    assert.equal([r.status, r.body.error], [403, 'vehicle_token'], path);
+  }
+  const bad: Array<[string, string, RegExp]> = [
+    [await jwt('ana', ['operator:read'], { ttlSeconds: -120 }), 'token_expired', /expired/],
+    [await jwt('ana', ['operator:read'], {}, strangerKey), 'token_signature', /signature/],
+    [await jwt('ana', ['operator:read'], { audience: 'another-api' }), 'token_claims', /aud/],
+  ];
+  for (const [token, reason, why] of bad) {
+    const r = await api(engine, '/v1/alerts', { token });
+    assert.equal([r.status, r.body.error], [401, reason]);
+    assert.match(r.body.message, why);
+    assert.match(r.headers.get('www-authenticate')!, /^Bearer realm="greenlane-alerts", error="invalid_token", error_description="/);
+  }
+  assert.is((await api(engine, '/v1/alerts', { token: TOKEN })).status, 200, 'the static token still works');
+});
+
+service('the default rate (20/s, bursts of 40) per identity: one flooding token gets 429 with Retry-After, the others keep their 200s', async () => {
+  const engine = ctx.engine!;
+  const flood = await jwt('flooder', ['operator:read']);
+  const answers = await Promise.all(Array.from({ length: 70 }, () => api(engine, '/v1/cars?limit=1', { token: flood })));
+  const limited = answers.filter((a) => a.status === 429);
+  assert.ok(limited.length >= 1, `429s: ${limited.length}`);
+  assert.ok(answers.filter((a) => a.status === 200).length >= 40, 'the burst went through');
+  assert.is(limited[0]!.body.error, 'rate_limited');
+  assert.match(limited[0]!.body.message, /too many requests from flooder/);
+  assert.ok(Number(limited[0]!.headers.get('retry-after')) >= 1);
+  assert.is((await api(engine, '/v1/cars?limit=1', { token: await jwt('calm', ['operator:read']) })).status, 200);
+  assert.is((await api(engine, '/v1/cars?limit=1', { token: TOKEN })).status, 200);
+  assert.is(await metric(engine.port, 'alert_engine_http_rate_limited_total', 'route="cars"'), limited.length);
 });
 
 service('SIGTERM stops it cleanly (exit 0)', async () => {

@@ -39,12 +39,20 @@ test('query parameters: unknown or repeated ones refused, enums and integers che
 
 test('the OpenAPI document has exactly the routes, their methods and their query parameters', () => {
   assert.match(doc.openapi, /^3\./);
-  assert.is(doc.components.securitySchemes.bearer.scheme, 'bearer');
+  assert.equal([doc.components.securitySchemes.bearerAuth.scheme, doc.components.securitySchemes.bearerAuth.bearerFormat], ['bearer', 'JWT']);
+  assert.equal(doc.security, [{ bearerAuth: [] }]);
   const documented = Object.entries(doc.paths as Record<string, Record<string, { parameters?: Array<{ name: string; in: string }> }>>)
     .filter(([path]) => path !== '/openapi.json')
     .flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ key: `${method.toUpperCase()} ${path}`, query: (op.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name).sort() })));
   assert.equal(documented.map((d) => d.key).sort(), ROUTES.map((r) => `${r.method} ${r.path}`).sort());
   for (const route of ROUTES) assert.equal(documented.find((d) => d.key === `${route.method} ${route.path}`)!.query, [...route.params].sort(), route.path);
+  // Each operation documents the scope the server asks for, and the refusals of the check.
+  for (const route of ROUTES) {
+    const op = doc.paths[route.path][route.method.toLowerCase()];
+    assert.equal(op['x-required-scopes'], [route.scope], route.path);
+    assert.match(op.description, new RegExp(`Scope: \`${route.scope}\``), route.path);
+    for (const status of ['401', '403', '429']) assert.ok(op.responses[status], `${route.method} ${route.path} ${status}`);
+  }
   assert.equal(doc.components.schemas.Alert.properties.rule.enum, [...RULES]);
 });
 

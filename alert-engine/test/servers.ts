@@ -2,9 +2,14 @@
  * The integration tests' side of the real servers: the engine as a child process, a reader of
  * its fleet-alerts topic, producers of fleet events, Redis DB 13 (no other workspace uses it).
  */
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Consumer, Kafka } from 'kafkajs';
 import { createClient } from 'redis';
 import { createKafka, createLogger } from '@greenlane/common';
+import { mintToken, type MintOptions, type SigningKey } from '@greenlane/common/jwt-mint';
 import { testServers, uniqueName, waitFor } from '@greenlane/common/testing';
 import { freePort, produce, spawnProgram, waitReady, type Child } from '@greenlane/common/testing-programs';
 import type { AlertEvent, Input } from '../src/types.js';
@@ -16,6 +21,20 @@ export const REDIS_DB_URL = (() => {
   return url.toString();
 })();
 export const TOKEN = 'alert-test-operator';
+
+/** An ES256 key published as a JWKS file (as `make certs` writes one), and a key the JWKS does not hold. */
+function keyPair(): { signing: SigningKey; jwk: Record<string, unknown> } {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { signing: { key: privateKey, alg: 'ES256', kid: 'alert-test-1' }, jwk: { ...publicKey.export({ format: 'jwk' }), kid: 'alert-test-1', alg: 'ES256', use: 'sig' } };
+}
+const issuer = keyPair();
+export const strangerKey = keyPair().signing;
+export const JWKS = join(mkdtempSync(join(tmpdir(), 'alert-engine-jwt-')), 'jwks.json');
+writeFileSync(JWKS, JSON.stringify({ keys: [issuer.jwk] }));
+/** A JWT for `subject` with `scopes`, signed by the JWKS's key unless told otherwise. */
+export function jwt(subject: string, scopes: string[], extra: Partial<MintOptions> = {}, key: SigningKey = issuer.signing): Promise<string> {
+  return mintToken(key, { subject, scopes, ttlSeconds: 600, ...extra });
+}
 
 export const kafka: Kafka = createKafka({ brokers: testServers.kafkaBrokers, clientId: 'alert-engine-test', log: createLogger('alert-engine-test'), quiet: true });
 
@@ -71,7 +90,7 @@ export function sequence(events: AlertEvent[], car: string): string[] {
   return events.filter((e) => e.car_id === car && !seen.has(e.event_id) && seen.add(e.event_id)).map((e) => `${e.event_type.slice(6)}:${e.severity}`);
 }
 
-export async function api(engine: Engine, path: string, init: RequestInit & { token?: string | null } = {}): Promise<{ status: number; body: any }> {
+export async function api(engine: Engine, path: string, init: RequestInit & { token?: string | null } = {}): Promise<{ status: number; body: any; headers: Headers }> {
   const headers: Record<string, string> = { ...(init.headers as Record<string, string> | undefined) };
   if (init.token !== null) headers.authorization = `Bearer ${init.token ?? TOKEN}`;
   const res = await fetch(`${engine.url}${path}`, { ...init, headers });
@@ -82,7 +101,7 @@ export async function api(engine: Engine, path: string, init: RequestInit & { to
   } catch {
     // not JSON: kept as text
   }
-  return { status: res.status, body };
+  return { status: res.status, body, headers: res.headers };
 }
 
 export async function redisDb13() {
