@@ -1,13 +1,13 @@
 /**
- * The analytics API's routes (GET only, JSON): validation (params.ts), the operator token
- * (common/src/operator-auth.ts), then one bounded query (queries.ts, guard.ts). /openapi.json
- * serves the committed OpenAPI 3 document; it and the ops paths need no token.
+ * The analytics API's routes (GET only, JSON): the operator credential with operator:read
+ * (common/src/operator-auth.ts), validation (params.ts), then one bounded query (queries.ts,
+ * guard.ts). /openapi.json serves the committed OpenAPI 3 document; it and the ops paths need no token.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type pg from 'pg';
 import { sendJson } from '@greenlane/common/ops-http';
 import type { Logger } from '@greenlane/common';
-import type { RequestLike, OperatorAuthResult } from '@greenlane/common/operator-auth';
+import { refusalHeaders, type OperatorAuth, type OperatorRefusal, type OperatorScope } from '@greenlane/common/operator-auth';
 import {
   BadRequest, METRICS, parseBucket, parseCarId, parseMetric, parseRange, parseStationId, readQuery, type Limits,
 } from './params.js';
@@ -23,7 +23,7 @@ export interface ApiLimits extends Limits {
 
 export interface ApiDeps {
   withDb<T>(fn: (client: pg.ClientBase) => Promise<T>): Promise<T>;
-  auth: { check(req: RequestLike): OperatorAuthResult };
+  auth: Pick<OperatorAuth, 'authorize'>;
   limits: ApiLimits;
   /** False on the embedded database: no statement_timeout there. */
   statementTimeout: boolean;
@@ -33,6 +33,7 @@ export interface ApiDeps {
   log: Logger;
   observe(route: string, status: number, seconds: number): void;
   refused(reason: string): void;
+  rateLimited(route: string): void;
 }
 
 interface Planned {
@@ -157,6 +158,13 @@ async function execute(deps: ApiDeps, planned: Planned): Promise<{ rows: Record<
   });
 }
 
+/** Every route reads: analysts never act on the fleet. */
+const SCOPE: OperatorScope = 'operator:read';
+/** WWW-Authenticate realm of this API's refusals. */
+const REALM = 'greenlane-analytics';
+/** The JSON `error` of a refusal by the check, by its HTTP status. */
+const AUTH_ERRORS: Record<OperatorRefusal['status'], string> = { 401: 'unauthorized', 403: 'forbidden', 429: 'rate_limited', 503: 'keys_unavailable' };
+
 export function createApiHandler(deps: ApiDeps) {
   return (req: IncomingMessage, res: ServerResponse, path: string): void => {
     const started = process.hrtime.bigint();
@@ -176,47 +184,59 @@ export function createApiHandler(deps: ApiDeps) {
     const route = ROUTES.find((r) => (match = r.pattern.exec(path)) !== null);
     if (!route || !match) return reply(404, { error: 'not_found', message: `no such endpoint; see /openapi.json (${ROUTES.map((r) => r.path).join(', ')})` });
     routeName = route.path;
-    const auth = deps.auth.check(req);
-    if (!auth.ok) {
-      return reply(401, { error: 'unauthorized', message: auth.reason === 'missing' ? 'an operator token is required: Authorization: Bearer <token>' : 'the operator token is not accepted' }, { 'www-authenticate': 'Bearer realm="greenlane-analytics"' });
-    }
-    let planned;
-    try {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      planned = route.run(match, readQuery(url.searchParams, route.params), deps.limits);
-    } catch (error) {
-      if (!(error instanceof BadRequest)) {
-        deps.log.error({ err: error, route: route.path }, 'request failed');
-        return reply(500, { error: 'internal', message: 'the request failed' });
-      }
-      deps.refused(error.code);
-      return reply(400, { error: error.code, parameter: error.parameter, message: error.message, ...error.extra });
-    }
-    const { query, shape } = planned;
-    execute(deps, planned).then(
-      (result) => {
-        if ('refused' in result) {
-          deps.refused('too_much_data');
-          return reply(400, {
-            error: 'too_much_data',
-            message: `this query would read about ${result.refused} rows, more than the ${deps.limits.maxScanRows} allowed: narrow the range (or the car, the station)`,
-            estimatedRows: result.refused,
-            maxScanRows: deps.limits.maxScanRows,
-          });
-        }
-        const max = query.name === 'series' ? deps.limits.maxPoints : deps.limits.maxRows;
-        const truncated = result.rows.length > max;
-        reply(200, shape(jsonRows(result.rows.slice(0, max)), truncated));
+    const matched: RegExpExecArray = match;
+    deps.auth.authorize(req, SCOPE).then(
+      (auth) => {
+        if (auth.ok) return answer(route, matched);
+        deps.refused(auth.reason);
+        if (auth.status === 429) deps.rateLimited(route.path);
+        reply(auth.status, { error: AUTH_ERRORS[auth.status], reason: auth.reason, message: auth.message }, refusalHeaders(auth, REALM));
       },
-      (error: Error & { code?: string }) => {
-        if (error.code === '57014') {
-          deps.refused('timeout');
-          return reply(503, { error: 'timeout', message: `the query ran longer than ${deps.limits.statementTimeoutMs} ms and was cancelled: narrow the range` });
-        }
-        deps.log.warn({ err: error.message, code: error.code, route: route.path }, 'query failed');
-        reply(503, { error: 'database_unavailable', message: 'the database did not answer; try again' });
+      (error: Error) => {
+        deps.log.error({ err: error, route: route.path }, 'operator check failed');
+        reply(500, { error: 'internal', message: 'the request failed' });
       },
     );
+
+    function answer(route: Route, match: RegExpExecArray): void {
+      let planned;
+      try {
+        const url = new URL(req.url ?? '/', 'http://localhost');
+        planned = route.run(match, readQuery(url.searchParams, route.params), deps.limits);
+      } catch (error) {
+        if (!(error instanceof BadRequest)) {
+          deps.log.error({ err: error, route: route.path }, 'request failed');
+          return reply(500, { error: 'internal', message: 'the request failed' });
+        }
+        deps.refused(error.code);
+        return reply(400, { error: error.code, parameter: error.parameter, message: error.message, ...error.extra });
+      }
+      const { query, shape } = planned;
+      execute(deps, planned).then(
+        (result) => {
+          if ('refused' in result) {
+            deps.refused('too_much_data');
+            return reply(400, {
+              error: 'too_much_data',
+              message: `this query would read about ${result.refused} rows, more than the ${deps.limits.maxScanRows} allowed: narrow the range (or the car, the station)`,
+              estimatedRows: result.refused,
+              maxScanRows: deps.limits.maxScanRows,
+            });
+          }
+          const max = query.name === 'series' ? deps.limits.maxPoints : deps.limits.maxRows;
+          const truncated = result.rows.length > max;
+          reply(200, shape(jsonRows(result.rows.slice(0, max)), truncated));
+        },
+        (error: Error & { code?: string }) => {
+          if (error.code === '57014') {
+            deps.refused('timeout');
+            return reply(503, { error: 'timeout', message: `the query ran longer than ${deps.limits.statementTimeoutMs} ms and was cancelled: narrow the range` });
+          }
+          deps.log.warn({ err: error.message, code: error.code, route: route.path }, 'query failed');
+          reply(503, { error: 'database_unavailable', message: 'the database did not answer; try again' });
+        },
+      );
+    }
   };
 }
 

@@ -1,5 +1,5 @@
 import { databaseTarget, envHostPort, envInt, envSchema, type DatabaseTarget } from '@greenlane/common';
-import { readOperatorTokens, type OperatorTokens } from '@greenlane/common/operator-auth';
+import { OPERATOR_AUTH_ENVIRONMENT, readOperatorAuth, type OperatorAuthSettings } from '@greenlane/common/operator-auth';
 import type { ApiLimits } from './api.js';
 
 export interface AnalyticsConfig {
@@ -7,13 +7,13 @@ export interface AnalyticsConfig {
   database: DatabaseTarget;
   dbSchema: string | undefined;
   connections: number;
-  operators: OperatorTokens;
+  operators: OperatorAuthSettings;
   limits: ApiLimits;
 }
 
 export const ENVIRONMENT: Array<[string, string]> = [
   ['ANALYTICS_ADDR', 'HTTP address: the API, /openapi.json, /health, /ready, /metrics [0.0.0.0:9467]'],
-  ['OPERATOR_TOKENS', 'accepted operator tokens, comma-separated [development default greenlane-operator-token; required when NODE_ENV=production]'],
+  ...OPERATOR_AUTH_ENVIRONMENT,
   ['DATABASE_URL', 'PostgreSQL/TimescaleDB URL [unset: the embedded TimescaleDB on 127.0.0.1:55433]'],
   ['ANALYTICS_DB_SCHEMA', 'schema first on the search_path [unset]'],
   ['ANALYTICS_DB_CONNECTIONS', 'database connections [4; 2 on the embedded database]'],
@@ -22,6 +22,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['ANALYTICS_MAX_ROWS', 'most trips, stays, stations or hours in an answer (more: truncated) [5000]'],
   ['ANALYTICS_MAX_SCAN_ROWS', 'most rows a query may read by the planner\'s estimate; more is refused with 400 too_much_data [2000000]'],
   ['ANALYTICS_STATEMENT_TIMEOUT_MS', 'PostgreSQL statement_timeout per query (the embedded database cannot interrupt one) [5000]'],
+  ['NODE_ENV', 'production makes OPERATOR_TOKENS or AUTH_JWKS mandatory, and refuses AUTH_JWT_HS256_SECRET'],
   ['LOG_LEVEL', 'pino level [info]'],
 ];
 
@@ -32,7 +33,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     database,
     dbSchema: envSchema(env, 'ANALYTICS_DB_SCHEMA'),
     connections: envInt(env, 'ANALYTICS_DB_CONNECTIONS', database.embedded ? 2 : 4, 1, 64),
-    operators: readOperatorTokens(env),
+    operators: readOperatorAuth(env),
     limits: {
       maxRangeDays: envInt(env, 'ANALYTICS_MAX_RANGE_DAYS', 31, 1, 3660),
       maxPoints: envInt(env, 'ANALYTICS_MAX_POINTS', 2000, 10, 1_000_000),

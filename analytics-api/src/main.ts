@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { createLogger, exitOnStartupError, migrate, migrateTelemetry, onShutdown, openServiceDatabase, parseFlags } from '@greenlane/common';
 import { closeServer, createOpsServer, listen } from '@greenlane/common/ops-http';
-import { createOperatorAuth } from '@greenlane/common/operator-auth';
+import { createOperatorAuth, logOperatorAuth } from '@greenlane/common/operator-auth';
 import { ENVIRONMENT, loadConfig } from './config.js';
 import { createApiHandler } from './api.js';
 
@@ -24,7 +24,8 @@ parseFlags(process.argv.slice(2), {}, {
 
 try {
   const config = loadConfig();
-  if (config.operators.development) log.warn('OPERATOR_TOKENS is unset: accepting the development operator token greenlane-operator-token');
+  logOperatorAuth(log, config.operators);
+  const auth = await createOperatorAuth(config.operators);
   const openapi = readFileSync(new URL('../../openapi.json', import.meta.url), 'utf8');
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'analytics_api_' });
@@ -35,7 +36,8 @@ try {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  const refused = new Counter({ name: 'analytics_requests_refused_total', help: 'Requests refused before or instead of a query, by reason (bad parameter, too much data, timeout)', labelNames: ['reason'], registers: [registry] });
+  const refused = new Counter({ name: 'analytics_requests_refused_total', help: 'Requests refused before or instead of a query, by reason (token_missing, token_wrong, token_expired, …, vehicle_token, insufficient_scope, rate_limited, bad parameter, too much data, timeout)', labelNames: ['reason'], registers: [registry] });
+  const rateLimited = new Counter({ name: 'analytics_api_http_rate_limited_total', help: 'Requests refused with 429 because their operator identity was over OPERATOR_RATE / OPERATOR_BURST, by route', labelNames: ['route'], registers: [registry] });
 
   const database = openServiceDatabase({ target: config.database, schema: config.dbSchema, connections: config.connections, log, lockKey: 724243 });
   // The API may start before the writers: it creates what it reads (never the policies, the history writer's).
@@ -49,7 +51,7 @@ try {
     health: () => ({ ready, timescale: schema.timescale }),
     handle: createApiHandler({
       withDb: database.withDb,
-      auth: createOperatorAuth(config.operators.tokens),
+      auth,
       limits: config.limits,
       statementTimeout: !config.database.embedded,
       timescale: schema.timescale,
@@ -57,6 +59,7 @@ try {
       log,
       observe: (route, status, seconds) => requests.observe({ route, status: String(status) }, seconds),
       refused: (reason) => refused.inc({ reason }),
+      rateLimited: (route) => rateLimited.inc({ route }),
     }),
   });
   const port = await listen(server, config.addr);

@@ -6,18 +6,35 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createLogger, migrate, migrateTelemetry } from '@greenlane/common';
 import { isolatedSchema, testServers } from '@greenlane/common/testing';
 import { EXPECTED, at, insertKnownHistory } from '@greenlane/common/testing-history';
 import { freePort, spawnProgram, waitReady, type Child } from '@greenlane/common/testing-programs';
+import { mintToken, type MintOptions, type SigningKey } from '@greenlane/common/jwt-mint';
 
 const TOKEN = 'analytics-test-token';
 const log = createLogger('analytics-test', { LOG_LEVEL: 'silent' });
 
+/** An ES256 key published as a JWKS file (as `make certs` writes one), and a key the JWKS does not hold. */
+const keyPair = () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { signing: { key: privateKey, alg: 'ES256', kid: 'analytics-test-1' } as SigningKey, jwk: { ...publicKey.export({ format: 'jwk' }), kid: 'analytics-test-1', alg: 'ES256', use: 'sig' } };
+};
+const issuerKey = keyPair();
+const strangerKey = keyPair().signing;
+const JWKS = join(mkdtempSync(join(tmpdir(), 'analytics-jwt-')), 'jwks.json');
+writeFileSync(JWKS, JSON.stringify({ keys: [issuerKey.jwk] }));
+const jwt = (subject: string, scopes: string[], extra: Partial<MintOptions> = {}, key = issuerKey.signing) => mintToken(key, { subject, scopes, ttlSeconds: 600, ...extra });
+
 async function startApi(url: string, schema: string, extra: Record<string, string> = {}): Promise<Child & { base: string }> {
   const port = await freePort();
   const child = spawnProgram('analytics-api/dist/src/main.js', {
-    DATABASE_URL: url, ANALYTICS_DB_SCHEMA: schema, ANALYTICS_ADDR: `127.0.0.1:${port}`, OPERATOR_TOKENS: `other-token,${TOKEN}`, ...extra,
+    // No rate limit: these tests send hundreds of requests with one token (its own test below sets one).
+    DATABASE_URL: url, ANALYTICS_DB_SCHEMA: schema, ANALYTICS_ADDR: `127.0.0.1:${port}`, OPERATOR_TOKENS: `other-token,${TOKEN}`, AUTH_JWKS: JWKS, OPERATOR_RATE: '0', ...extra,
   });
   const base = `http://127.0.0.1:${port}`;
   await waitReady(child, 'analytics API ready', `${base}/ready`);
@@ -26,9 +43,9 @@ async function startApi(url: string, schema: string, extra: Record<string, strin
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-async function get(base: string, path: string, token: string | null = TOKEN): Promise<{ status: number; body: Json }> {
+async function get(base: string, path: string, token: string | null = TOKEN): Promise<{ status: number; body: Json; headers: Headers }> {
   const response = await fetch(base + path, { headers: token === null ? {} : { authorization: `Bearer ${token}` } });
-  return { status: response.status, body: (await response.json()) as Json };
+  return { status: response.status, body: (await response.json()) as Json, headers: response.headers };
 }
 
 const near = (a: unknown, b: number, what: string) => assert.ok(typeof a === 'number' && Math.abs(a - b) < 1e-6, `${what}: ${String(a)} vs ${b}`);
@@ -76,6 +93,51 @@ for (const [name, url] of [['postgresql 15', testServers.postgresUrl], ['embedde
     assert.is((await get(api.base, `/api/v1/fleet/summary?${range}&token=${TOKEN}`, null)).status, 200, 'the token in the query');
     assert.is((await get(api.base, '/api/v1/nothing')).status, 404);
     assert.is((await fetch(`${api.base}/api/v1/fleet/summary`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })).status, 405);
+  });
+
+  db('JWTs: operator:read queries; operator:command alone, a vehicle token 403; expired, wrong-key, wrong-audience 401 saying why', async () => {
+    const path = `/api/v1/fleet/summary?${range}`;
+    const reader = await get(api.base, path, await jwt('analyst', ['operator:read']));
+    assert.is(reader.status, 200, JSON.stringify(reader.body));
+    assert.is(reader.body.hours.length, EXPECTED.fleet.length);
+    const commander = await get(api.base, path, await jwt('dispatcher', ['operator:command']));
+    assert.equal([commander.status, commander.body.error, commander.body.reason], [403, 'forbidden', 'insufficient_scope']);
+    assert.match(commander.headers.get('www-authenticate')!, /error="insufficient_scope", scope="operator:read"/);
+    const vehicle = await get(api.base, path, await jwt('CAR-A', ['vehicle']));
+    assert.equal([vehicle.status, vehicle.body.reason], [403, 'vehicle_token']);
+    assert.match(vehicle.body.message, /vehicle token/);
+    const bad: Array<[string, string, RegExp]> = [
+      [await jwt('analyst', ['operator:read'], { ttlSeconds: -120 }), 'token_expired', /expired/],
+      [await jwt('analyst', ['operator:read'], {}, strangerKey), 'token_signature', /signature/],
+      [await jwt('analyst', ['operator:read'], { audience: 'not-greenlane' }), 'token_claims', /aud/],
+    ];
+    for (const [token, reason, why] of bad) {
+      const r = await get(api.base, path, token);
+      assert.equal([r.status, r.body.error, r.body.reason], [401, 'unauthorized', reason]);
+      assert.match(r.body.message, why);
+      assert.match(r.headers.get('www-authenticate')!, /^Bearer realm="greenlane-analytics", error="invalid_token", error_description="/);
+    }
+    assert.is((await get(api.base, path)).status, 200, 'the static token still works');
+  });
+
+  db('a rate per identity: over its burst a token gets 429 with Retry-After, another keeps its 200s', async () => {
+    if (name !== 'postgresql 15') return; // the check is the same whatever the database: once is enough
+    const limited = await startApi(url, ctx.schema, { OPERATOR_RATE: '1', OPERATOR_BURST: '2' });
+    try {
+      const path = `/api/v1/cars/CAR-A/stays?${range}`;
+      const ana = await jwt('analyst-limited', ['operator:read']);
+      for (let i = 0; i < 2; i++) assert.is((await get(limited.base, path, ana)).status, 200, `request ${i}`);
+      const over = await get(limited.base, path, ana);
+      assert.equal([over.status, over.body.error], [429, 'rate_limited']);
+      assert.match(over.body.message, /at most 1\/s/);
+      assert.ok(Number(over.headers.get('retry-after')) >= 1);
+      assert.is((await get(limited.base, path, await jwt('analyst-other', ['operator:read']))).status, 200);
+      assert.is((await get(limited.base, path)).status, 200, 'the static token has its own bucket');
+      assert.match(await (await fetch(`${limited.base}/metrics`)).text(), /analytics_api_http_rate_limited_total\{route="\/api\/v1\/cars\/\{car_id\}\/stays"\} 1\b/);
+    } finally {
+      limited.signal('SIGTERM');
+      await limited.exited;
+    }
   });
 
   db('series: a metric per bucket over the range', async () => {
@@ -237,7 +299,10 @@ const cli = suite('command line');
 cli('--help lists the variables; a bad variable stops the API with exit 2, naming it', async () => {
   const help = spawnProgram('analytics-api/dist/src/main.js', {}, ['--help']);
   assert.is(await help.exited, 0);
-  for (const v of ['OPERATOR_TOKENS', 'ANALYTICS_MAX_SCAN_ROWS', 'ANALYTICS_ADDR']) assert.match(help.output(), v);
+  for (const v of ['OPERATOR_TOKENS', 'AUTH_JWKS', 'OPERATOR_RATE', 'OPERATOR_BURST', 'ANALYTICS_MAX_SCAN_ROWS', 'ANALYTICS_ADDR']) assert.match(help.output(), v);
+  const burst = spawnProgram('analytics-api/dist/src/main.js', { OPERATOR_BURST: '0' });
+  assert.is(await burst.exited, 2);
+  assert.match(burst.output(), /"variable":"OPERATOR_BURST"/);
   const bad = spawnProgram('analytics-api/dist/src/main.js', { ANALYTICS_MAX_POINTS: 'lots' });
   assert.is(await bad.exited, 2);
   assert.match(bad.output(), /ANALYTICS_MAX_POINTS=\\"lots\\" is invalid/);

@@ -10,10 +10,16 @@ const doc = JSON.parse(readFileSync(new URL('../../openapi.json', import.meta.ur
 type Param = { name: string; in: string; $ref?: string };
 const resolve = (p: Param): Param => (p.$ref ? doc.components.parameters[p.$ref.split('/').pop()!] : p);
 
-test('an OpenAPI 3 document with a bearer scheme applied to every API path', () => {
+test('an OpenAPI 3 document with a bearer (JWT) scheme applied to every API path, each needing operator:read', () => {
   assert.match(doc.openapi, /^3\./);
-  assert.is(doc.components.securitySchemes.operatorToken.scheme, 'bearer');
-  assert.equal(doc.security, [{ operatorToken: [] }]);
+  assert.equal([doc.components.securitySchemes.bearerAuth.scheme, doc.components.securitySchemes.bearerAuth.bearerFormat], ['bearer', 'JWT']);
+  assert.equal(doc.security, [{ bearerAuth: [] }]);
+  for (const route of ROUTES) {
+    const op = doc.paths[route.path].get;
+    assert.equal(op['x-required-scopes'], ['operator:read'], route.path);
+    assert.match(op.description, /Scope: `operator:read`/, route.path);
+    for (const status of ['401', '403', '429']) assert.ok(op.responses[status], `${route.path} ${status}`);
+  }
 });
 
 test('every route is documented with exactly its parameters, and nothing else is', () => {
