@@ -110,7 +110,8 @@ if (ingestion) {
   programs.push(ingestion);
   await waitReady(ingestion, 'ingestion', `http://127.0.0.1:${opsPort}/ready`);
 }
-const web = await startService(webPort, { ...common, LOG_LEVEL: 'warn', REDIS_URL: `${testServers.redisUrl}/14`, OPERATOR_TOKENS: operatorToken });
+// Every browser of the bench signs in with the one operator token: no per-token limit.
+const web = await startService(webPort, { ...common, LOG_LEVEL: 'warn', REDIS_URL: `${testServers.redisUrl}/14`, OPERATOR_TOKENS: operatorToken, OPERATOR_RATE: '0' });
 const base = web.base;
 
 const browser = await launchChromium();

@@ -344,7 +344,7 @@ async function renderPanel(): Promise<void> {
   const id = selected;
   const response = await fetch(`/api/v1/cars/${encodeURIComponent(id)}`, { credentials: 'same-origin' });
   if (id !== selected) return;
-  if (response.status === 401) return showSignIn();
+  if (response.status === 401 || response.status === 403) return showSignIn();
   if (!response.ok) {
     $('panel-hint').textContent = `${id}: ${response.status}`;
     return;
@@ -596,9 +596,10 @@ function connect(): void {
     stats.connection = 'reconnecting';
     stats.reconnects += 1;
     renderStatus();
-    // The upgrade is refused without a valid token; ask the API which it was before retrying.
+    // The upgrade is refused without a valid token (or one that cannot read, or expired); ask the
+    // API which it was before retrying.
     void fetch('/api/v1/alerts', { credentials: 'same-origin' }).then(
-      (r) => (r.status === 401 ? showSignIn() : setTimeout(connect, backoff)),
+      (r) => (r.status === 401 || r.status === 403 ? showSignIn() : setTimeout(connect, backoff)),
       () => setTimeout(connect, backoff),
     );
     backoff = Math.min(5000, backoff * 2);
@@ -612,7 +613,7 @@ async function start(): Promise<void> {
   $('attribution').textContent = basemap.attribution;
   baseLayer = undefined;
   requestDraw();
-  if (check.status === 401) return showSignIn();
+  if (check.status === 401 || check.status === 403) return showSignIn();
   connect();
 }
 

@@ -8,8 +8,9 @@ import {
   envOptional,
   envString,
   envUrl,
-  readOperatorTokens,
-  type OperatorTokens,
+  OPERATOR_AUTH_ENVIRONMENT,
+  readOperatorAuth,
+  type OperatorAuthSettings,
 } from '@greenlane/common';
 import { DEFAULT_STATIONS_FILE } from './stations.js';
 
@@ -29,14 +30,14 @@ export interface WebConfig {
   maxBufferedBytes: number;
   offlineAfterMs: number;
   recentEvents: number;
-  operators: OperatorTokens;
+  operators: OperatorAuthSettings;
   /** The command API the page's command buttons are forwarded to. */
   commandApiUrl: string;
 }
 
 export const ENVIRONMENT: Array<[string, string]> = [
   ['LIVEOPS_WEB_ADDR', 'HTTP and WebSocket address: the page, /ws, /api/v1/*, /health /ready /metrics [0.0.0.0:8090]'],
-  ['OPERATOR_TOKENS', 'comma-separated operator tokens for the page data and the WebSocket [development only: greenlane-operator-token; required when NODE_ENV=production]'],
+  ...OPERATOR_AUTH_ENVIRONMENT,
   ['KAFKA_BROKERS', `bootstrap brokers, comma-separated [${DEFAULTS.KAFKA_BROKERS}]`],
   ['FLEET_EVENTS_TOPIC', `topic of the fleet events [${TOPICS.FLEET_EVENTS}]`],
   ['FLEET_ALERTS_TOPIC', "the alert engine's alerts, read from their start when the topic exists at launch [fleet-alerts]"],
@@ -51,7 +52,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['LIVEOPS_WEB_RECENT_EVENTS', 'events kept per car for its side panel [10]'],
   ['COMMAND_API_URL', "the command API that /api/v1/cars/{id}/commands and /api/v1/commands/{id}/wait are forwarded to, with the operator's token [http://127.0.0.1:8091]"],
   ['LOG_LEVEL', 'pino level [info]'],
-  ['NODE_ENV', 'production makes OPERATOR_TOKENS mandatory'],
+  ['NODE_ENV', 'production makes OPERATOR_TOKENS or AUTH_JWKS mandatory, and refuses AUTH_JWT_HS256_SECRET'],
 ];
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): WebConfig {
@@ -70,7 +71,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxBufferedBytes: envInt(env, 'LIVEOPS_WEB_MAX_BUFFERED_BYTES', 1024 * 1024, 16 * 1024, 256 * 1024 * 1024),
     offlineAfterMs: envInt(env, 'LIVEOPS_WEB_OFFLINE_AFTER_MS', 30_000, 1000, 86_400_000),
     recentEvents: envInt(env, 'LIVEOPS_WEB_RECENT_EVENTS', 10, 1, 1000),
-    operators: readOperatorTokens(env),
+    operators: readOperatorAuth(env),
     commandApiUrl: envUrl(env, 'COMMAND_API_URL', 'http://127.0.0.1:8091', ['http:', 'https:']),
   };
 }

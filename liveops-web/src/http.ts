@@ -1,17 +1,20 @@
 /**
  * The HTTP side: the page's static files (public: they hold no fleet data), the operators' JSON API
- * and the WebSocket upgrade (both behind the operator token), the OpenAPI document. /health, /ready
- * and /metrics come from common's ops server.
+ * and the WebSocket upgrade (both behind the operator check, common/src/operator-auth.ts), the
+ * OpenAPI document. /health, /ready and /metrics come from common's ops server.
  *
- * A browser signs in by opening `/?token=<operator token>` once: the service answers with the
- * cookie (HttpOnly, SameSite=Strict) and a redirect to `/`, so the token leaves the address bar and
- * every later request, the WebSocket included, carries the cookie.
+ * Scopes: everything the page reads (the data, the WebSocket, signing in) needs operator:read;
+ * sending a command (POST, forwarded to the command API) operator:command, following it read.
+ *
+ * A browser signs in by opening `/?token=<operator token or JWT>` once: the service answers with
+ * the cookie (HttpOnly, SameSite=Strict; no longer than a JWT lives) and a redirect to `/`, so the
+ * token leaves the address bar and every later request, the WebSocket included, carries the cookie.
  */
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { operatorCookie, type Logger, type OperatorAuthResult, type RequestLike } from '@greenlane/common';
+import { operatorCookie, refusalHeaders, urlForLog, type Logger, type OperatorAuth, type OperatorRefusal, type OperatorScope } from '@greenlane/common';
 import { sendJson } from '@greenlane/common/ops-http';
 import type { FleetState } from './state.js';
 import type { StationBoard } from './stations.js';
@@ -40,10 +43,15 @@ const SECURITY_HEADERS = {
   'referrer-policy': 'no-referrer',
 };
 
+/** WWW-Authenticate realm of this service's refusals. */
+export const REALM = 'greenlane-operators';
+/** A signed-in browser's cookie lives this long at most (and never past a JWT's expiry). */
+const COOKIE_MAX_AGE_S = 12 * 3600;
+
 export interface ApiDeps {
   state: FleetState;
   stations: StationBoard;
-  check(req: RequestLike): OperatorAuthResult;
+  auth: Pick<OperatorAuth, 'authorize'>;
   metrics: Metrics;
   log: Logger;
   /** The command API the side panel's command buttons go to (COMMAND_API_URL). */
@@ -53,14 +61,17 @@ export interface ApiDeps {
 
 export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: ServerResponse, path: string) => void {
   const pageDir = deps.pageDir ?? PAGE_DIR;
-  const refuse = (res: ServerResponse, result: Extract<OperatorAuthResult, { ok: false }>) => {
+  const refuse = (res: ServerResponse, result: OperatorRefusal, route: string) => {
     deps.metrics.refused.inc({ reason: result.reason });
-    sendJson(res, 401, { error: result.reason === 'missing' ? 'operator token required (authorization: Bearer, the greenlane_operator cookie or ?token=)' : 'invalid operator token' }, { 'www-authenticate': 'Bearer realm="greenlane-operators"' });
+    if (result.status === 429) deps.metrics.rateLimited.inc({ route });
+    sendJson(res, result.status, { error: result.message, reason: result.reason }, refusalHeaders(result, REALM));
   };
   const handle = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     if (isCommandRoute(path)) {
-      const auth = deps.check(req);
-      if (!auth.ok) return refuse(res, auth);
+      // Sending acts on a car; waiting for the outcome reads. The command API checks again.
+      const scope: OperatorScope = req.method === 'POST' ? 'operator:command' : 'operator:read';
+      const auth = await deps.auth.authorize(req, scope);
+      if (!auth.ok) return refuse(res, auth, 'commands');
       return proxyCommand(deps.commandApiUrl, req, res, path);
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'only GET' });
@@ -71,8 +82,8 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
       return;
     }
     if (path.startsWith('/api/')) {
-      const auth = deps.check(req);
-      if (!auth.ok) return refuse(res, auth);
+      const auth = await deps.auth.authorize(req, 'operator:read');
+      if (!auth.ok) return refuse(res, auth, 'api');
       if (path === '/api/v1/cars') {
         return sendJson(res, 200, { count: deps.state.size, cars: deps.state.ids.map((id) => deps.state.detail(id)).map((d) => d && { ...d, recentEvents: undefined }) });
       }
@@ -89,11 +100,13 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
     if (path === '/') {
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (url.searchParams.has('token')) {
-        const auth = deps.check({ headers: {}, url: req.url });
-        if (!auth.ok) return refuse(res, auth);
+        const auth = await deps.auth.authorize({ headers: {}, url: req.url }, 'operator:read');
+        if (!auth.ok) return refuse(res, auth, 'signin');
         const token = url.searchParams.get('token')!;
         url.searchParams.delete('token');
-        res.writeHead(303, { location: `/${url.search}`, 'set-cookie': operatorCookie(token) });
+        const { expiresAt } = auth.identity;
+        const maxAgeSeconds = expiresAt === undefined ? COOKIE_MAX_AGE_S : Math.max(0, Math.min(COOKIE_MAX_AGE_S, Math.floor((expiresAt - Date.now()) / 1000)));
+        res.writeHead(303, { location: `/${url.search}`, 'set-cookie': operatorCookie(token, { maxAgeSeconds }) });
         res.end();
         return;
       }
@@ -117,7 +130,8 @@ export function createApiHandler(deps: ApiDeps): (req: IncomingMessage, res: Ser
   };
   return (req, res, path) => {
     handle(req, res, path).catch((error: unknown) => {
-      deps.log.error({ err: error, url: req.url }, 'request failed');
+      // Never the query's token: the URL as it may be logged.
+      deps.log.error({ err: error, url: urlForLog(req.url) }, 'request failed');
       if (!res.headersSent) sendJson(res, 500, { error: (error as Error).message });
       else res.end();
     });

@@ -14,6 +14,8 @@ import {
   createLogger,
   createOperatorAuth,
   ensureTopics,
+  logOperatorAuth,
+  refusalHeaders,
   exitOnStartupError,
   onShutdown,
   parseFlags,
@@ -25,7 +27,11 @@ import { createMetrics } from './metrics.js';
 import { FleetState } from './state.js';
 import { StationBoard, readStations } from './stations.js';
 import { Hub } from './hub.js';
-import { createApiHandler } from './http.js';
+import { createApiHandler, REALM } from './http.js';
+
+/** setTimeout's longest delay (about 24.8 days); a JWT living longer is closed at its next reconnect. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 503: 'Service Unavailable' };
 
 const log = createLogger('liveops-web');
 
@@ -43,9 +49,9 @@ const flags = parseFlags(
 try {
   const config = loadConfig();
   if (flags['from-beginning'] === true) config.fromBeginning = true;
-  if (config.operators.development) log.warn('OPERATOR_TOKENS is unset: accepting the development operator token only (never in production)');
+  logOperatorAuth(log, config.operators);
   const metrics = createMetrics();
-  const auth = createOperatorAuth(config.operators.tokens);
+  const auth = await createOperatorAuth(config.operators);
   const state = new FleetState({ offlineAfterMs: config.offlineAfterMs, recentEvents: config.recentEvents });
 
   let redis: RedisClient | undefined;
@@ -59,19 +65,41 @@ try {
     registry: metrics.registry,
     ready: () => consuming,
     health: () => ({ consuming, cars: state.size, browsers: hub.clientCount, topic: config.topic }),
-    handle: createApiHandler({ state, stations: board, check: auth.check, metrics, log, commandApiUrl: config.commandApiUrl }),
+    handle: createApiHandler({ state, stations: board, auth, metrics, log, commandApiUrl: config.commandApiUrl }),
   });
   // noServer: the upgrade is authenticated first; a refused one never becomes a WebSocket.
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
   server.on('upgrade', (req, socket, head) => {
     const path = (req.url ?? '/').split('?')[0];
-    const result = auth.check(req);
-    if (path !== '/ws' || !result.ok) {
-      if (!result.ok) metrics.refused.inc({ reason: result.reason });
-      socket.end(path !== '/ws' ? 'HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n' : 'HTTP/1.1 401 Unauthorized\r\nconnection: close\r\n\r\n');
+    if (path !== '/ws') {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => hub.add(ws));
+    // A socket reset while the credential is being checked must not take the process down.
+    socket.on('error', () => socket.destroy());
+    auth.authorize(req, 'operator:read').then(
+      (result) => {
+        if (!result.ok) {
+          metrics.refused.inc({ reason: result.reason });
+          if (result.status === 429) metrics.rateLimited.inc({ route: 'ws' });
+          const headers = Object.entries(refusalHeaders(result, REALM)).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+          socket.end(`HTTP/1.1 ${result.status} ${STATUS_TEXT[result.status]}\r\n${headers}connection: close\r\n\r\n`);
+          return;
+        }
+        const { expiresAt } = result.identity;
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          hub.add(ws);
+          // The credential's life bounds the connection's: an expired JWT no longer reads the map.
+          if (expiresAt === undefined) return;
+          const timer = setTimeout(() => ws.close(1008, 'operator token expired'), Math.min(MAX_TIMER_MS, Math.max(0, expiresAt - Date.now())));
+          ws.once('close', () => clearTimeout(timer));
+        });
+      },
+      (error: unknown) => {
+        log.error({ err: error }, 'operator check of a WebSocket upgrade failed');
+        socket.destroy();
+      },
+    );
   });
   const port = await listen(server, config.httpAddr);
   hub.start();

@@ -14,7 +14,8 @@ export function createMetrics() {
     bytesSent: new Counter({ name: 'liveops_web_ws_bytes_sent_total', help: 'Bytes handed to WebSockets (frames and JSON messages)', registers: [registry] }),
     skippedTicks: new Counter({ name: 'liveops_web_skipped_ticks_total', help: 'Ticks a browser was skipped because its socket still held more than LIVEOPS_WEB_MAX_BUFFERED_BYTES', registers: [registry] }),
     maxBuffered: new Gauge({ name: 'liveops_web_max_buffered_bytes', help: 'Largest unsent amount of any browser at the last tick', registers: [registry] }),
-    refused: new Counter({ name: 'liveops_web_auth_refused_total', help: 'Requests and WebSockets refused for a missing or wrong operator token', labelNames: ['reason'], registers: [registry] }),
+    refused: new Counter({ name: 'liveops_web_auth_refused_total', help: 'Requests and WebSockets refused by the operator check, by reason (token_missing, token_wrong, token_expired, token_signature, token_claims, vehicle_token, insufficient_scope, rate_limited, …)', labelNames: ['reason'], registers: [registry] }),
+    rateLimited: new Counter({ name: 'liveops_web_http_rate_limited_total', help: 'Requests and WebSocket upgrades refused with 429 because their operator identity was over OPERATOR_RATE / OPERATOR_BURST, by route (api, ws, signin, commands)', labelNames: ['route'], registers: [registry] }),
     tickSeconds: new Histogram({
       name: 'liveops_web_tick_duration_seconds',
       help: 'One tick: cut the frames and hand them to every browser',

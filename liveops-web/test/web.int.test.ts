@@ -7,6 +7,9 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -16,6 +19,7 @@ import { testServers, uniqueName, waitFor } from '@greenlane/common/testing';
 import { freePort, spawnProgram, waitReady, type Child } from '@greenlane/common/testing-programs';
 import { credentials, Metadata, type ClientDuplexStream } from '@grpc/grpc-js';
 import { CommandOutcome, FleetServiceClient, type BookingResponse, type CarStatus } from '@greenlane/common/gen/fleet/fleet';
+import { mintToken, type MintOptions, type SigningKey } from '@greenlane/common/jwt-mint';
 import { SCREENSHOTS, launchChromium, startService, type RunningService } from './helpers.js';
 
 const test = suite('live web map in Chromium');
@@ -37,6 +41,30 @@ const foreign: string[] = [];
 
 /** The command API and an ingestion (for a car that takes commands), real programs; a Redis database of these tests. */
 const commandsTopic = uniqueName('liveops-web-it-commands');
+
+/** Operators' JWTs: an ES256 key published as a JWKS file, which this service and the command API both trust. */
+const keyPair = () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { signing: { key: privateKey, alg: 'ES256', kid: 'web-test-1' } as SigningKey, jwk: { ...publicKey.export({ format: 'jwk' }), kid: 'web-test-1', alg: 'ES256', use: 'sig' } };
+};
+const issuerKey = keyPair();
+const strangerKey = keyPair().signing;
+const JWKS = join(mkdtempSync(join(tmpdir(), 'liveops-web-jwt-')), 'jwks.json');
+writeFileSync(JWKS, JSON.stringify({ keys: [issuerKey.jwk] }));
+const jwt = (subject: string, scopes: string[], extra: Partial<MintOptions> = {}, key = issuerKey.signing) => mintToken(key, { subject, scopes, ttlSeconds: 600, ...extra });
+
+/** The status a WebSocket upgrade to /ws is answered with (101 when it opens; then closed), and its headers. */
+function upgrade(headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers });
+    ws.on('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+    ws.on('open', () => {
+      ws.close();
+      resolve({ status: 101, headers: {} });
+    });
+    ws.on('error', (error) => reject(error));
+  });
+}
 const VEHICLE_TOKEN = 'liveops-web-test-vehicle-token';
 const children: Child[] = [];
 let commandApi = '';
@@ -81,6 +109,7 @@ const serviceEnv = () => ({
   FLEET_ALERTS_TOPIC: alertsTopic,
   REDIS_URL: REDIS_DB,
   OPERATOR_TOKENS: `other-token,${TOKEN}`,
+  AUTH_JWKS: JWKS,
   LIVEOPS_WEB_OFFLINE_AFTER_MS: '15000',
   LIVEOPS_WEB_FROM_BEGINNING: 'true',
   LIVEOPS_WEB_STATIONS_POLL_MS: '200',
@@ -128,7 +157,7 @@ test.before(async () => {
   const commandAddr = `127.0.0.1:${await freePort()}`;
   const api = spawnProgram('command-api/dist/src/main.js', {
     COMMAND_API_ADDR: commandAddr, REDIS_URL: REDIS_DB, KAFKA_BROKERS: testServers.kafkaBrokers.join(','), FLEET_COMMANDS_TOPIC: commandsTopic,
-    OPERATOR_TOKENS: TOKEN, COMMANDS_TIMEOUT_MS: '5000', LOG_LEVEL: 'warn',
+    OPERATOR_TOKENS: TOKEN, AUTH_JWKS: JWKS, COMMANDS_TIMEOUT_MS: '5000', LOG_LEVEL: 'warn',
   });
   children.push(api);
   commandApi = `http://${commandAddr}`;
@@ -295,6 +324,87 @@ test("operators' commands through the service to the real command API: 401 witho
   }
 });
 
+test('a JWT with operator:read signs a browser in (the cookie no longer than the JWT) and reads; it cannot send commands', async () => {
+  const reader = await jwt('ana', ['operator:read'], { ttlSeconds: 900 });
+  const other = await browser.newContext({ viewport: { width: 800, height: 600 } });
+  try {
+    const tab = await other.newPage();
+    await tab.goto(`${service.base}/?token=${reader}`);
+    assert.is(new URL(tab.url()).search, '', 'the JWT left the address bar');
+    const cookie = (await other.cookies()).find((c) => c.name === 'greenlane_operator');
+    assert.ok(cookie?.httpOnly, 'an HttpOnly cookie holds the JWT');
+    assert.ok(cookie!.expires > 0 && cookie!.expires <= Date.now() / 1000 + 901, `the cookie expires with the JWT: ${cookie!.expires}`);
+    await tab.waitForFunction(() => (window as unknown as { liveops: { stats: { connection: string } } }).liveops.stats.connection === 'open', undefined, { timeout: 30_000 });
+  } finally {
+    await other.close();
+  }
+  assert.is((await fetch(`${service.base}/api/v1/cars`, { headers: { authorization: `Bearer ${reader}` } })).status, 200);
+  const denied = await fetch(`${service.base}/api/v1/cars/CAR-GREEN/commands`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${reader}` }, body: '{"type":"EMERGENCY_STOP"}' });
+  assert.is(denied.status, 403);
+  assert.match(((await denied.json()) as { error: string }).error, /needs the scope operator:command/);
+  assert.match(denied.headers.get('www-authenticate')!, /error="insufficient_scope", scope="operator:command"/);
+});
+
+test('JWTs through the proxy: operator:command (and read) reach the real command API; command alone cannot read the map; a vehicle token 403; bad JWTs 401', async () => {
+  const operator = await jwt('bo', ['operator:read', 'operator:command']);
+  const unknown = await fetch(`${service.base}/api/v1/cars/${uniqueName('CAR-NOBODY')}/commands`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${operator}` }, body: '{"type":"EMERGENCY_STOP"}' });
+  assert.is(unknown.status, 404, 'past both checks: the command API knows no such car');
+  const commandOnly = await jwt('cy', ['operator:command']);
+  assert.is((await fetch(`${service.base}/api/v1/alerts`, { headers: { authorization: `Bearer ${commandOnly}` } })).status, 403, 'operator:command does not imply operator:read');
+  assert.is((await upgrade({ authorization: `Bearer ${commandOnly}` })).status, 403);
+  assert.is((await fetch(`${service.base}/api/v1/commands/nope/wait?timeout_ms=0`, { headers: { authorization: `Bearer ${commandOnly}` } })).status, 403, 'following a command reads');
+  const vehicle = await jwt('CAR-GREEN', ['vehicle']);
+  const car = await fetch(`${service.base}/api/v1/alerts`, { headers: { authorization: `Bearer ${vehicle}` } });
+  assert.is(car.status, 403);
+  assert.match(((await car.json()) as { error: string }).error, /vehicle token/);
+  assert.is((await upgrade({ authorization: `Bearer ${vehicle}` })).status, 403);
+  assert.is((await fetch(`${service.base}/?token=${vehicle}`, { redirect: 'manual' })).status, 403, 'a car cannot sign a browser in');
+  const bad: Array<[string, RegExp]> = [
+    [await jwt('ana', ['operator:read'], { ttlSeconds: -120 }), /token expired/],
+    [await jwt('ana', ['operator:read'], {}, strangerKey), /signature/],
+    [await jwt('ana', ['operator:read'], { audience: 'not-us' }), /claim aud/],
+  ];
+  for (const [token, why] of bad) {
+    const r = await fetch(`${service.base}/api/v1/stations`, { headers: { cookie: `greenlane_operator=${token}` } });
+    assert.is(r.status, 401);
+    assert.match(((await r.json()) as { error: string }).error, why);
+    assert.match(r.headers.get('www-authenticate')!, /^Bearer realm="greenlane-operators", error="invalid_token", error_description="/);
+    const ws = await upgrade({ cookie: `greenlane_operator=${token}` });
+    assert.is(ws.status, 401);
+    assert.match(String(ws.headers['www-authenticate']), /invalid_token/);
+  }
+});
+
+test("a WebSocket opened with a JWT is closed when the JWT expires", async () => {
+  const short = await jwt('dee', ['operator:read'], { ttlSeconds: 2 });
+  const closed = await new Promise<{ code: number; reason: string; messages: number }>((resolve, reject) => {
+    let messages = 0;
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { authorization: `Bearer ${short}` } });
+    ws.on('message', () => (messages += 1));
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString(), messages }));
+    ws.on('error', reject);
+    setTimeout(() => reject(new Error('still open 15 s after the JWT expired')), 17_000).unref();
+  });
+  assert.ok(closed.messages > 0, 'it read the map while the JWT was valid');
+  assert.equal([closed.code, closed.reason], [1008, 'operator token expired']);
+});
+
+test('a rate per identity (the default, 20/s and bursts of 40): a flooding JWT gets 429 with Retry-After, its WebSocket too; the page\'s token keeps its 200s', async () => {
+  const flood = await jwt('flooder', ['operator:read']);
+  const answers = await Promise.all(Array.from({ length: 70 }, () => fetch(`${service.base}/api/v1/stations`, { headers: { authorization: `Bearer ${flood}` } })));
+  const limited = answers.filter((a) => a.status === 429);
+  assert.ok(limited.length >= 1 && answers.filter((a) => a.status === 200).length >= 40, answers.map((a) => a.status).join(','));
+  assert.ok(Number(limited[0]!.headers.get('retry-after')) >= 1);
+  assert.match(((await limited[0]!.json()) as { error: string }).error, /too many requests from flooder/);
+  const ws = await upgrade({ authorization: `Bearer ${flood}` });
+  assert.is(ws.status, 429);
+  assert.ok(Number(ws.headers['retry-after']) >= 1);
+  assert.is((await fetch(`${service.base}/api/v1/stations`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
+  const metrics = await (await fetch(`${service.base}/metrics`)).text();
+  assert.match(metrics, /liveops_web_http_rate_limited_total\{route="api"\} [1-9]/);
+  assert.match(metrics, /liveops_web_http_rate_limited_total\{route="ws"\} 1\b/);
+});
+
 test('an emergency stop from the side panel reaches a real car through the ingestion; the panel shows SUCCEEDED', async () => {
   const testCar = new TestCar(uniqueName('CAR-CMD'));
   testCar.connect(ingestionGrpc);
@@ -368,8 +478,20 @@ test('ops endpoints, the OpenAPI document, --help, and a bad variable named at s
   const metrics = await (await fetch(`${service.base}/metrics`)).text();
   assert.match(metrics, /^liveops_web_browsers 1$/m);
   assert.match(metrics, /liveops_web_frames_sent_total\{kind="snapshot"\}/);
-  const doc = (await (await fetch(`${service.base}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
+  const doc = (await (await fetch(`${service.base}/openapi.json`)).json()) as any;
   assert.match(doc.openapi, /^3\./);
+  assert.equal([doc.components.securitySchemes.bearerAuth.scheme, doc.components.securitySchemes.bearerAuth.bearerFormat], ['bearer', 'JWT']);
+  const scopes: Record<string, string> = {
+    'get /ws': 'operator:read', 'get /api/v1/cars': 'operator:read', 'get /api/v1/cars/{id}': 'operator:read', 'get /api/v1/stations': 'operator:read',
+    'get /api/v1/alerts': 'operator:read', 'post /api/v1/cars/{id}/commands': 'operator:command', 'get /api/v1/commands/{id}/wait': 'operator:read',
+  };
+  for (const [key, scope] of Object.entries(scopes)) {
+    const [method, path] = key.split(' ') as [string, string];
+    const op = doc.paths[path][method];
+    assert.equal(op['x-required-scopes'], [scope], key);
+    assert.match(op.description, new RegExp(`Scope: \`${scope}\``), key);
+    for (const status of ['401', '403', '429']) assert.ok(op.responses[status], `${key} ${status}`);
+  }
   for (const path of ['/ws', '/api/v1/cars/{id}', '/api/v1/stations', '/api/v1/alerts', '/api/v1/cars/{id}/commands', '/api/v1/commands/{id}/wait', '/health', '/ready', '/metrics']) assert.ok(doc.paths[path], path);
   const health = (await (await fetch(`${service.base}/health`)).json()) as { status: string };
   assert.is(health.status, 'ok');
@@ -379,6 +501,8 @@ test('ops endpoints, the OpenAPI document, --help, and a bad variable named at s
   const help = spawnSync(process.execPath, [SERVICE, '--help'], { encoding: 'utf8' });
   assert.is(help.status, 0);
   assert.match(help.stdout, /OPERATOR_TOKENS/);
+  assert.match(help.stdout, /AUTH_JWKS/);
+  assert.match(help.stdout, /OPERATOR_RATE/);
   assert.match(help.stdout, /LIVEOPS_WEB_TICK_MS/);
   assert.match(help.stdout, /COMMAND_API_URL/);
   const badUrl = spawnSync(process.execPath, [SERVICE], { encoding: 'utf8', env: { ...process.env, COMMAND_API_URL: 'ftp://x', LIVEOPS_WEB_ADDR: '127.0.0.1:0' }, timeout: 30_000 });
