@@ -24,6 +24,20 @@ export interface CarStreamEvents {
   onDisconnect?(error: grpc.ServiceError | undefined, delayMs: number): void;
 }
 
+/**
+ * Where a stream's call metadata comes from: fixed, or a token that is renewed (credentials.ts).
+ * `metadata()` is asked at every (re)connect; a promise (a token being minted) delays the open.
+ */
+export interface StreamCredentials {
+  metadata(): grpc.Metadata | Promise<grpc.Metadata>;
+  /**
+   * The server ended the stream UNAUTHENTICATED; `answered` says whether it had answered anything
+   * on it first. True: a fresh credential is worth a new stream (an expired token); false, or no
+   * such method: the refusal is for good.
+   */
+  renewAfterRefusal?(answered: boolean): boolean;
+}
+
 export interface Backoff {
   initialMs: number;
   maxMs: number;
@@ -55,14 +69,21 @@ export class CarStream {
   /** Set while the car has dropped its stream on purpose (drop()): the new one opens when it fires. */
   private dropTimer: NodeJS.Timeout | undefined;
   private closed: (() => void) | undefined;
+  /** Whether the current call has had any answer from the server (an accepted stream). */
+  private answered = false;
+  /** Counts opens, so an open whose credentials come late yields to a newer one (or to a drop or close meanwhile). */
+  private opens = 0;
+  private readonly credentials: StreamCredentials;
 
   constructor(
     private readonly client: FleetServiceClient,
-    private readonly metadata: grpc.Metadata,
+    credentials: grpc.Metadata | StreamCredentials,
     private readonly events: CarStreamEvents,
     private readonly backoff: Backoff = { initialMs: 100, maxMs: 5_000 },
     private readonly random: () => number = Math.random,
-  ) {}
+  ) {
+    this.credentials = credentials instanceof grpc.Metadata ? { metadata: () => credentials } : credentials;
+  }
 
   start(): void {
     this.open();
@@ -98,6 +119,7 @@ export class CarStream {
     if (!this.usable || this.dropTimer !== undefined) return;
     const call = this.call;
     this.call = undefined;
+    this.opens += 1;
     clearTimeout(this.reconnectTimer);
     call?.cancel();
     this.dropTimer = setTimeout(() => this.reconnectNow(), forMs);
@@ -143,12 +165,46 @@ export class CarStream {
   }
 
   private open(): void {
-    const call = this.client.streamTelemetry(this.metadata);
+    const seq = ++this.opens;
+    let metadata: grpc.Metadata | Promise<grpc.Metadata>;
+    try {
+      metadata = this.credentials.metadata();
+    } catch (error) {
+      this.credentialsFailed(error);
+      return;
+    }
+    if (metadata instanceof grpc.Metadata) {
+      this.openWith(metadata);
+      return;
+    }
+    // Meanwhile what the car sends is queued (no call yet); the call, once open, sends it all.
+    metadata.then(
+      (m) => {
+        if (seq === this.opens && this.usable && this.dropTimer === undefined && this.call === undefined) this.openWith(m);
+      },
+      (error: unknown) => {
+        if (seq === this.opens && this.usable) this.credentialsFailed(error);
+      },
+    );
+  }
+
+  /** No credentials to open with (a token could not be minted): as a refusal, for good. */
+  private credentialsFailed(error: unknown): void {
+    this.stopped = true;
+    const message = `no credentials for the stream: ${(error as Error)?.message ?? String(error)}`;
+    const serviceError = Object.assign(new Error(message), { code: grpc.status.UNKNOWN, details: message, metadata: new grpc.Metadata() });
+    this.events.onRejected(this.pending.drain(), serviceError);
+  }
+
+  private openWith(metadata: grpc.Metadata): void {
+    const call = this.client.streamTelemetry(metadata);
     this.call = call;
+    this.answered = false;
     call.on('data', (response: BookingResponse) => {
       // A call the car dropped (drop()) answers nothing any more: its messages go again on the new one.
       if (this.call !== call) return;
       this.failures = 0;
+      this.answered = true;
       // A command is the server speaking first: it answers no CarStatus, so it acknowledges nothing.
       if (response.command !== undefined) {
         this.events.onCommand?.(response.command);
@@ -177,7 +233,9 @@ export class CarStream {
       this.closed?.();
       return;
     }
-    if (error && PERMANENT.has(error.code)) {
+    // An expired token: the server ends the stream at expiry, and a fresh token opens the next one.
+    const renew = error?.code === grpc.status.UNAUTHENTICATED && this.credentials.renewAfterRefusal?.(this.answered) === true;
+    if (error && PERMANENT.has(error.code) && !renew) {
       this.stopped = true;
       this.events.onRejected(this.pending.drain(), error);
       return;

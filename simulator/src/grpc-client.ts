@@ -1,20 +1,23 @@
 import * as grpc from '@grpc/grpc-js';
 import { FleetServiceClient } from '@greenlane/common/gen/fleet/fleet';
-import { CAPABILITIES_HEADER, COMMANDS_CAPABILITY } from '@greenlane/common/commands';
+import { callMetadata } from './credentials.js';
+import { channelCredentials, serverNameOptions, type ChannelTls } from './tls.js';
 
 /**
  * One gRPC channel (one HTTP/2 connection) to the ingestion service. grpc-js shares a subchannel,
  * and so one connection, between every client with equal options; a local subchannel pool and a
- * distinct channel id give each client its own connection, so cars really spread over channels.
+ * distinct channel id give each client its own connection, so cars really spread over channels
+ * (and, with --cert-dir, no car's stream rides on another car's certificate).
  */
-export function createFleetClient(target: string, channelIndex: number): FleetServiceClient {
-  return new FleetServiceClient(target, grpc.credentials.createInsecure(), {
+export function createFleetClient(target: string, channelIndex: number, tls?: ChannelTls): FleetServiceClient {
+  return new FleetServiceClient(target, channelCredentials(tls), {
     'grpc.use_local_subchannel_pool': 1,
     'grpc.channel_id': channelIndex,
     // The simulator reconnects itself, with its own backoff and resend.
     'grpc.enable_retries': 0,
     'grpc.initial_reconnect_backoff_ms': 100,
     'grpc.max_reconnect_backoff_ms': 2000,
+    ...serverNameOptions(tls),
   });
 }
 
@@ -23,8 +26,5 @@ export function createFleetClient(target: string, channelIndex: number): FleetSe
  * makes ingestion send it operators' commands (`x-greenlane-capabilities: commands`).
  */
 export function tokenMetadata(token: string, options: { commands?: boolean } = {}): grpc.Metadata {
-  const metadata = new grpc.Metadata();
-  metadata.set('x-api-token', token);
-  if (options.commands === true) metadata.set(CAPABILITIES_HEADER, COMMANDS_CAPABILITY);
-  return metadata;
+  return callMetadata({ apiToken: token, commands: options.commands === true });
 }

@@ -13,23 +13,63 @@ import { openAckedLog } from './acked-log.js';
 import { openCommandLog } from './commands/command-log.js';
 import type { CommandCounts } from './commands/handler.js';
 import type { CarriedOut } from './commands/command-log.js';
+import { describeCredentials } from './credentials.js';
+import { channelTls, describeTls } from './tls.js';
+import { probePlaintext, probeTls, splitTarget } from './tls-probe.js';
+import { carId } from './car/model.js';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 const log = createStderrLogger('simulator');
 
 /** Exit code of a run the server refused the token of (the run stops at the first refusal). */
 export const EXIT_TOKEN_REFUSED = 3;
+/** Exit code of a run whose TLS cannot work: the server's certificate not trusted, ours refused, TLS against plaintext. */
+export const EXIT_TLS_FAILED = 4;
 
 /**
  * The token was refused: every car would be, so the run has stopped. Says so in words a person
- * (and the demo, the chaos runner, the benchmarks, which watch for it) can act on.
+ * (and the demo, the chaos runner, the benchmarks, which watch for it) can act on, naming the
+ * credential: the x-api-token, the JWT of --jwt, or the tokens minted with --jwt-key/--jwt-secret.
  */
 function reportRefusedToken(options: SimulatorOptions, error: string): void {
-  log.fatal(
-    { target: options.target, error },
-    `the ingestion at ${options.target} refused the simulator's token (${error}); stopped. ` +
-      'Give the simulator one of the ingestion\'s API_TOKENS with --token or API_TOKEN',
-  );
+  const jwt = options.jwt;
+  const what = jwt === undefined ? 'token' : jwt.kind === 'static' ? 'token (its --jwt)' : 'token (its minted JWTs)';
+  const fix = jwt === undefined ? 'Give the simulator one of the ingestion\'s API_TOKENS with --token or API_TOKEN' : `Check ${describeCredentials({ apiToken: options.token, jwt })}`;
+  log.fatal({ target: options.target, error }, `the ingestion at ${options.target} refused the simulator's ${what} (${error}); stopped. ${fix}`);
   process.exitCode = EXIT_TOKEN_REFUSED;
+}
+
+/**
+ * Before any car: one connection as the cars will make it, so a TLS mistake stops the run at once
+ * with its reason (tls-probe.ts). A server not up yet is no mistake: the cars wait for it.
+ */
+async function checkTransport(options: SimulatorOptions): Promise<boolean> {
+  const target = splitTarget(options.target);
+  if (options.tls === undefined) {
+    const result = await probePlaintext(target);
+    if (result.outcome === 'suspect') log.warn({ target: options.target }, `plaintext connection to ${options.target}: ${result.reason}`);
+    return true;
+  }
+  // The first car's certificate with --cert-dir: the server trusts all of them or none, as a rule.
+  const tls = channelTls(options.tls, options.tls.certDir !== undefined ? carId(0, options.carPrefix) : undefined);
+  const result = await probeTls(target, tls, options.tls.caFile);
+  if (result.outcome === 'refused') {
+    log.fatal({ target: options.target, code: result.code, tls: describeTls(options.tls) }, `TLS to ${options.target} failed: ${result.reason}; stopped`);
+    process.exitCode = EXIT_TLS_FAILED;
+    return false;
+  }
+  if (result.outcome === 'unknown') log.info({ target: options.target }, `TLS not checked before the start: ${result.reason}; the cars will retry`);
+  return true;
+}
+
+/** --cert with several cars: the server sees each as the certificate's CN, and refuses the others' CarStatus. */
+function warnSharedCertificate(options: SimulatorOptions): void {
+  const file = options.tls?.cert?.certFile;
+  if (file === undefined || options.cars === 1) return;
+  const cn = /(?:^|\n)CN=([^\n]*)/.exec(new X509Certificate(readFileSync(file)).subject)?.[1] ?? '?';
+  log.warn({ cert: file, cn, cars: options.cars },
+    `every car speaks as ${cn} on --cert ${file}: with mutual TLS the ingestion answers the CarStatus of every other car BOOKING_FAILED; --cert-dir gives each car its own certificate`);
 }
 
 /** Resolves on the first SIGINT/SIGTERM so the run can stop and still print its summary; a second one exits at once. */
@@ -76,6 +116,8 @@ async function runLoadMode(options: SimulatorOptions): Promise<void> {
   const summary = await runLoad({
     target: options.target,
     token: options.token,
+    tls: options.tls,
+    jwt: options.jwt,
     cars: options.cars,
     durationSec: options.durationSec,
     warmupSec: options.warmupSec,
@@ -132,6 +174,8 @@ async function runRealisticMode(options: SimulatorOptions): Promise<void> {
   const summary = await runRealistic({
     target: options.target,
     token: options.token,
+    tls: options.tls,
+    jwt: options.jwt,
     cars: options.cars,
     intervalMs: options.intervalMs,
     durationSec: options.durationSec,
@@ -162,7 +206,13 @@ async function main(): Promise<void> {
   } catch (error) {
     exitOnStartupError(log, error);
   }
-  log.info({ mode: options.mode, target: options.target, cars: options.cars, seed: options.seed, commands: options.commands, incidents: options.incidents?.mix ?? 'off' }, 'starting');
+  log.info({
+    mode: options.mode, target: options.target, cars: options.cars, seed: options.seed, commands: options.commands, incidents: options.incidents?.mix ?? 'off',
+    transport: describeTls(options.tls), jwt: options.jwt === undefined ? 'none' : options.jwt.kind === 'static' ? 'fixed (--jwt)' : `minted per car (${options.jwt.source})`,
+    apiToken: options.token === undefined ? 'not sent' : 'sent',
+  }, 'starting');
+  warnSharedCertificate(options);
+  if (!(await checkTransport(options))) return;
   if (options.mode === 'load') await runLoadMode(options);
   else await runRealisticMode(options);
 }

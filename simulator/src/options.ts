@@ -6,13 +6,23 @@ import { availableParallelism } from 'node:os';
 import { ConfigError, DEFAULTS, envHostPort, type Flags } from '@greenlane/common';
 import { INCIDENT_FLAGS, INCIDENT_USAGE, parseIncidents } from './realistic/incident-options.js';
 import type { IncidentConfig } from './realistic/incidents.js';
+import { SECURITY_ENVIRONMENT, SECURITY_FLAGS, SECURITY_USAGE, parseSecurity, tokenGiven, type ClientTlsConfig, type JwtConfig } from './security-options.js';
+import { carId } from './car/model.js';
 
 export type Mode = 'realistic' | 'load';
 
 export interface SimulatorOptions {
   mode: Mode;
   target: string;
-  token: string;
+  /**
+   * The x-api-token every car sends; undefined = none (with a JWT and no --token/API_TOKEN given:
+   * the default development token would only be noise beside it).
+   */
+  token: string | undefined;
+  /** TLS (--tls-ca), with client certificates for mutual TLS; undefined = plaintext. */
+  tls: ClientTlsConfig | undefined;
+  /** Bearer tokens: one for all (--jwt) or minted per car (--jwt-key, --jwt-secret). */
+  jwt: JwtConfig | undefined;
   cars: number;
   intervalMs: number;
   /** Total messages/s (load mode); undefined = as fast as acks allow. */
@@ -58,6 +68,7 @@ export const FLAG_OPTIONS = {
   'command-log': { type: 'string' },
   json: { type: 'boolean' },
   ...INCIDENT_FLAGS,
+  ...SECURITY_FLAGS,
 } as const;
 
 export const USAGE = {
@@ -66,7 +77,7 @@ export const USAGE = {
   options: [
     ['--mode realistic|load', 'realistic: cars drive, book, charge; load: as many messages as asked [SIM_MODE, realistic]'],
     ['--target HOST:PORT', 'ingestion gRPC address [INGESTION_TARGET, 127.0.0.1:50051]'],
-    ['--token TOKEN', 'x-api-token sent by every car [API_TOKEN, greenlane-secret-token]'],
+    ['--token TOKEN', 'x-api-token sent by every car [API_TOKEN, greenlane-secret-token; with --jwt, --jwt-key or --jwt-secret: none unless given]'],
     ['--cars N', 'number of cars, one stream each [SIM_CARS, 10 realistic / 100 load]'],
     ['--interval DUR', 'time between a car\'s updates: 2s, 500ms, or bare milliseconds [SIM_INTERVAL, 2000]'],
     ['--duration DUR', 'how long to run: bare seconds, 30s, 5m; 0 = until Ctrl+C [SIM_DURATION, 0 realistic / 10 load]'],
@@ -82,6 +93,7 @@ export const USAGE = {
     ['--commands', 'load: declare the commands capability and answer every valid operator command accepted (realistic cars always obey commands) [SIM_COMMANDS=1]'],
     ['--command-log FILE', 'append {"command_id","car_id","type","at"} per command carried out to FILE, one JSON line each [SIM_COMMAND_LOG]'],
     ...INCIDENT_USAGE,
+    ...SECURITY_USAGE,
     ['--json', 'print one JSON summary line at the end (for scripts)'],
   ] as Array<[string, string]>,
   environment: [
@@ -91,6 +103,7 @@ export const USAGE = {
     ['SIM_CHANNELS, SIM_THREADS, SIM_SEED, SIM_CAR_PREFIX, SIM_STATIONS_FILE, SIM_ACKED_LOG', 'as the flags'],
     ['SIM_COMMANDS (1/true/0/false), SIM_COMMAND_LOG', 'as the flags'],
     ['SIM_INCIDENTS (on/off), SIM_INCIDENT_MIX, SIM_STALL_DURATION, SIM_INCIDENT_EVERY', 'as the flags'],
+    ...SECURITY_ENVIRONMENT,
     ['LOG_LEVEL', 'log level (logs go to stderr) [info]'],
   ] as Array<[string, string]>,
 };
@@ -168,11 +181,18 @@ export function parseOptions(flags: Flags, env: Env): SimulatorOptions {
   const cars = integer(flags, 'cars', env, 'SIM_CARS', load ? 100 : 10, 1, 1_000_000);
   // A bare --interval is milliseconds (as DEMO_INTERVAL_MS passes it); a bare --duration is seconds.
   const intervalMs = duration(flags, 'interval', env, 'SIM_INTERVAL', 2_000, 1, 'ms');
+  const carPrefix = pick(flags, 'car-prefix', env, 'SIM_CAR_PREFIX').value ?? (load ? 'LOAD-' : 'CAR-');
+  // Car ids as both modes name them (a global index, whichever thread drives the car).
+  const security = parseSecurity(flags, env, () => Array.from({ length: cars }, (_, i) => carId(i, carPrefix)));
+  // With a JWT the development token is not sent by default: only an x-api-token asked for.
+  const sendToken = security.jwt === undefined || tokenGiven(flags, env);
 
   return {
     mode,
     target: envHostPort({ [target.name]: target.value }, target.name, '127.0.0.1:50051'),
-    token: token.value ?? DEFAULTS.API_TOKEN,
+    token: sendToken ? (token.value ?? DEFAULTS.API_TOKEN) : undefined,
+    tls: security.tls,
+    jwt: security.jwt,
     cars,
     intervalMs,
     rate: rateValue,
@@ -183,7 +203,7 @@ export function parseOptions(flags: Flags, env: Env): SimulatorOptions {
     threads,
     seed,
     json: flags.json === true,
-    carPrefix: pick(flags, 'car-prefix', env, 'SIM_CAR_PREFIX').value ?? (load ? 'LOAD-' : 'CAR-'),
+    carPrefix,
     stationsFile: pick(flags, 'stations', env, 'SIM_STATIONS_FILE').value,
     ackedLog: ackedLog.value,
     commands: load ? commands : true,

@@ -5,8 +5,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { BookingStatus, type BookingResponse, type FleetServiceClient, type VehicleCommand } from '@greenlane/common/gen/fleet/fleet';
-import { AUTH_REFUSED, CarStream, type PendingStatus } from '../car-stream.js';
-import { createFleetClient, tokenMetadata } from '../grpc-client.js';
+import { AUTH_REFUSED, CarStream, type PendingStatus, type StreamCredentials } from '../car-stream.js';
+import { createFleetClient } from '../grpc-client.js';
+import { carCredentials } from '../credentials.js';
+import { channelTls, perCarChannels } from '../tls.js';
 import { createLatencyHistogram, encodeHistogram, recordMs } from '../latency.js';
 import { carId, drive, drivingStatus, newCar, type DrivingState } from '../car/model.js';
 import { createRandom, deriveSeed } from '../car/prng.js';
@@ -25,13 +27,22 @@ const histogram = createLatencyHistogram();
 /** Paced runs: how late the generator itself hands each measured message to its stream (due → sent). */
 const sendLag = createLatencyHistogram();
 const counts = emptyCounts();
-const metadata = tokenMetadata(config.token, { commands: config.commands });
+// The signing key (with --jwt-key) is imported here, in each thread: key objects do not cross threads.
+const credentialsFor = await carCredentials({ apiToken: config.token, jwt: config.jwt, commands: config.commands });
+const perCar = perCarChannels(config.tls);
+const sharedTls = config.tls === undefined || perCar ? undefined : channelTls(config.tls);
 const clients: FleetServiceClient[] = [];
-for (let c = 0; c < config.channels; c++) clients.push(createFleetClient(config.target, config.firstChannel + c));
+if (perCar) {
+  // --cert-dir: car i's own connection, with its own certificate (the server knows the car by it).
+  for (let i = 0; i < config.cars; i++) clients.push(createFleetClient(config.target, config.firstChannel + i, channelTls(config.tls!, carId(config.firstCar + i, config.carPrefix))));
+} else {
+  for (let c = 0; c < config.channels; c++) clients.push(createFleetClient(config.target, config.firstChannel + c, sharedTls));
+}
 
 interface LoadCar {
   state: DrivingState;
   stream: CarStream;
+  credentials: StreamCredentials;
   commands: CarCommands;
   /** Timestamp of its last CarStatus; each one is later (a command's answer may come within the same ms as a tick). */
   lastTimestamp: number;
@@ -61,13 +72,15 @@ let refusalReported = false;
 const cars: LoadCar[] = [];
 for (let i = 0; i < config.cars; i++) {
   const client = clients[i % clients.length]!;
+  const id = carId(config.firstCar + i, config.carPrefix);
   const car: LoadCar = {
-    state: newCar(carId(config.firstCar + i, config.carPrefix), random),
+    state: newCar(id, random),
     stream: undefined as unknown as CarStream,
+    credentials: credentialsFor(id),
     commands: new CarCommands(counts.commands),
     lastTimestamp: 0,
   };
-  car.stream = new CarStream(client, metadata, {
+  car.stream = new CarStream(client, car.credentials, {
     onAck: (message: PendingStatus, response: BookingResponse) => {
       // Load mode never asks for a booking, so a FAILED answer is the server refusing the message.
       if (response.status === BookingStatus.BOOKING_FAILED) {
@@ -201,5 +214,9 @@ port.on('message', (message: ToWorker) => {
 // from when each message was due) does not include the TCP and HTTP/2 handshakes. A target that
 // does not answer within 10 s is left to the streams' own reconnects.
 const connectBy = Date.now() + 10_000;
-await Promise.all(clients.map((client) => new Promise<void>((resolve) => client.waitForReady(connectBy, () => resolve()))));
+// Tokens too (--jwt-key): each car's first is minted now, not on the clock of the first message.
+await Promise.all([
+  ...clients.map((client) => new Promise<void>((resolve) => client.waitForReady(connectBy, () => resolve()))),
+  ...cars.map((car) => Promise.resolve(car.credentials.metadata()).then(() => undefined, () => undefined)),
+]);
 post({ type: 'ready' });

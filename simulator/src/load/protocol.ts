@@ -1,10 +1,16 @@
 /** Messages between the load runner (main thread) and its worker threads. */
 import { addCommandCounts, emptyCommandCounts, type CommandCounts } from '../commands/handler.js';
+import type { ClientTlsConfig, JwtConfig } from '../security-options.js';
 
 export interface LoadWorkerConfig {
   workerIndex: number;
   target: string;
-  token: string;
+  /** x-api-token; undefined = not sent. */
+  token: string | undefined;
+  /** TLS settings as paths: each thread reads the files (and, with --cert-dir, each car's own). */
+  tls: ClientTlsConfig | undefined;
+  /** JWTs: a fixed one, or the key's path / the secret to mint each car's with (imported in the thread). */
+  jwt: JwtConfig | undefined;
   /** Global index of this worker's first car, and how many it drives. */
   firstCar: number;
   cars: number;

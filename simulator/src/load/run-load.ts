@@ -6,10 +6,16 @@ import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { mergeEncoded, summarizeMs, type LatencySummaryMs } from '../latency.js';
 import { addCounts, emptyCounts, type FromWorker, type LoadCounts, type LoadWorkerConfig } from './protocol.js';
+import type { ClientTlsConfig, JwtConfig } from '../security-options.js';
 
 export interface LoadOptions {
   target: string;
-  token: string;
+  /** x-api-token; unset = not sent. */
+  token?: string | undefined;
+  /** TLS (and client certificates); unset = plaintext. With `certDir` every car has its own channel. */
+  tls?: ClientTlsConfig | undefined;
+  /** Bearer tokens: fixed, or minted per car in each thread. */
+  jwt?: JwtConfig | undefined;
   cars: number;
   durationSec: number;
   /** Seconds run before the measured duration; their messages are sent but not counted. */
@@ -59,9 +65,11 @@ export function split(total: number, parts: number): number[] {
 
 export function workerConfigs(options: LoadOptions): LoadWorkerConfig[] {
   const threads = Math.max(1, Math.min(options.threads, options.cars));
-  const channels = Math.max(threads, Math.min(options.channels, options.cars));
   const carShares = split(options.cars, threads);
-  const channelShares = split(channels, threads);
+  // With a certificate per car, each car is its own connection: the server knows a car by it.
+  const perCar = options.tls?.certDir !== undefined;
+  const channels = perCar ? options.cars : Math.max(threads, Math.min(options.channels, options.cars));
+  const channelShares = perCar ? carShares : split(channels, threads);
   let firstCar = 0;
   let firstChannel = 0;
   return carShares.map((cars, workerIndex) => {
@@ -69,6 +77,8 @@ export function workerConfigs(options: LoadOptions): LoadWorkerConfig[] {
       workerIndex,
       target: options.target,
       token: options.token,
+      tls: options.tls,
+      jwt: options.jwt,
       firstCar,
       cars,
       carPrefix: options.carPrefix,
@@ -152,19 +162,24 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
       }, 1000)
     : undefined;
 
+  let durationTimer: NodeJS.Timeout | undefined;
   await Promise.race([
     // Duration 0: until the stop signal (Ctrl+C).
-    options.durationSec > 0 ? new Promise((resolve) => setTimeout(resolve, (warmupSec + options.durationSec) * 1000)) : new Promise(() => {}),
+    options.durationSec > 0 ? new Promise((resolve) => (durationTimer = setTimeout(resolve, (warmupSec + options.durationSec) * 1000))) : new Promise(() => {}),
     options.stopSignal ?? new Promise(() => {}),
     refused,
   ]);
+  // A run stopped early (a refusal, Ctrl+C) must not wait out its duration before the process can exit.
+  clearTimeout(durationTimer);
   for (const w of workers) w.worker.postMessage({ type: 'stop' });
   await Promise.all(workers.map((w) => w.drainedOrExit));
   // The measured seconds: from the end of the warm-up (a run stopped during it measured nothing).
   const elapsedSec = Math.max(0.001, (performance.now() - started) / 1000 - warmupSec);
   clearInterval(ticker);
 
-  await Promise.race([Promise.all(workers.map((w) => w.closed)), new Promise((r) => setTimeout(r, 3_000))]);
+  let closeTimer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(workers.map((w) => w.closed)), new Promise((r) => (closeTimer = setTimeout(r, 3_000)))]);
+  clearTimeout(closeTimer);
   await Promise.all(workers.map((w) => w.worker.terminate()));
 
   const counts = drained.reduce<LoadCounts>((sum, d, i) => addCounts(sum, d?.counts ?? latest[i]!.counts), emptyCounts());

@@ -3,10 +3,14 @@
  * (car/behavior.ts), sending one CarStatus per interval, staggered so the fleet's load is even.
  */
 import { performance } from 'node:perf_hooks';
+import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { BookingStatus, type BookingResponse, type CarStatus, type FleetServiceClient, type VehicleCommand } from '@greenlane/common/gen/fleet/fleet';
 import { AUTH_REFUSED, CarStream } from '../car-stream.js';
-import { createFleetClient, tokenMetadata } from '../grpc-client.js';
+import { createFleetClient } from '../grpc-client.js';
+import { carCredentials } from '../credentials.js';
+import { channelTls, perCarChannels } from '../tls.js';
+import type { ClientTlsConfig, JwtConfig } from '../security-options.js';
 import { createLatencyHistogram, recordMs, summarizeMs, type LatencySummaryMs } from '../latency.js';
 import { carId } from '../car/model.js';
 import { createRandom, deriveSeed, type Random } from '../car/prng.js';
@@ -20,7 +24,12 @@ import { CarIncidents, emptyIncidentCounts, planIncidents, type IncidentConfig, 
 
 export interface RealisticOptions {
   target: string;
-  token: string;
+  /** x-api-token; unset = not sent. */
+  token?: string | undefined;
+  /** TLS (and client certificates); unset = plaintext. With `certDir` every car has its own channel. */
+  tls?: ClientTlsConfig | undefined;
+  /** Bearer tokens: fixed, or minted per car (renewed at expiry). */
+  jwt?: JwtConfig | undefined;
   cars: number;
   intervalMs: number;
   /** 0 = until stopped. */
@@ -88,10 +97,16 @@ function nextTimestamp(car: RunningCar): number {
 export async function runRealistic(options: RealisticOptions): Promise<RealisticSummary> {
   const behavior: BehaviorConfig = { ...defaultBehavior(options.intervalMs, options.stations), ...options.behavior };
   // Realistic cars always understand operators' commands.
-  const metadata = tokenMetadata(options.token, { commands: true });
+  const credentialsFor = await carCredentials({ apiToken: options.token, jwt: options.jwt, commands: true });
   const clients: FleetServiceClient[] = [];
-  const channelCount = Math.max(1, Math.min(options.channels, options.cars));
-  for (let c = 0; c < channelCount; c++) clients.push(createFleetClient(options.target, c));
+  if (perCarChannels(options.tls)) {
+    // --cert-dir: each car its own connection with its own certificate (the server knows the car by it).
+    for (let i = 0; i < options.cars; i++) clients.push(createFleetClient(options.target, i, channelTls(options.tls!, carId(i, options.carPrefix))));
+  } else {
+    const tls = options.tls === undefined ? undefined : channelTls(options.tls);
+    const channelCount = Math.max(1, Math.min(options.channels, options.cars));
+    for (let c = 0; c < channelCount; c++) clients.push(createFleetClient(options.target, c, tls));
+  }
 
   const histogram = createLatencyHistogram();
   const counts = { sent: 0, acked: 0, rejected: 0, reconnects: 0 };
@@ -114,7 +129,7 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
       commands: new CarCommands(commandCounts),
       lastTimestamp: 0,
     };
-    car.stream = new CarStream(clients[i % clients.length]!, metadata, {
+    car.stream = new CarStream(clients[i % clients.length]!, credentialsFor(car.sim.car.carId), {
       onAck: (message, response) => {
         const asked = message.status.bookingRequest !== undefined;
         if (response.status === BookingStatus.BOOKING_FAILED && !asked) {
@@ -143,7 +158,8 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
       },
       onDisconnect: (error, delayMs) => {
         counts.reconnects += 1;
-        options.log?.debug({ car: car.sim.car.carId, err: error?.message, delayMs }, 'stream broke; reconnecting');
+        options.log?.debug({ car: car.sim.car.carId, err: error?.message, delayMs },
+          error?.code === grpc.status.UNAUTHENTICATED ? 'token expired; reconnecting with a fresh one' : 'stream broke; reconnecting');
       },
     });
     cars.push(car);
@@ -230,11 +246,14 @@ export async function runRealistic(options: RealisticOptions): Promise<Realistic
       }, 1000)
     : undefined;
 
+  let durationTimer: NodeJS.Timeout | undefined;
   await Promise.race([
-    options.durationSec > 0 ? new Promise((resolve) => setTimeout(resolve, options.durationSec * 1000)) : new Promise(() => {}),
+    options.durationSec > 0 ? new Promise((resolve) => (durationTimer = setTimeout(resolve, options.durationSec * 1000))) : new Promise(() => {}),
     options.stopSignal ?? new Promise(() => {}),
     refused,
   ]);
+  // A run stopped early (a refusal, Ctrl+C) must not wait out its duration before the process can exit.
+  clearTimeout(durationTimer);
   running = false;
   for (const car of cars) {
     clearTimeout(car.timer);
