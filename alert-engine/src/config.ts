@@ -5,6 +5,7 @@
 import {
   ConfigError, DEFAULTS, TOPICS, databaseTarget, envBool, envHostPort, envHostPortList, envInt, envNumber, envOptional, envSchema, envString, envUrl,
   type DatabaseTarget,
+  envRedisUrl,
 } from '@greenlane/common';
 import { OPERATOR_AUTH_ENVIRONMENT, readOperatorAuth, type OperatorAuthSettings } from '@greenlane/common/operator-auth';
 
@@ -112,7 +113,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     sessionTimeoutMs: envInt(env, 'ALERT_SESSION_TIMEOUT_MS', 30_000, 6_000, 300_000),
     maxBytesPerPartition: envInt(env, 'ALERT_MAX_BYTES_PER_PARTITION', 1024 * 1024, 1024, 256 * 1024 * 1024),
     concurrency: envInt(env, 'ALERT_CONCURRENCY', 6, 1, 256),
-    redisUrl: envUrl(env, 'REDIS_URL', DEFAULTS.REDIS_URL, ['redis:', 'rediss:']),
+    redisUrl: envRedisUrl(env, 'REDIS_URL', DEFAULTS.REDIS_URL),
     redisPrefix: prefix,
     presencePrefix,
     database: databaseTarget(env),

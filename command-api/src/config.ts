@@ -1,5 +1,5 @@
 /** The command API's settings, from the environment, validated at start (a bad one names its variable). */
-import { DEFAULTS, envHostPort, envHostPortList, envInt, envString, envUrl } from '@greenlane/common';
+import { DEFAULTS, envHostPort, envHostPortList, envInt, envRedisUrl, envString, envUrl } from '@greenlane/common';
 import { OPERATOR_AUTH_ENVIRONMENT, readOperatorAuth, type OperatorAuthSettings } from '@greenlane/common/operator-auth';
 
 export interface CommandApiConfig {
@@ -35,7 +35,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
 export function loadConfig(env: Record<string, string | undefined> = process.env): CommandApiConfig {
   return {
     addr: envHostPort(env, 'COMMAND_API_ADDR', '0.0.0.0:8091'),
-    redisUrl: envUrl(env, 'REDIS_URL', DEFAULTS.REDIS_URL, ['redis:', 'rediss:']),
+    redisUrl: envRedisUrl(env, 'REDIS_URL', DEFAULTS.REDIS_URL),
     kafkaBrokers: envHostPortList(env, 'KAFKA_BROKERS', DEFAULTS.KAFKA_BROKERS),
     topic: envString(env, 'FLEET_COMMANDS_TOPIC', 'fleet-commands'),
     topicPartitions: envInt(env, 'FLEET_COMMANDS_PARTITIONS', 6, 1, 10_000),

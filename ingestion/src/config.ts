@@ -18,6 +18,7 @@ import {
   envOptional,
   envString,
   envUrl,
+  envRedisUrl,
 } from '@greenlane/common';
 import { readJwtConfig, type JwtConfig } from '@greenlane/common/jwt-auth';
 import type { RateLimit } from '@greenlane/common/token-bucket';
@@ -131,7 +132,7 @@ export function loadConfig(env: Record<string, string | undefined>): IngestionCo
     grpcAddr: envHostPort(env, 'INGESTION_ADDR', DEFAULTS.INGESTION_ADDR),
     httpAddr: envHostPort(env, 'INGESTION_HTTP_ADDR', '0.0.0.0:9464'),
     kafkaBrokers: envHostPortList(env, 'KAFKA_BROKERS', DEFAULTS.KAFKA_BROKERS),
-    redisUrl: envUrl(env, 'REDIS_URL', DEFAULTS.REDIS_URL, ['redis:', 'rediss:']),
+    redisUrl: envRedisUrl(env, 'REDIS_URL', DEFAULTS.REDIS_URL),
     gridUrl: envUrl(env, 'GRID_URL', DEFAULTS.GRID_URL, ['http:', 'https:']),
     apiTokens,
     usingDevelopmentToken,

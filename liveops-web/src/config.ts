@@ -11,6 +11,7 @@ import {
   OPERATOR_AUTH_ENVIRONMENT,
   readOperatorAuth,
   type OperatorAuthSettings,
+  envRedisUrl,
 } from '@greenlane/common';
 import { DEFAULT_STATIONS_FILE } from './stations.js';
 
@@ -64,7 +65,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     alertsTopic: envString(env, 'FLEET_ALERTS_TOPIC', 'fleet-alerts'),
     groupId: envOptional(env, 'LIVEOPS_WEB_GROUP_ID'),
     fromBeginning: envBool(env, 'LIVEOPS_WEB_FROM_BEGINNING', false),
-    redisUrl: redis === 'none' ? undefined : envUrl(env, 'REDIS_URL', DEFAULTS.REDIS_URL, ['redis:', 'rediss:']),
+    redisUrl: redis === 'none' ? undefined : envRedisUrl(env, 'REDIS_URL', DEFAULTS.REDIS_URL),
     stationsFile: envString(env, 'STATIONS_FILE', DEFAULT_STATIONS_FILE),
     stationsPollMs: envInt(env, 'LIVEOPS_WEB_STATIONS_POLL_MS', 1000, 50, 600_000),
     tickMs: envInt(env, 'LIVEOPS_WEB_TICK_MS', 250, 20, 10_000),
