@@ -15,6 +15,7 @@
 #   infra/cluster.sh restart NODE...                stop then start (restart haproxy: every stream cut)
 #   infra/cluster.sh reload haproxy                 new configuration, old streams kept (up to 30 s)
 #   infra/cluster.sh quorum                         the controllers' quorum: leader, followers' lag
+#   infra/cluster.sh rebalance                      each partition back to its preferred leader (after a restart)
 #   infra/cluster.sh env                            the variables GreenLane programs need (also in .cache/cluster/env)
 #   infra/cluster.sh haproxy-config                 print the generated haproxy.cfg
 #   infra/cluster.sh install                        haproxy, redis-server, Java, the Kafka jars
@@ -220,7 +221,9 @@ start_kafka_node() {
 
 # quorum: the controllers' Raft quorum in one line (leader, each follower's lag and last fetch).
 quorum() {
-  local out; out=$(kafka_tool org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-server "$(brokers)" describe --replication 2>/dev/null) || return 1
+  local i any=false; for i in 1 2 3; do port_open "$(kafka_port "$i")" && any=true; done
+  $any || return 1
+  local out; out=$(timeout 20 java -Xmx256m -Dlog4j.configuration="file:$CL/kafka/tools-log4j.properties" -cp "$KAFKA_LIBS/*" org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-server "$(brokers)" describe --replication 2>/dev/null) || return 1
   awk -v now="$(date +%s%3N)" '
     $1 ~ /^[0-9]+$/ {
       if ($7 == "Leader") leader = "kafka-" $1
@@ -230,6 +233,13 @@ quorum() {
     END { if (!leader) exit 1; printf "controller quorum of %d voters: leader %s, followers %s\n", n, leader, f }' <<<"$out"
 }
 
+# rebalance: every partition back to its preferred leader (the brokers do it by themselves
+# every 5 minutes, leader.imbalance.check.interval.seconds).
+rebalance() {
+  kafka_tool org.apache.kafka.tools.LeaderElectionCommand --bootstrap-server "$(brokers)" --election-type PREFERRED \
+    --all-topic-partitions >>"$LOGS/kafka-election.log" 2>&1 || true
+}
+
 up_kafka() {
   local i
   for i in 1 2 3; do start_kafka_node "$i"; done
@@ -237,6 +247,8 @@ up_kafka() {
   # The quorum elected, the three brokers registered, fleet-events replicated three times.
   node "$ADMIN" kafka-ready "$(brokers)" "$TOPIC" "$KAFKA_PARTITIONS" 120 >&2 ||
     die "the Kafka cluster did not become ready (see $LOGS/kafka-*.log)"
+  # The node that came up first leads everything: spread the leaders over the three.
+  rebalance
   say "kafka cluster ready on $(brokers)"
 }
 
@@ -327,6 +339,14 @@ sentinels_agree() { # the three Sentinels know the replica and each other
   done
 }
 
+replica_linked() { # the node that is not the primary replicates it
+  local primary; primary=$(primary_port) || return 1
+  local i; for i in 1 2; do
+    [ "$(redis_port "$i")" = "$primary" ] && continue
+    redis-cli -p "$(redis_port "$i")" info replication | tr -d '\r' | grep -qx 'master_link_status:up' || return 1
+  done
+}
+
 up_redis() {
   install_redis
   redis_configure
@@ -334,6 +354,7 @@ up_redis() {
   for i in 1 2; do start_redis_node "$i"; done
   for i in 1 2 3; do start_sentinel "$i"; done
   wait_for "the Sentinels (each seeing the replica and the two others)" 30 sentinels_agree
+  wait_for "the replica's link to the primary" 30 replica_linked
   say "redis ready: primary 127.0.0.1:$(primary_port), Sentinels $(sentinels) (master name $MASTER)"
 }
 
@@ -417,12 +438,12 @@ start_node() {
   esac
 }
 
-stop_node() { # SIGTERM, then SIGKILL after 20 s
-  local name=$1 pid; pid=$(pid_of "$1")
+stop_node() { # stop_node NAME [SECONDS]: SIGTERM, then SIGKILL after SECONDS (20)
+  local name=$1 grace=${2:-20} pid; pid=$(pid_of "$1")
   if [ -n "$pid" ] && alive "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.2; done
-    alive "$pid" && { say "$name did not stop in 20s; killing"; kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; }
+    for _ in $(seq 1 $((grace * 5))); do alive "$pid" || break; sleep 0.2; done
+    alive "$pid" && { say "$name did not stop in ${grace}s; killing"; kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; }
     say "$name stopped"
   fi
   rm -f "$RUN/$name.pid"
@@ -456,8 +477,9 @@ status() {
     $any || { echo "cluster: not running (start with: make up CLUSTER=1)"; return; }
   fi
   # Kafka: which partitions of fleet-events each node leads.
-  local i leaders="" summary=""
-  if leaders=$(node "$ADMIN" kafka-leaders "$(brokers)" "$TOPIC" 2>/dev/null); then
+  local i leaders="" summary="" kafka_any=false
+  for i in 1 2 3; do port_open "$(kafka_port "$i")" && kafka_any=true; done
+  if $kafka_any && leaders=$(timeout 15 node "$ADMIN" kafka-leaders "$(brokers)" "$TOPIC" 2>/dev/null); then
     summary=$(sed -n 's/^summary //p' <<<"$leaders")
   fi
   for i in 1 2 3; do
@@ -467,7 +489,7 @@ status() {
     node_line "kafka-$i" "$(kafka_port "$i")" "$detail"
   done
   echo "kafka: ${summary:-no broker answers for $TOPIC}"
-  echo "kafka: $(quorum || echo 'controller quorum: no answer')"
+  if $kafka_any; then echo "kafka: $(quorum || echo 'controller quorum: no answer')"; fi
   # Redis: who is primary, as each node and the Sentinels see it.
   for i in 1 2; do
     local port role=""; port=$(redis_port "$i")
@@ -497,13 +519,14 @@ env_text() {
   cat <<EOF
 # The cluster of infra/cluster.sh: what a GreenLane program needs to use it.
 KAFKA_BROKERS=$(brokers)
-# Topics the services create get the brokers' default.replication.factor=3 and min.insync.replicas=2.
+# Topics the services create (no replication factor given) get the brokers' default.replication.factor=3
+# and min.insync.replicas=2; KAFKA_REPLICATION_FACTOR is for a service that asks for one explicitly.
 KAFKA_REPLICATION_FACTOR=3
-REDIS_SENTINELS=$(sentinels)
-REDIS_SENTINEL_MASTER=$MASTER
-# The primary at start, for a client without Sentinel support (it does not follow a failover).
-REDIS_URL=redis://127.0.0.1:$(redis_port 1)
-# Cars connect to the balancer:
+# Redis through the Sentinels (common/src/redis-sentinel.ts): follows a failover by itself.
+REDIS_URL=redis-sentinel://$(sentinels)#$MASTER
+# Or the primary at start, for a client without Sentinel support (it follows no failover):
+# REDIS_URL=redis://127.0.0.1:$(redis_port 1)
+# Cars connect to the balancer (the simulator's --target):
 INGESTION_TARGET=$BIND:$GRPC_PORT
 # Each ingestion instance behind it (all cars arrive from HAProxy's address: no per-address stream limit):
 EOF
@@ -542,9 +565,12 @@ case "$cmd" in
     for name in haproxy sentinel-1 sentinel-2 sentinel-3 redis-2 redis-1; do
       if [ -e "$RUN/$name.pid" ]; then stop_node "$name"; fi
     done
-    pids=()
+    # Without a quorum (one node left) a node's controlled shutdown waits for nothing: 5 s, then SIGKILL.
+    pids=() grace=20 up=0
+    for name in kafka-1 kafka-2 kafka-3; do running "$name" && up=$((up + 1)); done
+    [ "$up" -lt 2 ] && grace=5
     for name in kafka-1 kafka-2 kafka-3; do
-      if [ -e "$RUN/$name.pid" ]; then stop_node "$name" & pids+=($!); fi
+      if [ -e "$RUN/$name.pid" ]; then stop_node "$name" "$grace" & pids+=($!); fi
     done
     for pid in "${pids[@]}"; do wait "$pid" || true; done
     ;;
@@ -563,8 +589,9 @@ case "$cmd" in
     [ "${1:-}" = haproxy ] || die "only haproxy reloads"; reload_haproxy ;;
   status) status ;;
   quorum) quorum ;;
+  rebalance) rebalance; say "preferred leaders elected" ;;
   env) env_text ;;
   haproxy-config) haproxy_config ;;
   install) install_redis; install_haproxy; install_kafka ;;
-  *) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

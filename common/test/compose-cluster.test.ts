@@ -32,7 +32,7 @@ test(`${file} is valid: three Redpanda brokers, Redis with three Sentinels, thre
   ]);
   const config = run('docker-compose', ['-f', file, 'config']);
   assert.match(config, 'KAFKA_BROKERS: redpanda-0:9092,redpanda-1:9092,redpanda-2:9092');
-  assert.match(config, 'REDIS_SENTINELS: sentinel-1:26379,sentinel-2:26379,sentinel-3:26379');
+  assert.match(config, 'REDIS_URL: redis-sentinel://sentinel-1:26379,sentinel-2:26379,sentinel-3:26379#greenlane');
   assert.match(config, 'rpk cluster config set default_topic_replications 3');
   assert.match(readFileSync(`${root}${file}`, 'utf8'), "'sentinel monitor greenlane redis-primary 6379 2'");
   assert.match(config, '--target');

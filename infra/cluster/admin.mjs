@@ -48,16 +48,19 @@ async function describe(a, topic) {
 async function kafkaReady(brokers, topic, partitions, seconds) {
   const deadline = Date.now() + seconds * 1000;
   let last = '';
+  let result;
   for (;;) {
     try {
-      const result = await withAdmin(brokers, async (a) => {
+      result ??= await withAdmin(brokers, async (a) => {
         const cluster = await a.describeCluster();
         if (cluster.brokers.length < 3) throw new Error(`${cluster.brokers.length} of 3 brokers registered`);
         const existing = await a.listTopics();
         if (existing.includes(topic)) return `topic ${topic} exists`;
+        // Not waitForLeaders: on three nodes kafkajs then fails with UNKNOWN_TOPIC_OR_PARTITION
+        // while the new topic reaches the answering broker's metadata; the wait below is ours.
         await a
           .createTopics({
-            waitForLeaders: true,
+            waitForLeaders: false,
             topics: [{
               topic,
               numPartitions: partitions,
