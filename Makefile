@@ -17,16 +17,16 @@ proto: ## regenerate common/src/gen from proto/ (ts-proto through buf)
 build: ## compile every workspace (tsc -b)
 	npx tsc -b
 
-up: setup ## start Redis, Kafka and the embedded TimescaleDB (reusing what already runs)
-	@bash infra/infra.sh up $(if $(DATABASE_URL),--no-embedded-db,)
+up: setup ## start Redis, Kafka and the embedded TimescaleDB (reusing what already runs); CLUSTER=1 adds the cluster layout
+	@bash infra/infra.sh up $(if $(DATABASE_URL),--no-embedded-db,) $(if $(CLUSTER),--cluster,)
 
-down: ## stop what `make up` started
+down: ## stop what `make up` started (the cluster too)
 	@bash infra/infra.sh down
 
 certs: ## development CA, server and car certificates, a JWT signing key and its JWKS in .cache/certs (openssl)
 	@node scripts/certs.mjs $(if $(CARS),--cars $(CARS),)
 
-status: ## what answers where
+status: ## what answers where (and each node of the cluster)
 	@bash infra/infra.sh status
 
 demo: ## run the whole system with simulated cars; Ctrl+C stops it

@@ -4,7 +4,8 @@
 # PostgreSQL 15 cluster (Debian's server binaries).
 #
 #   infra/infra.sh up [--postgres] [--no-embedded-db]   start what is not already answering
-#   infra/infra.sh down                                 stop what `up` started, nothing else
+#                     [--cluster]                      and the cluster layout (infra/cluster.sh up)
+#   infra/infra.sh down                                 stop what `up` started, nothing else (the cluster's too)
 #   infra/infra.sh stop NAME...                         stop one of those (redis, kafka, postgres, embedded-timescaledb)
 #   infra/infra.sh status                               what answers where
 #   infra/infra.sh install                              install prerequisites only
@@ -221,11 +222,12 @@ mkdir -p "$RUN" "$LOGS"
 cmd=${1:-}; shift || true
 case "$cmd" in
   up)
-    with_postgres=false; with_embedded=true
+    with_postgres=false; with_embedded=true; with_cluster=false
     for arg in "$@"; do
       case "$arg" in
         --postgres) with_postgres=true ;;
         --no-embedded-db) with_embedded=false ;;
+        --cluster) with_cluster=true ;;
         *) die "unknown option $arg" ;;
       esac
     done
@@ -233,15 +235,21 @@ case "$cmd" in
     start_kafka
     $with_postgres && start_postgres
     $with_embedded && start_embedded_db
+    # Three Kafka nodes, Redis with Sentinel, HAProxy: beside the single servers (infra/cluster/README.md).
+    if $with_cluster; then bash "$ROOT/infra/cluster.sh" up; fi
     say "ready. Stop with: make down"
     ;;
   down)
     for pidfile in "$RUN"/*.pid; do [ -e "$pidfile" ] && stop_one "$pidfile"; done
+    if [ -d "${INFRA_CLUSTER_DIR:-$CACHE/cluster}/run" ]; then bash "$ROOT/infra/cluster.sh" down; fi
     ;;
   stop)
     for name in "$@"; do [ -e "$RUN/$name.pid" ] && stop_one "$RUN/$name.pid"; done
     ;;
-  status) status ;;
+  status)
+    status
+    if [ -d "${INFRA_CLUSTER_DIR:-$CACHE/cluster}/run" ]; then echo "cluster (infra/cluster.sh):"; bash "$ROOT/infra/cluster.sh" status | sed 's/^/  /'; fi
+    ;;
   install)
     install_redis; install_kafka; install_postgres
     # docker-compose only parses docker-compose.yml in the tests; it needs no engine.
@@ -252,6 +260,8 @@ case "$cmd" in
     command -v chromium >/dev/null || apt_install chromium
     # make certs, the demo's TLS and the security tests make their certificates with openssl.
     command -v openssl >/dev/null || apt_install openssl
+    # The cluster layout's balancer (infra/cluster.sh); its configuration is checked in the tests.
+    command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || apt_install haproxy
     ;;
-  *) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
