@@ -1,5 +1,8 @@
 import type pg from 'pg';
 import type { Logger } from '../logger.js';
+import { FLEET_VIEW, ensureRollups, type RollupResult } from './rollups.js';
+
+export { MOVING_KMH, ROLLUP_VERSION, ensureRollups, type RollupResult } from './rollups.js';
 
 type Queryable = Pick<pg.Pool | pg.Client | pg.ClientBase, 'query'>;
 
@@ -10,10 +13,18 @@ export interface TelemetrySchemaOptions {
   retentionDays: number;
   /** Chunks older than this are compressed. */
   compressAfterHours: number;
+  /**
+   * Without TimescaleDB: build the rollups (rollups.ts) where they are missing, backfilling the
+   * stored history once [true]. False builds none; rollups already there stay maintained (their
+   * triggers are the database's) and read.
+   */
+  rollups?: boolean;
 }
 
 export interface TelemetrySchemaResult {
   timescale: boolean;
+  /** Without TimescaleDB: the rollups present and maintained (none with TimescaleDB). */
+  rollups: RollupResult;
   /** Ids of the TimescaleDB jobs of car_telemetry and its aggregates (compression, retention, refreshes). */
   jobs: number[];
 }
@@ -108,6 +119,12 @@ const refreshPolicies = (retentionDays: number) => [
      schedule_interval => INTERVAL '15 minutes', if_not_exists => TRUE)`,
 ];
 
+/** The rollups' backfill is a transaction: it needs one connection, not a pool. */
+async function oneConnection(db: Queryable): Promise<Queryable> {
+  if ('totalCount' in db) throw new Error('migrateTelemetry needs a client (one connection), not a pool, on PostgreSQL without TimescaleDB');
+  return db;
+}
+
 async function timescaleInstalled(db: Queryable): Promise<boolean> {
   const { rows } = await db.query<{ available: boolean }>(
     "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available",
@@ -156,12 +173,13 @@ export async function migrateTelemetry(db: Queryable, log: Logger, opts: Telemet
   for (const statement of INDEXES) await db.query(statement);
   if (!timescale) {
     await db.query(VIEW_MINUTE);
-    await db.query(VIEW_HOUR);
-    log.warn('TimescaleDB is not installed on this PostgreSQL server: car_telemetry stays a plain table, car_telemetry_1m and fleet_telemetry_1h are plain views, and there is no compression or retention');
-    return { timescale, jobs: [] };
+    const rollups = await ensureRollups(await oneConnection(db), log, { create: opts.rollups !== false, rawFleetView: VIEW_HOUR });
+    await db.query(rollups.telemetry ? FLEET_VIEW : VIEW_HOUR);
+    log.warn(`TimescaleDB is not installed on this PostgreSQL server: car_telemetry stays a plain table, car_telemetry_1m is a plain view, fleet_telemetry_1h ${rollups.telemetry ? 'a view of the rollup fleet_telemetry_hourly (maintained by triggers)' : 'a plain view'}, and there is no compression or retention`);
+    return { timescale, rollups, jobs: [] };
   }
   await db.query(CAGG_MINUTE);
   await db.query(CAGG_HOUR);
   if (opts.policies) await setPolicies(db, opts);
-  return { timescale, jobs: await telemetryJobs(db) };
+  return { timescale, rollups: { telemetry: false, stays: false, backfilled: [] }, jobs: await telemetryJobs(db) };
 }
