@@ -6,13 +6,18 @@
 // into the same table (migrateTelemetry: same hypertable or table, same indexes) in the same run:
 // `psql \copy` on PostgreSQL; on the embedded database, which refuses COPY FROM STDIN over the
 // wire, COPY FROM '/dev/blob' into an in-process PGlite with TimescaleDB (the same engine, no wire).
-// Writer rows/s from its first committed row to its last (its start-up excluded).
+// Writer rows/s from its first committed row to its last (its start-up excluded). On PostgreSQL the
+// writer drains the backlog twice, each time as a new group into a schema of its own: with
+// HISTORY_ROLLUPS=false (no rollups: what it cost before them) and with the rollups (the default:
+// car_telemetry_hourly, fleet_telemetry_hourly kept by triggers in each batch's transaction), so
+// what the rollups cost the writer is measured on the same rows in the same run (BENCH_ROLLUPS=false
+// skips the second drain). The \copy baseline goes into a table without rollups.
 //
 //   flock /tmp/greenlane-bench.lock npm run bench -w history-writer
 //
 // Environment (defaults in brackets): BENCH_EVENTS [200000], BENCH_CARS [1000],
 // BENCH_TARGETS [postgres,embedded], BENCH_POSTGRES_URL [postgres://postgres@127.0.0.1:55432/postgres],
-// BENCH_EMBEDDED_PORT [55497], KAFKA_BROKERS [127.0.0.1:19092]; any HISTORY_* variable reaches the writer.
+// BENCH_EMBEDDED_PORT [55497], KAFKA_BROKERS [127.0.0.1:19092], BENCH_ROLLUPS [true]; any HISTORY_* variable reaches the writer.
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
@@ -33,6 +38,7 @@ const TARGETS = (env.BENCH_TARGETS ?? 'postgres,embedded').split(',');
 const ADMIN_URL = env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:55432/postgres';
 const EMBEDDED_PORT = Number(env.BENCH_EMBEDDED_PORT ?? 55497);
 const BROKERS = (env.KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
+const ROLLUPS = env.BENCH_ROLLUPS !== 'false';
 const PSQL = existsSync('/usr/lib/postgresql/15/bin/psql') ? '/usr/lib/postgresql/15/bin/psql' : 'psql';
 const log = createLogger('history-bench', { LOG_LEVEL: 'error' });
 const kafka = createKafka({ brokers: BROKERS, clientId: 'history-bench', log, quiet: true });
@@ -104,12 +110,12 @@ function spawnNode(script, childEnv) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** The writer from its spawn until every row is committed; rows/s over first row → last row. */
-async function drain(url, schema, target) {
+async function drain(url, schema, target, extraEnv = {}) {
   const port = await freePort();
   const spawned = performance.now();
   const writer = spawnNode('history-writer/dist/src/main.js', {
     KAFKA_BROKERS: BROKERS.join(','), FLEET_EVENTS_TOPIC: topic, HISTORY_GROUP_ID: `bench-history-${runId}-${target}`, DATABASE_URL: url,
-    HISTORY_DB_SCHEMA: schema, HISTORY_HTTP_ADDR: `127.0.0.1:${port}`, HISTORY_RUN_JOBS: 'false',
+    HISTORY_DB_SCHEMA: schema, HISTORY_HTTP_ADDR: `127.0.0.1:${port}`, HISTORY_RUN_JOBS: 'false', ...extraEnv,
   });
   let first;
   let rows = 0;
@@ -155,16 +161,29 @@ async function postgres() {
   const url = u.toString();
   try {
     await withClient(url, async (c) => {
-      for (const s of ['copy_rows', 'writer_rows']) await c.query(`CREATE SCHEMA ${s}`);
+      for (const s of ['copy_rows', 'writer_rows', 'writer_rollups']) await c.query(`CREATE SCHEMA ${s}`);
       await c.query('SET search_path TO copy_rows, public');
-      await migrateTelemetry(c, log, { policies: false, retentionDays: 30, compressAfterHours: 24 });
+      await migrateTelemetry(c, log, { policies: false, retentionDays: 30, compressAfterHours: 24, rollups: false });
     });
     const t = performance.now();
     const copy = spawnSync(PSQL, [url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', 'SET search_path TO copy_rows, public', '-c', `\\copy car_telemetry (${COLUMNS}) FROM '${csvPath}' WITH (FORMAT csv)`], { encoding: 'utf8' });
     if (copy.status !== 0) throw new Error(`psql \\copy failed: ${copy.stderr}`);
     const copySeconds = (performance.now() - t) / 1000;
-    const writer = await drain(url, 'writer_rows', 'postgres');
-    return { target: 'postgresql 15', events: EVENTS, cars: CARS, copy: { seconds: +copySeconds.toFixed(2), rowsPerSecond: Math.round(EVENTS / copySeconds), how: 'psql \\copy' }, writer, ratio: +(writer.rowsPerSecond / (EVENTS / copySeconds)).toFixed(2) };
+    const writer = await drain(url, 'writer_rows', 'postgres', { HISTORY_ROLLUPS: 'false' });
+    say(`postgres, no rollups: ${JSON.stringify(writer)}`);
+    const out = { target: 'postgresql 15', events: EVENTS, cars: CARS, copy: { seconds: +copySeconds.toFixed(2), rowsPerSecond: Math.round(EVENTS / copySeconds), how: 'psql \\copy' }, writer, ratio: +(writer.rowsPerSecond / (EVENTS / copySeconds)).toFixed(2) };
+    if (ROLLUPS) {
+      const rolled = await drain(url, 'writer_rollups', 'postgres-rollups', { HISTORY_ROLLUPS: 'true' });
+      // The rollups hold what the rows hold: samples and distance, per car-hour and per hour.
+      const check = await withClient(url, async (c) => {
+        await c.query('SET search_path TO writer_rollups, public');
+        return (await c.query(`SELECT (SELECT count(*) FROM car_telemetry)::int AS raw_samples, (SELECT sum(samples) FROM car_telemetry_hourly)::int AS car_hourly_samples,
+                                      (SELECT sum(samples) FROM fleet_telemetry_hourly)::int AS fleet_hourly_samples,
+                                      (SELECT round(sum(distance_km)::numeric, 6) FROM car_telemetry)::float8 AS raw_km, (SELECT round(sum(distance_km)::numeric, 6) FROM fleet_telemetry_hourly)::float8 AS fleet_km`)).rows[0];
+      });
+      Object.assign(out, { writerWithRollups: { ...rolled, check }, rollupCost: +(1 - rolled.rowsPerSecond / writer.rowsPerSecond).toFixed(3) });
+    }
+    return out;
   } finally {
     await withClient(ADMIN_URL, (c) => c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
   }

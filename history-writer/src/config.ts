@@ -20,6 +20,8 @@ export interface HistoryConfig {
   /** Run the TimescaleDB jobs from the writer: 'auto' = when the server has no job scheduler. */
   runJobs: 'auto' | boolean;
   jobsIntervalMs: number;
+  /** PostgreSQL without TimescaleDB: build the rollups (common/src/db/rollups.ts) where missing, backfilling the history once. */
+  rollups: boolean;
 }
 
 export const ENVIRONMENT: Array<[string, string]> = [
@@ -38,6 +40,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['HISTORY_COMPRESS_AFTER_HOURS', 'TimescaleDB: chunks older than this are compressed [24]'],
   ['HISTORY_RUN_JOBS', 'run compression, retention and aggregate refreshes from the writer: auto = when the server has no job scheduler (the embedded database) [auto]'],
   ['HISTORY_JOBS_INTERVAL_S', 'how often the writer runs them [60]'],
+  ['HISTORY_ROLLUPS', 'PostgreSQL without TimescaleDB: build the hourly rollups (car_telemetry_hourly, fleet_telemetry_hourly, charging_stays) where missing, backfilling the stored history once; false builds none (rollups already there stay maintained by their triggers) [true]'],
   ['LOG_LEVEL', 'pino level [info]'],
 ];
 
@@ -69,5 +72,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     compressAfterHours: envInt(env, 'HISTORY_COMPRESS_AFTER_HOURS', 24, 1, 876_000),
     runJobs: runJobsOf(env),
     jobsIntervalMs: envInt(env, 'HISTORY_JOBS_INTERVAL_S', 60, 1, 86_400) * 1000,
+    rollups: envBool(env, 'HISTORY_ROLLUPS', true),
   };
 }

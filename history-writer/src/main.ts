@@ -32,7 +32,7 @@ try {
 
   const database = openServiceDatabase({ target: config.database, schema: config.dbSchema, connections: config.connections, log, lockKey: 724243 });
   const schema = await database.migrateLocked(async (client) => {
-    const result = await migrateTelemetry(client, log, { policies: true, retentionDays: config.retentionDays, compressAfterHours: config.compressAfterHours });
+    const result = await migrateTelemetry(client, log, { policies: true, retentionDays: config.retentionDays, compressAfterHours: config.compressAfterHours, rollups: config.rollups });
     let scheduler = false;
     if (result.timescale) {
       // A server that does not show its background workers is taken as one without a scheduler.
@@ -44,7 +44,7 @@ try {
     return { ...result, scheduler };
   });
   const runJobs = schema.timescale && (config.runJobs === 'auto' ? !schema.scheduler : config.runJobs);
-  log.info({ timescale: schema.timescale, jobs: schema.jobs, scheduler: schema.scheduler, writerRunsJobs: runJobs, retentionDays: config.retentionDays }, 'schema ready');
+  log.info({ timescale: schema.timescale, rollups: { telemetry: schema.rollups.telemetry, stays: schema.rollups.stays, backfilled: schema.rollups.backfilled }, jobs: schema.jobs, scheduler: schema.scheduler, writerRunsJobs: runJobs, retentionDays: config.retentionDays }, 'schema ready');
   const jobs = startJobRunner({ jobs: runJobs ? schema.jobs : [], intervalMs: config.jobsIntervalMs, withDb: database.withDb, log, metrics });
 
   const kafka = createKafka({ brokers: config.brokers, clientId: 'history-writer', log });

@@ -1,7 +1,8 @@
 /**
  * The history writer against the real Kafka and, in turn, PostgreSQL 15 (no TimescaleDB: plain
- * table, views, one warning) and the embedded TimescaleDB (hypertable, compression, retention,
- * continuous aggregates, jobs run by the writer since that server has no job scheduler):
+ * table, views, the hourly rollups kept by triggers, one warning) and the embedded TimescaleDB
+ * (hypertable, compression, retention, continuous aggregates, jobs run by the writer since that
+ * server has no job scheduler):
  * every telemetry event lands once, duplicates and a full replay by a new group add nothing,
  * distances and times add up to what the fleet drove, malformed events are skipped and counted.
  */
@@ -26,6 +27,30 @@ async function query<T extends pg.QueryResultRow>(url: string, schema: string | 
   }
 }
 
+/**
+ * PostgreSQL's rollups against the fleet's totals and the raw rows: per car the samples,
+ * distance and charging time; per hour the distinct car-minutes.
+ */
+async function checkRollups(url: string, fleet: Fleet, what: string): Promise<void> {
+  const perCar = await query<{ car_id: string; samples: number; distance_km: number; charging_s: number }>(url, undefined,
+    'SELECT car_id, sum(samples)::int AS samples, sum(distance_km) AS distance_km, sum(charging_s) AS charging_s FROM car_telemetry_hourly GROUP BY car_id ORDER BY car_id');
+  assert.is(perCar.length, fleet.totals.size, what);
+  for (const row of perCar) {
+    const want = fleet.totals.get(row.car_id)!;
+    assert.is(row.samples, want.samples, `${what}: ${row.car_id} samples`);
+    assert.ok(Math.abs(row.distance_km - want.distanceKm) < 1e-6, `${what}: ${row.car_id} distance ${row.distance_km} vs ${want.distanceKm}`);
+    assert.ok(Math.abs(row.charging_s - want.chargingS) < 1e-6, `${what}: ${row.car_id} charging ${row.charging_s} vs ${want.chargingS}`);
+  }
+  const minutes = await query<{ hour: Date; stored: number; raw: number; samples: number; raw_samples: number }>(url, undefined,
+    `SELECT f.hour, f.car_minutes::int AS stored, r.car_minutes AS raw, f.samples::int AS samples, r.samples AS raw_samples
+     FROM fleet_telemetry_hourly f FULL JOIN (
+       SELECT date_bin(INTERVAL '1 hour', time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS hour,
+              count(DISTINCT (car_id, date_trunc('minute', time)))::int AS car_minutes, count(*)::int AS samples
+       FROM car_telemetry GROUP BY 1) r USING (hour)`);
+  assert.ok(minutes.length > 0, what);
+  for (const m of minutes) assert.equal([m.stored, m.samples], [m.raw, m.raw_samples], `${what}: hour ${m.hour?.toISOString()}`);
+}
+
 function merge(...fleets: Fleet[]): Fleet {
   return { events: fleets.flatMap((f) => f.events), telemetry: fleets.reduce((n, f) => n + f.telemetry, 0), totals: new Map(fleets.flatMap((f) => [...f.totals])) };
 }
@@ -35,7 +60,7 @@ const cli = suite('command line');
 cli('--help lists the variables; a bad variable stops the writer with exit 2, naming it', async () => {
   const help = spawnProgram('history-writer/dist/src/main.js', {}, ['--help']);
   assert.is(await help.exited, 0);
-  for (const name of ['HISTORY_RETENTION_DAYS', 'HISTORY_GROUP_ID', 'DATABASE_URL', 'HISTORY_RUN_JOBS']) assert.match(help.output(), name);
+  for (const name of ['HISTORY_RETENTION_DAYS', 'HISTORY_GROUP_ID', 'DATABASE_URL', 'HISTORY_RUN_JOBS', 'HISTORY_ROLLUPS']) assert.match(help.output(), name);
   const bad = spawnProgram('history-writer/dist/src/main.js', { HISTORY_RETENTION_DAYS: 'forever' });
   assert.is(await bad.exited, 2);
   assert.match(bad.output(), /HISTORY_RETENTION_DAYS=\\"forever\\" is invalid/);
@@ -114,6 +139,8 @@ for (const [name, kind] of [['postgresql 15', 'postgres'], ['embedded timescaled
         assert.is(warnings.length, 1, 'one warning');
         const views = await query(url, schema, "SELECT table_name FROM information_schema.views WHERE table_name IN ('car_telemetry_1m', 'fleet_telemetry_1h')");
         assert.is(views.length, 2);
+        // The hourly rollups, kept by triggers in the writer's transactions: the duplicates counted nothing.
+        await checkRollups(url, fleet, 'after the writer');
       }
 
       writer.signal('SIGTERM');
@@ -126,6 +153,7 @@ for (const [name, kind] of [['postgresql 15', 'postgres'], ['embedded timescaled
       assert.is(await metric(replay.port, 'history_rows_inserted_total'), 0);
       assert.is(await metric(replay.port, 'history_rows_duplicate_total'), fleet.telemetry + duplicates.length);
       assert.is(await count(), fleet.telemetry);
+      if (kind === 'postgres') await checkRollups(url, fleet, 'after the replay');
       replay.signal('SIGTERM');
       assert.is(await replay.exited, 0, replay.output());
     } finally {
