@@ -15,6 +15,10 @@
 //   BENCH_EMBEDDED_CARS cars on the embedded database, comma-separated sizes tried in turn [25,100]
 //   BENCH_REQUESTS      requests per endpoint [40]          BENCH_WRITE_RATE  rows/s of the writer [5000]
 //   BENCH_POSTGRES_URL  [postgres://postgres@127.0.0.1:55432/postgres]   BENCH_EMBEDDED_PORT [55498]
+//   BENCH_POSTGRES_DB   a database to keep for the next run [unset: a new one, dropped at the end]. When it
+//                       already holds this bench's history (table bench_history: same cars and days) the
+//                       generation is skipped and that history is measured (its own end time); the rows the
+//                       writer phase added are deleted at the end, so the next run finds the same history.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,13 +40,17 @@ const REQUESTS = Number(env.BENCH_REQUESTS ?? 40);
 const WRITE_RATE = Number(env.BENCH_WRITE_RATE ?? 5000);
 const ADMIN_URL = env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:55432/postgres';
 const EMBEDDED_PORT = Number(env.BENCH_EMBEDDED_PORT ?? 55498);
+const KEEP_DB = env.BENCH_POSTGRES_DB;
+if (KEEP_DB !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(KEEP_DB)) throw new Error('BENCH_POSTGRES_DB: a lower-case SQL identifier');
 const TOKEN = 'bench-operator-token';
 const log = createLogger('analytics-bench', { LOG_LEVEL: 'error' });
 const say = (line) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const children = new Set();
 const results = [];
 // The history ends at the last whole hour, so the range "the last 30 days" is all history.
-const END_MS = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+// A kept database keeps the end time it was generated with.
+let END_MS = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+const RUN_ID = Date.now().toString(36);
 
 /** A compiled program as a child process (killed at the end if still running). */
 function spawnNode(script, childEnv) {
@@ -66,8 +74,11 @@ async function generate(url, cars, timescale) {
       await c.query(chargingDay(dayStart, cars));
       if (d % 5 === 0) say(`  ${DAYS - d + 1}/${DAYS} days generated (${((performance.now() - started) / 1000).toFixed(0)} s)`);
     }
-    await c.query('ANALYZE car_telemetry');
-    await c.query('ANALYZE charging_sessions');
+    // A month-old history has long been vacuumed (autovacuum): done here, not during the measurements.
+    await c.query('VACUUM (ANALYZE) car_telemetry');
+    await c.query('VACUUM (ANALYZE) charging_sessions');
+    await c.query('CREATE TABLE IF NOT EXISTS bench_history (cars int NOT NULL, days int NOT NULL, end_ms bigint NOT NULL)');
+    await c.query('INSERT INTO bench_history VALUES ($1, $2, $3)', [cars, DAYS, END_MS]);
     if (timescale) {
       // No job scheduler on the embedded database: the aggregates are refreshed here, as the history writer would.
       await c.query('CALL refresh_continuous_aggregate(\'car_telemetry_1m\', NULL, NULL)');
@@ -134,7 +145,7 @@ function startWriter(url, cars, rate) {
       const r = { count: batch, eventId: [], carId: [], timeMs: [], lat: [], lon: [], battery: [], velocity: [], stationId: [], charging: [], energyKwh: [], pluggedInMs: [], late: [] };
       for (let i = 0; i < batch; i++, k++) {
         const c = k % cars;
-        r.eventId.push(`bench-live-${k}`); r.carId.push(`CAR-${String(c).padStart(5, '0')}`); r.timeMs.push(END_MS + 60_000 + Math.floor(k / cars) * 2000);
+        r.eventId.push(`bench-live-${RUN_ID}-${k}`); r.carId.push(`CAR-${String(c).padStart(5, '0')}`); r.timeMs.push(END_MS + 60_000 + Math.floor(k / cars) * 2000);
         r.lat.push(40.75); r.lon.push(-73.98); r.battery.push(50); r.velocity.push(30); r.stationId.push(null); r.charging.push(false); r.energyKwh.push(null); r.pluggedInMs.push(null); r.late.push(false);
       }
       rows += await insertRows(client, r);
@@ -153,18 +164,50 @@ function startWriter(url, cars, rate) {
   };
 }
 
-async function benchTarget(target, url, cars, timescale) {
-  say(`${target}: generating ${cars} cars x ${DAYS} days = ${(cars * DAYS * DAY_MINUTES).toLocaleString()} rows`);
-  const generated = await generate(url, cars, timescale);
-  say(`${target}: generated in ${generated.seconds.toFixed(0)} s (${Math.round(generated.rows / generated.seconds)} rows/s)`);
+/** The history a kept database already holds for these cars and days: its end time, or undefined. */
+async function keptHistory(url, cars) {
+  return withClient(url, async (c) => {
+    if ((await c.query("SELECT to_regclass('bench_history') IS NOT NULL AS e")).rows[0].e !== true) return undefined;
+    const { rows } = await c.query('SELECT end_ms FROM bench_history WHERE cars = $1 AND days = $2', [cars, DAYS]);
+    return rows.length === 1 ? Number(rows[0].end_ms) : undefined;
+  });
+}
+
+/** Deletes what the writer phase added after the history's end (a kept database is measured again). */
+async function deleteLiveRows(url) {
+  await withClient(url, async (c) => {
+    const deleted = (await c.query('DELETE FROM car_telemetry WHERE time >= $1', [new Date(END_MS)])).rowCount;
+    say(`deleted the writer phase's ${deleted} rows`);
+  });
+}
+
+async function benchTarget(target, url, cars, timescale, keep = false) {
+  const kept = keep ? await keptHistory(url, cars) : undefined;
+  let generated;
+  if (kept !== undefined) {
+    END_MS = kept;
+    generated = { rows: cars * DAYS * DAY_MINUTES, seconds: 0, reused: true };
+    say(`${target}: reusing the history of ${cars} cars x ${DAYS} days ending ${iso(END_MS)}`);
+  } else {
+    say(`${target}: generating ${cars} cars x ${DAYS} days = ${(cars * DAYS * DAY_MINUTES).toLocaleString()} rows`);
+    generated = await generate(url, cars, timescale);
+    say(`${target}: generated in ${generated.seconds.toFixed(0)} s (${Math.round(generated.rows / generated.seconds)} rows/s)`);
+  }
   const size = await withClient(url, async (c) => (await c.query("SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema')")).rows[0].s).catch(() => null);
   const port = await freePort();
-  const api = spawnNode('analytics-api/dist/src/main.js', { DATABASE_URL: url, ANALYTICS_ADDR: `127.0.0.1:${port}`, OPERATOR_TOKENS: TOKEN });
+  // The per-operator rate limit off: one token sends every request (latency measured, not limits).
+  const api = spawnNode('analytics-api/dist/src/main.js', { DATABASE_URL: url, ANALYTICS_ADDR: `127.0.0.1:${port}`, OPERATOR_TOKENS: TOKEN, OPERATOR_RATE: '0' });
   const base = `http://127.0.0.1:${port}`;
+  const spawned = performance.now();
   try {
-    await waitFor('the API', async () => (await fetch(`${base}/ready`)).ok, 60_000);
+    // Long: on a history without its rollups the API's start-up builds them first (logged).
+    const exited = api.exited.then((code) => { throw new Error(`the API exited (${code}) at start: ${api.output().slice(-2000)}`); });
+    exited.catch(() => undefined);
+    await Promise.race([waitFor('the API', async () => (await fetch(`${base}/ready`)).ok, 3_600_000, 250), exited]);
+    const apiReadySeconds = +((performance.now() - spawned) / 1000).toFixed(1);
+    say(`${target}: the API was ready in ${apiReadySeconds} s`);
     const alone = await measure(base, cars);
-    results.push({ target, cars, days: DAYS, rows: generated.rows, size, generateSeconds: +generated.seconds.toFixed(1), phase: 'alone', endpoints: alone });
+    results.push({ target, cars, days: DAYS, rows: generated.rows, size, generateSeconds: +generated.seconds.toFixed(1), reused: generated.reused === true, apiReadySeconds, phase: 'alone', endpoints: alone });
     say(`${target} alone: ${JSON.stringify(alone)}`);
     const stopWriter = startWriter(url, cars, WRITE_RATE);
     await new Promise((r) => setTimeout(r, 2000));
@@ -175,19 +218,21 @@ async function benchTarget(target, url, cars, timescale) {
   } finally {
     api.proc.kill('SIGTERM');
     await api.exited;
+    if (keep) await deleteLiveRows(url);
   }
 }
 
 async function main() {
   if (TARGETS.includes('postgres')) {
-    const db = `bench_api_${Date.now().toString(36)}`;
-    await withClient(ADMIN_URL, (c) => c.query(`CREATE DATABASE ${db}`));
+    const db = KEEP_DB ?? `bench_api_${RUN_ID}`;
+    const exists = await withClient(ADMIN_URL, async (c) => (await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [db])).rows.length === 1);
+    if (!exists) await withClient(ADMIN_URL, (c) => c.query(`CREATE DATABASE ${db}`));
     const u = new URL(ADMIN_URL);
     u.pathname = `/${db}`;
     try {
-      await benchTarget('postgresql 15', u.toString(), CARS, false);
+      await benchTarget('postgresql 15', u.toString(), CARS, false, KEEP_DB !== undefined);
     } finally {
-      await withClient(ADMIN_URL, (c) => c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
+      if (KEEP_DB === undefined) await withClient(ADMIN_URL, (c) => c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
     }
   }
   if (TARGETS.includes('embedded')) {

@@ -11,8 +11,8 @@ import { refusalHeaders, type OperatorAuth, type OperatorRefusal, type OperatorS
 import {
   BadRequest, METRICS, parseBucket, parseCarId, parseMetric, parseRange, parseStationId, readQuery, type Limits,
 } from './params.js';
-import { fleetQuery, seriesQuery, staysQuery, stationsQuery, tripsQuery, type Query } from './queries.js';
-import { estimateRows, fleetProbes, rangeProbe } from './guard.js';
+import { fleetQuery, seriesQuery, seriesRollupQuery, staysQuery, stationsQuery, stationsRollupQuery, tripsQuery, type Query } from './queries.js';
+import { estimateRows, fleetProbes, movingProbe, rangeProbe, seriesRollupProbes, staysProbe } from './guard.js';
 
 export interface ApiLimits extends Limits {
   /** Most rows a query's scans may read, by the planner's estimate; more is refused (400 too_much_data). */
@@ -27,7 +27,12 @@ export interface ApiDeps {
   limits: ApiLimits;
   /** False on the embedded database: no statement_timeout there. */
   statementTimeout: boolean;
-  /** The database has TimescaleDB (the fleet summary reads a continuous aggregate). */
+  /**
+   * The database has TimescaleDB (the fleet summary reads a continuous aggregate). Without it the
+   * history has rollups (common/src/db/rollups.ts: this API's start-up migration builds them
+   * there), which the fleet summary, whole-hour series and station utilization read, and an
+   * index of the moving samples, which the trips read.
+   */
   timescale: boolean;
   openapi: string;
   log: Logger;
@@ -48,7 +53,8 @@ interface Route {
   path: string;
   pattern: RegExp;
   params: readonly string[];
-  run(match: RegExpExecArray, q: Map<string, string>, limits: ApiLimits): Planned;
+  /** `rollups`: read the rollups (PostgreSQL without TimescaleDB). */
+  run(match: RegExpExecArray, q: Map<string, string>, limits: ApiLimits, rollups: boolean): Planned;
 }
 
 const segment = (match: RegExpExecArray, i: number, parameter: string): string => {
@@ -66,14 +72,15 @@ export const ROUTES: Route[] = [
     path: '/api/v1/cars/{car_id}/series',
     pattern: /^\/api\/v1\/cars\/([^/]+)\/series$/,
     params: ['metric', 'bucket', 'from', 'to'],
-    run(match, q, limits) {
+    run(match, q, limits, rollups) {
       const car = parseCarId(segment(match, 1, 'car_id'));
       const [name, metric] = parseMetric(q.get('metric'));
       const range = rangeOut(q, limits);
       const bucket = parseBucket(q.get('bucket'), range, limits);
+      const rolled = rollups ? seriesRollupQuery(car, metric, bucket.seconds, range, limits.maxPoints) : undefined;
       return {
-        query: seriesQuery(car, metric, bucket.seconds, range, limits.maxPoints),
-        probes: async () => [rangeProbe('car_telemetry', range, { column: 'car_id', value: car })],
+        query: rolled ?? seriesQuery(car, metric, bucket.seconds, range, limits.maxPoints),
+        probes: async () => (rolled ? seriesRollupProbes(range, car) : [rangeProbe('car_telemetry', range, { column: 'car_id', value: car })]),
         shape: (rows) => ({ car_id: car, metric: name, unit: metric.unit, bucket: bucket.label, bucket_seconds: bucket.seconds, from: range.from, to: range.to, points: rows }),
       };
     },
@@ -82,12 +89,12 @@ export const ROUTES: Route[] = [
     path: '/api/v1/cars/{car_id}/trips',
     pattern: /^\/api\/v1\/cars\/([^/]+)\/trips$/,
     params: ['from', 'to'],
-    run(match, q, limits) {
+    run(match, q, limits, rollups) {
       const car = parseCarId(segment(match, 1, 'car_id'));
       const range = rangeOut(q, limits);
       return {
         query: tripsQuery(car, range, limits.maxRows),
-        probes: async () => [rangeProbe('car_telemetry', range, { column: 'car_id', value: car })],
+        probes: async () => [rollups ? movingProbe(range, car) : rangeProbe('car_telemetry', range, { column: 'car_id', value: car })],
         shape: (rows, truncated) => ({
           car_id: car, from: range.from, to: range.to, truncated,
           trips: rows.map((r) => ({ ...r, battery_used: Number(r.start_battery) - Number(r.end_battery) })),
@@ -109,12 +116,12 @@ export const ROUTES: Route[] = [
     path: '/api/v1/stations/utilization',
     pattern: /^\/api\/v1\/stations\/utilization$/,
     params: ['from', 'to', 'station_id'],
-    run(_match, q, limits) {
+    run(_match, q, limits, rollups) {
       const range = rangeOut(q, limits);
       const station = q.has('station_id') ? parseStationId(q.get('station_id')!) : undefined;
       return {
-        query: stationsQuery(range, station, limits.maxRows),
-        probes: async () => [rangeProbe('charging_sessions', range, station === undefined ? undefined : { column: 'station_id', value: station })],
+        query: rollups ? stationsRollupQuery(range, station, limits.maxRows) : stationsQuery(range, station, limits.maxRows),
+        probes: async () => (rollups ? [staysProbe(range, station)] : [rangeProbe('charging_sessions', range, station === undefined ? undefined : { column: 'station_id', value: station })]),
         shape: (rows, truncated) => ({ from: range.from, to: range.to, truncated, stations: rows }),
       };
     },
@@ -202,7 +209,7 @@ export function createApiHandler(deps: ApiDeps) {
       let planned;
       try {
         const url = new URL(req.url ?? '/', 'http://localhost');
-        planned = route.run(match, readQuery(url.searchParams, route.params), deps.limits);
+        planned = route.run(match, readQuery(url.searchParams, route.params), deps.limits, !deps.timescale);
       } catch (error) {
         if (!(error instanceof BadRequest)) {
           deps.log.error({ err: error, route: route.path }, 'request failed');

@@ -28,15 +28,26 @@ export interface Metric {
   gauge: string | null;
   unit: string;
   description: string;
+  /**
+   * The same over car_telemetry_hourly (plain PostgreSQL's rollup): `raw` is the per-row value
+   * summed over car_telemetry rows, `sum`, `min`, `max` the rollup's columns of it; an average
+   * is Σ sum ÷ Σ samples (weighted by samples, never an average of averages).
+   */
+  rollup: { raw: string; sum: string; min: string | null; max: string | null; average: boolean };
 }
 
+const gauge = (column: string) => ({ raw: column, sum: `${column}_sum`, min: `${column}_min`, max: `${column}_max`, average: true });
+
 export const METRICS: Record<string, Metric> = {
-  battery: { value: 'avg(battery)', gauge: 'battery', unit: '%', description: 'battery level, average over the bucket (min and max too)' },
-  velocity: { value: 'avg(velocity)', gauge: 'velocity', unit: 'km/h', description: 'speed, average over the bucket (min and max too)' },
-  distance: { value: 'sum(distance_km)', gauge: null, unit: 'km', description: 'distance driven in the bucket' },
-  charging_time: { value: 'sum(CASE WHEN charging THEN interval_s ELSE 0 END)', gauge: null, unit: 's', description: 'time spent charging in the bucket' },
-  lat: { value: 'avg(lat)', gauge: 'lat', unit: '°', description: 'latitude, average over the bucket' },
-  lon: { value: 'avg(lon)', gauge: 'lon', unit: '°', description: 'longitude, average over the bucket' },
+  battery: { value: 'avg(battery)', gauge: 'battery', unit: '%', description: 'battery level, average over the bucket (min and max too)', rollup: gauge('battery') },
+  velocity: { value: 'avg(velocity)', gauge: 'velocity', unit: 'km/h', description: 'speed, average over the bucket (min and max too)', rollup: gauge('velocity') },
+  distance: { value: 'sum(distance_km)', gauge: null, unit: 'km', description: 'distance driven in the bucket', rollup: { raw: 'distance_km', sum: 'distance_km', min: null, max: null, average: false } },
+  charging_time: {
+    value: 'sum(CASE WHEN charging THEN interval_s ELSE 0 END)', gauge: null, unit: 's', description: 'time spent charging in the bucket',
+    rollup: { raw: 'CASE WHEN charging THEN interval_s ELSE 0 END', sum: 'charging_s', min: null, max: null, average: false },
+  },
+  lat: { value: 'avg(lat)', gauge: 'lat', unit: '°', description: 'latitude, average over the bucket', rollup: gauge('lat') },
+  lon: { value: 'avg(lon)', gauge: 'lon', unit: '°', description: 'longitude, average over the bucket', rollup: gauge('lon') },
 };
 
 const CAR_ID = /^[A-Za-z0-9._:-]{1,128}$/;
