@@ -16,6 +16,10 @@ export interface BookingConfig {
   resyncMs: number;
   /** BOOKING_PRICE_CACHE_MS: how long one grid price answer serves bookings. */
   priceCacheMs: number;
+  /** BOOKING_WAIT_REPLICAS: replicas that must hold a booking before it is confirmed (Redis WAIT); 0 = none. */
+  waitReplicas: number;
+  /** BOOKING_WAIT_TIMEOUT_MS: how long a confirmation waits for them. */
+  waitTimeoutMs: number;
 }
 
 export const BOOKING_ENV: Array<[variable: string, description: string]> = [
@@ -26,6 +30,8 @@ export const BOOKING_ENV: Array<[variable: string, description: string]> = [
   ['BOOKING_NOTICE_LEASE_MS', 'retry an undelivered expiry event after [30000]'],
   ['BOOKING_RESYNC_MS', 'reload the occupied-slot mirror every [30000]'],
   ['BOOKING_PRICE_CACHE_MS', 'reuse the grid price for bookings this long; 0 = ask every time [1000]'],
+  ['BOOKING_WAIT_REPLICAS', 'Redis replicas that must hold a booking before the car is told CONFIRMED (WAIT), so a confirmed booking survives the loss of the primary; 0 = no wait [0]'],
+  ['BOOKING_WAIT_TIMEOUT_MS', 'how long a confirmation waits for those replicas; short of them the car is answered FAILED and asks again [1000]'],
 ];
 
 /** Throws ConfigError naming the variable on a bad value. */
@@ -38,5 +44,7 @@ export function readBookingConfig(env: Record<string, string | undefined>): Book
     noticeLeaseMs: envInt(env, 'BOOKING_NOTICE_LEASE_MS', 30_000, 100, 3_600_000),
     resyncMs: envInt(env, 'BOOKING_RESYNC_MS', 30_000, 100, 3_600_000),
     priceCacheMs: envInt(env, 'BOOKING_PRICE_CACHE_MS', 1000, 0, 900_000),
+    waitReplicas: envInt(env, 'BOOKING_WAIT_REPLICAS', 0, 0, 16),
+    waitTimeoutMs: envInt(env, 'BOOKING_WAIT_TIMEOUT_MS', 1000, 1, 60_000),
   };
 }

@@ -132,6 +132,11 @@ class Desk implements BookingDesk {
 
     const position = { lat: status.latitude, lon: status.longitude, battery: status.batteryLevel, velocity: status.velocity };
     const outcome = str(result.outcome);
+    if ((outcome === 'confirmed' || outcome === 'held') && !(await this.replicated())) {
+      // The slot stays reserved for this car: asking again finds it held and confirms once replicated.
+      const message = `booking not confirmed yet: the booking store has fewer than ${this.config.waitReplicas} replica(s) in sync; ask again`;
+      return response(BookingStatus.BOOKING_FAILED, { carId, bookingId: '', stationId: str(result.station_id) ?? preferred, message, priceRate: price ?? 0, timestamp: now });
+    }
     if (outcome === 'confirmed' || outcome === 'held') {
       const bookingId = str(result.booking_id) ?? '';
       const stationId = str(result.station_id) ?? '';
@@ -186,6 +191,19 @@ class Desk implements BookingDesk {
       }),
     ]);
     return response(BookingStatus.BOOKING_FAILED, { carId, bookingId: '', stationId: preferred, message, priceRate, timestamp: now });
+  }
+
+  /**
+   * Whether the writes of this connection so far (the reservation just made) are on
+   * BOOKING_WAIT_REPLICAS replicas: Redis WAIT, on the same connection as the write. A booking is
+   * confirmed to a car only then, so Sentinel promoting a replica never loses a confirmed booking.
+   */
+  private async replicated(): Promise<boolean> {
+    const { waitReplicas, waitTimeoutMs } = this.config;
+    if (waitReplicas === 0) return true;
+    const acknowledged = Number(await this.redis.sendCommand(['WAIT', String(waitReplicas), String(waitTimeoutMs)]));
+    if (acknowledged < waitReplicas) this.log.warn({ acknowledged, waitReplicas }, 'a booking reached fewer replicas than required: not confirmed');
+    return acknowledged >= waitReplicas;
   }
 
   async observe(status: CarStatus): Promise<void> {
