@@ -7,8 +7,10 @@
  * the valid traffic lost nothing (the chaos checker). And hostile HTTP to the command API
  * (lib/fuzz-commands.mjs) beside valid commands: every bad request answered with its 4xx and a JSON
  * {error}, counted in command_api_requests_refused_total; the valid commands checked like a fault
- * run's (lib/commands.mjs).
- *   node chaos/fuzz.mjs [--wild 60000] [--raw 26000] [--poison 20000] [--commands 20000] [--offset 200] [--keep-infra] [--json]
+ * run's (lib/commands.mjs). And hostile credentials and TLS handshakes (lib/fuzz-auth.mjs) at two
+ * ingestions of their own, TLS + JWT and mutual TLS, with valid cars streaming through both: every
+ * refusal counted by its reason, nothing of a refused call stored, the valid cars lose nothing.
+ *   node chaos/fuzz.mjs [--wild 60000] [--raw 26000] [--poison 20000] [--commands 20000] [--auth 5000] [--auth-flood 2000] [--offset 200] [--keep-infra] [--json]
  */
 import { parseArgs } from 'node:util';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -21,6 +23,7 @@ import { RAW, frame, poison, rawHeaders, wild } from './lib/fuzz-inputs.mjs';
 import { pooled, sendStream, sessionPool } from './lib/fuzz-wire.mjs';
 import { checkCommands, longestLifetimeMs, startCommandDriver, waitRelayed } from './lib/commands.mjs';
 import { commandApiRefused, fuzzCommandApi } from './lib/fuzz-commands.mjs';
+import { checkAuth, formatAuth, fuzzAuth, prepareAuth, startAuthCars, startAuthIngestions } from './lib/fuzz-auth.mjs';
 
 const { Kafka, logLevel } = kafkajs;
 /** The private stack's own token (its ingestion accepts nothing else). */
@@ -28,14 +31,25 @@ const TOKEN = CHAOS_TOKEN;
 const FAILED = 2;
 
 export async function runFuzz(options = {}) {
-  const o = { wild: 60_000, raw: 26_000, poison: 20_000, commands: 20_000, commandRate: 10, perStream: 500, concurrency: 48, cars: 40, intervalMs: 200, warmupSec: 20, tailSec: 10, offset: 200, keepInfra: false, ...options };
+  const o = {
+    wild: 60_000, raw: 26_000, poison: 20_000, commands: 20_000, commandRate: 10,
+    auth: 5000, authFlood: 2000, authCarFlood: 1000, authCars: 10,
+    perStream: 500, concurrency: 48, cars: 40, intervalMs: 200, warmupSec: 20, tailSec: 10, offset: 200, keepInfra: false, ...options,
+  };
+  // The command API and its valid commands run when there is something to send to it; the auth phase when it has a volume.
+  const commandsOn = o.commands > 0 || o.commandRate > 0;
+  const authOn = o.auth > 0 || o.authFlood > 0 || o.authCarFlood > 0;
   const cfg = stackConfig(o.offset);
   const runId = `fuzz-${Date.now()}`;
   const dir = join(cfg.cache, 'runs', runId);
   mkdirSync(dir, { recursive: true });
   const db = runId.replace(/-/g, '_');
   const u = urls(cfg, db);
-  say(`fuzz ${runId}: ${o.wild} wild CarStatus, ${o.raw} broken raw streams, ${o.poison} poison events, ${o.commands} hostile command API requests; ${o.cars} valid cars alongside; logs ${dir}`);
+  say(
+    `fuzz ${runId}: ${o.wild} wild CarStatus, ${o.raw} broken raw streams, ${o.poison} poison events, ${o.commands} hostile command API requests, ` +
+      `${authOn ? `${o.auth} hostile credentials and handshakes, a ${o.authFlood}-stream flood, a car ${o.authCarFlood} messages at once; ` : ''}` +
+      `${o.cars} valid cars alongside${authOn ? ` (and ${2 * o.authCars} over TLS + JWT and mutual TLS)` : ''}; logs ${dir}`,
+  );
   await prepareRun(cfg, u, db);
 
   const dlqTopic = `${runId}-dlq`;
@@ -45,11 +59,20 @@ export async function runFuzz(options = {}) {
   const started = Date.now();
   let pool;
   let driver;
+  let auth;
+  let authSims = [];
   try {
+    // The auth phase's certificates and keys are made while the stack starts.
+    const authPrepared = authOn ? prepareAuth({ cfg, dir, topic: runId, runId, cars: o.authCars }) : undefined;
+    authPrepared?.catch(() => {});
     await services.grid.start();
     await services.ingestion[0].start();
     for (const s of services.pricing) await s.start();
-    await services.commandApi.start();
+    if (commandsOn) await services.commandApi.start();
+    if (authPrepared) {
+      auth = await authPrepared;
+      await startAuthIngestions(auth);
+    }
     const before = {
       rejected: await metric(ingestionMetrics, 'ingestion_messages_rejected_total'),
       unauthenticated: await metric(ingestionMetrics, 'ingestion_errors_total', 'kind="unauthenticated"'),
@@ -69,6 +92,7 @@ export async function runFuzz(options = {}) {
       commandLog,
       logDir: dir,
     });
+    if (auth) authSims = startAuthCars(auth, { intervalMs: o.intervalMs, logDir: dir });
     // Valid cars first, so some are charging (and being priced) while the bad input arrives.
     await sleep(o.warmupSec * 1000);
 
@@ -107,11 +131,13 @@ export async function runFuzz(options = {}) {
       count(kind.kind, result.outcome);
     });
     // 4. hostile HTTP to the command API, beside valid commands to the valid cars (the driver)
-    const refusedBefore = await commandApiRefused(cfg);
+    const refusedBefore = commandsOn ? await commandApiRefused(cfg) : null;
     const validCars = Array.from({ length: o.cars }, (_, k) => `${prefix}${String(k + 1).padStart(3, '0')}`);
     const acceptedLog = join(dir, 'commands-accepted.log');
-    driver = startCommandDriver({ apiUrl: commandApiUrl(cfg), token: CHAOS_OPERATOR_TOKEN, cars: validCars, acceptedLog, redisUrl: u.redisUrl, rate: o.commandRate, say });
-    const commandJob = fuzzCommandApi(cfg, { count: o.commands, car: validCars[0], driver });
+    if (commandsOn) driver = startCommandDriver({ apiUrl: commandApiUrl(cfg), token: CHAOS_OPERATOR_TOKEN, cars: validCars, acceptedLog, redisUrl: u.redisUrl, rate: o.commandRate, say });
+    const commandJob = commandsOn ? fuzzCommandApi(cfg, { count: o.commands, car: validCars[0], driver }) : Promise.resolve(undefined);
+    // 5. hostile credentials and handshakes at the TLS + JWT and mutual-TLS ingestions
+    const authJob = auth ? fuzzAuth(auth, { count: o.auth, flood: o.authFlood, carFloodMessages: o.authCarFlood }) : Promise.resolve(undefined);
     // 3. poison straight to the topic
     const kafka = new Kafka({ brokers: u.brokers, clientId: 'chaos-fuzz', logLevel: logLevel.NOTHING });
     const producer = kafka.producer();
@@ -125,13 +151,19 @@ export async function runFuzz(options = {}) {
       await producer.disconnect();
     })();
     const fuzzStart = Date.now();
-    const [, , , commandFuzz] = await Promise.all([wildJob, rawJob, poisonJob, commandJob]);
-    await driver.stop();
-    const commandsOpen = await driver.waitFinal(Date.now() + longestLifetimeMs() + 5_000);
-    const relayed = await waitRelayed(u.redisUrl, Date.now() + 30_000);
-    const refusedAfter = await commandApiRefused(cfg);
-    const drove = driver.summary();
-    driver = undefined;
+    const [, , , commandFuzz, authTally] = await Promise.all([wildJob, rawJob, poisonJob, commandJob, authJob]);
+    let commandsOpen;
+    let relayed = true;
+    let refusedAfter = null;
+    let drove;
+    if (driver) {
+      await driver.stop();
+      commandsOpen = await driver.waitFinal(Date.now() + longestLifetimeMs() + 5_000);
+      relayed = await waitRelayed(u.redisUrl, Date.now() + 30_000);
+      refusedAfter = await commandApiRefused(cfg);
+      drove = driver.summary();
+      driver = undefined;
+    }
     const fuzzSec = (Date.now() - fuzzStart) / 1000;
     say(`fuzz sent in ${fuzzSec.toFixed(1)} s; valid acks so far ${countAcked([ackedLog])}`);
     pool.close();
@@ -139,7 +171,9 @@ export async function runFuzz(options = {}) {
 
     await sleep(o.tailSec * 1000);
     sim.stop();
+    for (const s of authSims) s.stop();
     const simulator = await sim.done;
+    const authSummaries = await Promise.all(authSims.map((s) => s.done));
     const lag = await waitDrained(u.brokers, runId, `${runId}-pricing`, 180_000);
     const after = {
       rejected: await metric(ingestionMetrics, 'ingestion_messages_rejected_total'),
@@ -148,18 +182,22 @@ export async function runFuzz(options = {}) {
         await Promise.all(cfg.pricing.map((p) => metric(`http://127.0.0.1:${p.httpPort}/metrics`, 'pricing_dead_letters_total')))
       ).reduce((a, b) => a + b, 0),
     };
+    const ready = (url) => fetch(url).then((r) => r.ok, () => false);
     const alive = await Promise.all(
-      [`http://127.0.0.1:${cfg.ingestion[0].httpPort}/ready`, ...cfg.pricing.map((p) => `http://127.0.0.1:${p.httpPort}/ready`), `${commandApiUrl(cfg)}/ready`].map((url) =>
-        fetch(url).then((r) => r.ok, () => false),
-      ),
+      [`http://127.0.0.1:${cfg.ingestion[0].httpPort}/ready`, ...cfg.pricing.map((p) => `http://127.0.0.1:${p.httpPort}/ready`), ...(commandsOn ? [`${commandApiUrl(cfg)}/ready`] : [])].map(ready),
     );
+    const authAlive = auth ? { 'ingestion-tls': await ready(auth.readyUrl.tls), 'ingestion-mtls': await ready(auth.readyUrl.mtls) } : {};
+    const authServices = auth ? [auth.services.tls, auth.services.mtls] : [];
     const crashes = services.all().flatMap((s) => s.crashes.map((c) => ({ service: s.name, ...c })));
-    for (const s of services.all()) await s.stop(15_000, true);
+    const authCrashes = authServices.flatMap((s) => s.crashes.map((c) => ({ service: s.name, ...c })));
+    for (const s of [...services.all(), ...authServices]) await s.stop(15_000, true);
 
-    // What reached the topics: no fuzz car, one dead letter per poison event.
+    // What reached the topics: no fuzz car (nor any car of a refused credential), one dead letter per poison event.
     let fuzzOnTopic = 0;
+    let authFuzzOnTopic = 0;
     await readTopic(u.brokers, runId, (value) => {
       if (value !== null && value.includes('"car_id":"FUZZ')) fuzzOnTopic += 1;
+      if (value !== null && auth && value.includes(auth.ctx.fuzzCar)) authFuzzOnTopic += 1;
     });
     const dlqKeys = new Set();
     let dlqMessages = 0;
@@ -176,20 +214,36 @@ export async function runFuzz(options = {}) {
     const rawOk = Object.entries(outcomes)
       .filter(([k]) => k !== 'wild-values')
       .reduce((n, [, o2]) => n + (o2['grpc-0'] ?? 0), 0);
-    const valid = await check({ brokers: u.brokers, topic: runId, dbUrl: u.dbUrl, redisUrl: u.redisUrl, ackedLogs: [ackedLog], faults: [] });
-    const validCommands = await checkCommands({
-      brokers: u.brokers,
-      redisUrl: u.redisUrl,
-      commands: { acceptedLog, commandLogs: [commandLog], topic: commandsTopic(runId), driver: drove },
-    });
+    const valid = await check({ brokers: u.brokers, topic: runId, dbUrl: u.dbUrl, redisUrl: u.redisUrl, ackedLogs: [ackedLog, ...authSims.map((s) => s.ackedLog)], faults: [] });
+    const validCommands = drove
+      ? await checkCommands({
+          brokers: u.brokers,
+          redisUrl: u.redisUrl,
+          commands: { acceptedLog, commandLogs: [commandLog], topic: commandsTopic(runId), driver: drove },
+        })
+      : undefined;
     // Every refusal the API made is counted: the hostile requests (all of them, a 2xx for one is
     // already a failure), and whatever the valid traffic was refused (none expected).
-    const driverServerErrors = Object.entries(drove.retryCauses).filter(([k]) => /^5\d\d$/.test(k)).reduce((n, [, v]) => n + v, 0);
-    const driverRefused = Object.values(drove.refused).reduce((a, b) => a + b, 0);
-    const refusedExpected = commandFuzz.sent - commandFuzz.accepted2xx + driverRefused + driverServerErrors + (commandFuzz.validReads.sent - commandFuzz.validReads.ok);
+    let refusedExpected;
+    if (commandFuzz && drove) {
+      const driverServerErrors = Object.entries(drove.retryCauses).filter(([k]) => /^5\d\d$/.test(k)).reduce((n, [, v]) => n + v, 0);
+      const driverRefused = Object.values(drove.refused).reduce((a, b) => a + b, 0);
+      refusedExpected = commandFuzz.sent - commandFuzz.accepted2xx + driverRefused + driverServerErrors + (commandFuzz.validReads.sent - commandFuzz.validReads.ok);
+    }
+    const authVerdict = authTally
+      ? await checkAuth(auth, authTally, {
+          redisUrl: u.redisUrl,
+          onTopic: authFuzzOnTopic,
+          sims: authSims,
+          summaries: authSummaries,
+          alive: authAlive,
+          crashes: authCrashes,
+          expectedCars: 2 * o.authCars,
+        })
+      : null;
 
     Object.assign(report, {
-      sent: { wild: o.wild, raw: o.raw, poison: o.poison, total: o.wild + o.raw + o.poison, seconds: fuzzSec },
+      sent: { wild: o.wild, raw: o.raw, poison: o.poison, auth: authVerdict?.sent ?? 0, total: o.wild + o.raw + o.poison, seconds: fuzzSec },
       outcomes,
       ingestion: {
         failedAnswers,
@@ -203,12 +257,15 @@ export async function runFuzz(options = {}) {
       },
       pricing: { poisonSent: o.poison, dlqMessages, dlqHigh: dlqOffsets.reduce((n, p) => n + Number(p.high), 0), deadLettersMetric: after.deadLetters, lagAtEnd: lag },
       fuzzEventsOnTopic: fuzzOnTopic,
-      commandApi: {
-        ...commandFuzz,
-        refusedMetricDelta: refusedAfter === null || refusedBefore === null ? null : refusedAfter - refusedBefore,
-        refusedExpected,
-        valid: { driver: drove, notFinalAtEnd: commandsOpen, relayed, check: validCommands },
-      },
+      commandApi: commandFuzz
+        ? {
+            ...commandFuzz,
+            refusedMetricDelta: refusedAfter === null || refusedBefore === null ? null : refusedAfter - refusedBefore,
+            refusedExpected,
+            valid: { driver: drove, notFinalAtEnd: commandsOpen, relayed, check: validCommands },
+          }
+        : null,
+      auth: authVerdict,
       alive,
       crashes,
       simulator,
@@ -228,22 +285,25 @@ export async function runFuzz(options = {}) {
       lag === 0 &&
       simulator.rejected === 0 &&
       valid.ok &&
-      commandFuzz.sent === o.commands &&
-      commandFuzz.answeredAsExpected === commandFuzz.sent &&
-      commandFuzz.serverErrors === 0 &&
-      commandFuzz.accepted2xx === 0 &&
-      commandFuzz.unanswered === 0 &&
-      commandFuzz.validReads.ok === commandFuzz.validReads.sent &&
-      report.commandApi.refusedMetricDelta === refusedExpected &&
-      relayed &&
-      validCommands.ok;
+      (!commandsOn ||
+        (commandFuzz.sent === o.commands &&
+          commandFuzz.answeredAsExpected === commandFuzz.sent &&
+          commandFuzz.serverErrors === 0 &&
+          commandFuzz.accepted2xx === 0 &&
+          commandFuzz.unanswered === 0 &&
+          commandFuzz.validReads.ok === commandFuzz.validReads.sent &&
+          report.commandApi.refusedMetricDelta === refusedExpected &&
+          relayed &&
+          validCommands.ok)) &&
+      (authVerdict === null || authVerdict.ok);
     report.elapsedSec = Math.round((Date.now() - started) / 1000);
     writeFileSync(join(dir, 'report.json'), JSON.stringify(report, null, 2));
     return report;
   } finally {
     pool?.close();
     await driver?.stop().catch(() => {});
-    for (const s of services.all()) await s.stop(15_000, true).catch(() => {});
+    for (const s of authSims) s.stop();
+    for (const s of [...services.all(), ...(auth ? [auth.services.tls, auth.services.mtls] : [])]) await s.stop(15_000, true).catch(() => {});
     if (!o.keepInfra) await infraStop(cfg, 'redis', 'kafka', 'postgres').catch(() => {});
   }
 }
@@ -259,7 +319,8 @@ export function formatFuzz(r) {
       `unauthenticated ${i.unauthenticatedSent} = errors_total{unauthenticated} +${i.unauthenticatedMetricDelta}; broken streams ended OK ${i.rawStreamsEndedOk}; hung ${i.hung}`,
     `outcomes: ${Object.entries(r.outcomes).map(([k, v]) => `${k} ${JSON.stringify(v)}`).join('; ')}`,
     `pricing: poison ${p.poisonSent} → dead-letter topic ${p.dlqMessages} (dead_letters_total ${p.deadLettersMetric}); lag at end ${p.lagAtEnd}; fuzz cars on the topic ${r.fuzzEventsOnTopic}`,
-    formatCommandFuzz(r.commandApi),
+    ...(r.commandApi ? [formatCommandFuzz(r.commandApi)] : []),
+    ...(r.auth ? [formatAuth(r.auth)] : []),
     `processes: crashes ${r.crashes.length === 0 ? 'none' : JSON.stringify(r.crashes)}; ready at end ${JSON.stringify(r.alive)}`,
     `valid traffic: sent ${r.simulator.sent} acked ${r.simulator.acked} rejected ${r.simulator.rejected}; lost ${t.lost}; charging samples ${t.chargingSamples}, rows ${t.rows} (missing ${t.missingRows}, duplicated ${t.duplicatedRows}, unexplained ${t.unexplainedRows}); energy violations ${t.energyViolations}; slot violations ${t.slotViolations}`,
   ].join('\n');
@@ -287,6 +348,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       raw: { type: 'string' },
       poison: { type: 'string' },
       commands: { type: 'string' },
+      auth: { type: 'string' },
+      'auth-flood': { type: 'string' },
+      'auth-car-flood': { type: 'string' },
+      'auth-cars': { type: 'string' },
       offset: { type: 'string' },
       'keep-infra': { type: 'boolean' },
       json: { type: 'boolean' },
@@ -300,6 +365,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   --raw N         broken raw HTTP/2 gRPC streams, one bad message each [26000]
   --poison N      poison events written straight to the topic [20000]
   --commands N    hostile HTTP requests to the command API, beside valid commands [20000]
+  --auth N        hostile credentials and TLS handshakes at a TLS + JWT and a mutual-TLS ingestion,
+                  cycling through the kinds of lib/fuzz-auth.mjs, beside valid cars [5000]
+  --auth-flood N  new streams from one address, as fast as they go (past 200 + 20/s: refused) [2000]
+  --auth-car-flood N  messages of one car on one stream at once (past 100 + 10/s: "rate limited") [1000]
+  --auth-cars N   valid cars through each of the two (JWT per car; certificate per car) [10]
+                  (--auth 0 --auth-flood 0 --auth-car-flood 0: no auth phase)
   --offset N      added to every private port [200]
   --keep-infra    leave the private Redis, Kafka and PostgreSQL running
   --results FILE  also write the report JSON there
@@ -309,7 +380,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   }
   const n = (v) => (v === undefined ? undefined : Number(v));
   const opts = Object.fromEntries(
-    Object.entries({ wild: n(values.wild), raw: n(values.raw), poison: n(values.poison), commands: n(values.commands), offset: n(values.offset), keepInfra: values['keep-infra'] }).filter(([, v]) => v !== undefined),
+    Object.entries({
+      wild: n(values.wild), raw: n(values.raw), poison: n(values.poison), commands: n(values.commands),
+      auth: n(values.auth), authFlood: n(values['auth-flood']), authCarFlood: n(values['auth-car-flood']), authCars: n(values['auth-cars']),
+      offset: n(values.offset), keepInfra: values['keep-infra'],
+    }).filter(([, v]) => v !== undefined),
   );
   const report = await runFuzz(opts);
   if (values.results) writeFileSync(values.results, JSON.stringify(report, null, 2));

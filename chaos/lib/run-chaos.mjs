@@ -74,19 +74,23 @@ export function sampleRows(dbUrl) {
 
 /**
  * The simulator as a child process, run until stopped (SIGTERM makes it print its summary). It
- * sends the stack's own token (CHAOS_TOKEN), whatever the shell's API_TOKEN. `done` resolves with
- * its summary; `exitedEarly` rejects, with the simulator's own words, when it exits unasked (a
- * refused token stops it at once: exit 3).
+ * sends the stack's own token (CHAOS_TOKEN), whatever the shell's API_TOKEN; `token: null` sends
+ * none (cars that prove who they are with `args`: --tls-ca, --jwt-key, --cert-dir). `done`
+ * resolves with its summary; `exitedEarly` rejects, with the simulator's own words, when it exits
+ * unasked (a refused token stops it at once: exit 3).
  */
-export function startSimulator({ name, target, cars, intervalMs, seed, prefix, ackedLog, commandLog, logDir }) {
+export function startSimulator({ name, target, cars, intervalMs, seed, prefix, ackedLog, commandLog, logDir, token = CHAOS_TOKEN, args = [] }) {
   const logPath = join(logDir, `${name}.log`);
   const log = createWriteStream(logPath);
+  // The shell's credentials for the simulator never reach it: only what this run gives.
+  const env = { ...process.env, API_TOKEN: token ?? undefined, LOG_LEVEL: 'warn' };
+  for (const k of Object.keys(env)) if (/^SIM_(JWT|TLS)/.test(k)) delete env[k];
   const child = spawn(
     process.execPath,
-    [join(ROOT, 'simulator/dist/src/main.js'), '--mode', 'realistic', '--target', target, '--token', CHAOS_TOKEN, '--cars', String(cars),
+    [join(ROOT, 'simulator/dist/src/main.js'), '--mode', 'realistic', '--target', target, ...(token === null ? [] : ['--token', token]), '--cars', String(cars),
       '--interval', `${intervalMs}ms`, '--duration', '0', '--seed', String(seed), '--car-prefix', prefix, '--channels', '4', '--json', '--acked-log', ackedLog,
-      ...(commandLog ? ['--command-log', commandLog] : [])],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, API_TOKEN: CHAOS_TOKEN, LOG_LEVEL: 'warn' } },
+      ...(commandLog ? ['--command-log', commandLog] : []), ...args],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env },
   );
   let out = '';
   let err = '';

@@ -34,6 +34,8 @@ export function stackConfig(offset = 0) {
     postgresPort: 55532 + offset,
     gridPort: 18081 + offset,
     ingestion: [0, 1].map((i) => ({ grpcPort: 15051 + offset + i, httpPort: 19464 + offset + 10 * i })),
+    /** The auth fuzz phase's ingestions (lib/fuzz-auth.mjs): TLS + JWT, and mutual TLS. */
+    authIngestion: { tls: { grpcPort: 15053 + offset, httpPort: 19484 + offset }, mtls: { grpcPort: 15054 + offset, httpPort: 19494 + offset } },
     pricing: [0, 1].map((i) => ({ httpPort: 19465 + offset + 10 * i })),
     /** The command API (its default 8091 + 10000, like the grid mock's 8081). */
     commandApiPort: 18091 + offset,
@@ -178,6 +180,21 @@ export function commandApiUrl(cfg) {
 }
 export const commandsTopic = (topic) => `${topic}-commands`;
 
+/** What every ingestion of a stack runs with: the stack's Kafka, Redis and grid mock, `topic`, the ports `p` ({ grpcPort, httpPort }). */
+export function ingestionEnv(cfg, topic, p) {
+  const u = urls(cfg, 'unused');
+  return {
+    KAFKA_BROKERS: u.brokers.join(','),
+    FLEET_EVENTS_TOPIC: topic,
+    GRID_URL: u.gridUrl,
+    LOG_LEVEL: process.env.CHAOS_LOG_LEVEL ?? 'info',
+    INGESTION_ADDR: `127.0.0.1:${p.grpcPort}`,
+    INGESTION_HTTP_ADDR: `127.0.0.1:${p.httpPort}`,
+    REDIS_URL: u.redisUrl,
+    FLEET_EVENTS_PARTITIONS: '6',
+  };
+}
+
 /**
  * The services of one run; `ingestions` 1 or 2, always two pricing workers, and the command API
  * (started by the runs that send commands; restartable like the others).
@@ -193,11 +210,7 @@ export function createServices(cfg, { topic, dlqTopic, groupId, dbUrl, logDir, i
         `ingestion-${i + 1}`,
         'ingestion/dist/src/main.js',
         {
-          ...common,
-          INGESTION_ADDR: `127.0.0.1:${p.grpcPort}`,
-          INGESTION_HTTP_ADDR: `127.0.0.1:${p.httpPort}`,
-          REDIS_URL: u.redisUrl,
-          FLEET_EVENTS_PARTITIONS: '6',
+          ...ingestionEnv(cfg, topic, p),
           API_TOKENS: CHAOS_TOKEN,
           // No per-car or per-address rate limits: the fault and scale runs drive load cars (far
           // above 50 msgs/s each) and open many streams from one address (127.0.0.1), and they
