@@ -298,8 +298,10 @@ const pad = (v, n) => String(v ?? '-').padStart(n);
 const problems = (r) => (r.failed || r.rejected ? ` (failed ${r.failed}, rejected ${r.rejected}${r.firstError ? `: ${r.firstError}` : ''})` : '');
 const verdict = (ratio) => (ratio === null ? '-' : ratio >= TARGET_RATIO ? 'met' : 'NOT met');
 
+/** The 1-minute load average: on a shared machine, what else competed for the cores. */
+const loadAverage = () => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 const results = {
-  topic: TOPIC, note: env.BENCH_NOTE ?? 'shared 2-core machine', cars: CARS, threads: THREADS, warmupSec: WARMUP, seconds: SECONDS, rounds: ROUNDS,
+  topic: TOPIC, note: env.BENCH_NOTE ?? 'shared 2-core machine', loadAverage: { start: loadAverage(), end: undefined }, cars: CARS, threads: THREADS, warmupSec: WARMUP, seconds: SECONDS, rounds: ROUNDS,
   targetRatio: TARGET_RATIO, certsDir: madeCerts ? undefined : certsDir, certsSec,
   throughput: undefined, steady: undefined, handshakes: undefined, echo: undefined,
 };
@@ -388,7 +390,7 @@ let exitCode = 0;
 try {
   console.log(
     `ingestion: plaintext vs TLS vs mutual TLS (three instances, topic ${TOPIC}, ${REDIS_URL}); load generator: simulator --mode load, ` +
-      `${CARS} cars over ${CARS} connections, ${THREADS} threads, ${WARMUP} s warm-up per run not counted; ${ROUNDS} round(s); ${results.note}` +
+      `${CARS} cars over ${CARS} connections, ${THREADS} threads, ${WARMUP} s warm-up per run not counted; ${ROUNDS} round(s); ${results.note}; load average ${results.loadAverage.start}` +
       `; certificates ${madeCerts ? `made in ${certsSec} s` : `from ${certsDir}`}`,
   );
 
@@ -469,7 +471,9 @@ try {
   // The summary the issue asks for: each ratio against its target.
   const lines = [];
   for (const t of ['tls', 'mtls']) {
-    if (results.throughput) lines.push(`${LABEL[t]} throughput ÷ plaintext ${results.throughput.ratio[t]} (target ≥ ${TARGET_RATIO}: ${verdict(results.throughput.ratio[t])})`);
+    if (results.throughput) {
+      lines.push(`${LABEL[t]} throughput ÷ plaintext ${results.throughput.ratio[t]} (target ≥ ${TARGET_RATIO}: ${verdict(results.throughput.ratio[t])}); the ingestion's CPU per ack ×${results.throughput.cpuRatio[t]}`);
+    }
     if (results.steady) lines.push(`${LABEL[t]} steady p99: plaintext ÷ ${LABEL[t]} ${results.steady.p99Ratio[t]} (target ≥ ${TARGET_RATIO}: ${verdict(results.steady.p99Ratio[t])})`);
     if (results.handshakes) lines.push(`${LABEL[t]} new streams/s sustained ${results.handshakes[t].streams.perSec} (connect→ack p99 ${ms(results.handshakes[t].streams.p99)} ms), telemetry p99 meanwhile ${ms(results.handshakes[t].telemetry.p99)} ms`);
   }
@@ -498,7 +502,8 @@ try {
   if (madeCerts) rmSync(certsDir, { recursive: true, force: true });
 }
 results.elapsedSec = Math.round(performance.now() / 1000);
-console.log(`(${results.elapsedSec} s in all)`);
+results.loadAverage.end = loadAverage();
+console.log(`(${results.elapsedSec} s in all; load average ${results.loadAverage.start} at the start, ${results.loadAverage.end} at the end)`);
 // Kept in git beside the other results, as the record of what was measured.
 mkdirSync(join(root, 'bench', 'results'), { recursive: true });
 const resultsFile = join(root, 'bench', 'results', `ingestion-tls-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
