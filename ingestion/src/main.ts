@@ -3,6 +3,7 @@
  * (--help lists it); SIGINT/SIGTERM drain and exit 0.
  */
 import { createLogger, exitOnStartupError, onShutdown, parseFlags } from '@greenlane/common';
+import { routeGrpcLogs } from '@greenlane/common/grpc-logging';
 import { BOOKING_ENV } from './bookings/index.js';
 import { ENVIRONMENT, loadConfig } from './config.js';
 import { startIngestion } from './server.js';
@@ -15,6 +16,8 @@ parseFlags(process.argv.slice(2), {}, {
 });
 
 const log = createLogger('ingestion');
+// grpc-js's own diagnostics may quote what a car sent (a refused authorization value): through pino.
+routeGrpcLogs(log);
 try {
   const cfg = loadConfig(process.env);
   const ingestion = await startIngestion(cfg, log);
