@@ -110,18 +110,22 @@ async function handshakeDriver(config) {
     });
 
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   await Promise.all(
     Array.from({ length: config.concurrency }, async () => {
       while (performance.now() < until) await once(next++ % config.carIds.length);
     }),
   );
   const elapsedSec = (performance.now() - started) / 1000;
+  // The driver's own CPU: which side of the handshakes is the bottleneck (the client's is as dear as the server's).
+  const cpu = process.cpuUsage(cpuBefore);
+  const cpuCores = Math.round(((cpu.user + cpu.system) / 1e6 / elapsedSec) * 100) / 100;
   latencies.sort((a, b) => a - b);
   const q = (p) => (latencies.length === 0 ? null : Math.round(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] * 100) / 100);
   process.stdout.write(JSON.stringify({
     driver: 'handshakes', transport: config.transport, concurrency: config.concurrency, completed: latencies.length,
     failed: Object.values(errors).reduce((a, b) => a + b, 0), errors, elapsedSec: Math.round(elapsedSec * 1000) / 1000,
-    perSec: Math.round((latencies.length / elapsedSec) * 10) / 10, latencyMs: { p50: q(0.5), p99: q(0.99), max: q(1) },
+    perSec: Math.round((latencies.length / elapsedSec) * 10) / 10, latencyMs: { p50: q(0.5), p99: q(0.99), max: q(1) }, cpuCores,
   }) + '\n');
 }
 
@@ -432,7 +436,7 @@ try {
     const runs = await rounds(handshakes);
     results.handshakes = { concurrency: HANDSHAKE_CONCURRENCY, loadRate: HANDSHAKE_LOAD_RATE, cars: HANDSHAKE_CARS };
     console.log(`\nc) new connections + streams (connect, one CarStatus, its ack, close) by ${HANDSHAKE_CONCURRENCY} loops, under a steady ${HANDSHAKE_LOAD_RATE} msgs/s over ${CARS} streams, ${SECONDS} s`);
-    console.log('transport   | new streams/s  connect→ack p50    p99 failed | telemetry acked/s    p99  p99.9 | ingestion cores');
+    console.log('transport   | new streams/s  connect→ack p50    p99 failed | telemetry acked/s    p99  p99.9 | ingestion cores  driver cores');
     for (const t of TRANSPORTS) {
       const list = runs[t];
       const s = {
@@ -441,6 +445,7 @@ try {
         p99: median(list.map((r) => r.streams.latencyMs.p99)),
         failed: list.reduce((n, r) => n + r.streams.failed, 0),
         errors: Object.assign({}, ...list.map((r) => r.streams.errors)),
+        driverCpuCores: median(list.map((r) => r.streams.cpuCores)),
       };
       const telemetry = summarizeRounds(list.map((r) => r.telemetry));
       const cores = median(list.map((r) => r.ingestionCpuCores));
@@ -448,7 +453,7 @@ try {
       const steadyP99 = results.steady?.[t]?.p99;
       const errorLine = s.failed ? ` (${Object.entries(s.errors).map(([e, n]) => `${n}× ${e}`).join('; ')})` : '';
       console.log(
-        `${LABEL[t].padEnd(11)} | ${pad(s.perSec, 13)} ${pad(ms(s.p50), 16)} ${pad(ms(s.p99), 6)} ${pad(s.failed, 6)} | ${pad(telemetry.ackedPerSec, 17)} ${pad(ms(telemetry.p99), 6)} ${pad(ms(telemetry.p999), 6)} | ${pad(cores, 15)}` +
+        `${LABEL[t].padEnd(11)} | ${pad(s.perSec, 13)} ${pad(ms(s.p50), 16)} ${pad(ms(s.p99), 6)} ${pad(s.failed, 6)} | ${pad(telemetry.ackedPerSec, 17)} ${pad(ms(telemetry.p99), 6)} ${pad(ms(telemetry.p999), 6)} | ${pad(cores, 15)} ${pad(s.driverCpuCores, 13)}` +
           `${steadyP99 !== undefined && HANDSHAKE_LOAD_RATE === RATE ? `  (p99 without handshakes: ${ms(steadyP99)})` : ''}${errorLine}${problems(telemetry)}`,
       );
     }

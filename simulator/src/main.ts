@@ -2,6 +2,8 @@
  * GreenLane simulator: drives cars through the ingestion service over gRPC.
  *   npm start -w simulator -- --help
  */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { exitOnStartupError, parseFlags } from '@greenlane/common';
 import type { CarStatus } from '@greenlane/common/gen/fleet/fleet';
 import { createStderrLogger } from './log.js';
@@ -17,8 +19,6 @@ import { describeCredentials } from './credentials.js';
 import { channelTls, describeTls } from './tls.js';
 import { probePlaintext, probeTls, splitTarget } from './tls-probe.js';
 import { carId } from './car/model.js';
-import { X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 
 const log = createStderrLogger('simulator');
 
