@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Failover figures of the cluster layout (infra/cluster.sh), printed, never asserted:
-//   - Kafka: kill -9 of the node leading the most fleet-events partitions; per partition, the time
+//   - Kafka: kill -9 of the node leading the most fleet-events partitions, then of the active
+//     controller (the same node when it is both: each is timed the same way); per partition, the time
 //     until a write with acks=all (the ingestion's producer settings: idempotent, one in flight,
 //     retries every 100 ms to 1 s) is acknowledged again; the node restarted, back in every ISR.
 //   - Redis: kill -9 of the primary; the time until the Sentinels name the replica, and until it
@@ -8,7 +9,7 @@
 //   - HAProxy: restart; the time until a new gRPC stream through it is answered (echo backends).
 //   - The start of the whole cluster (with its data folders in place).
 //
-//   node infra/cluster-failover.mjs [--repeat N] [--skip kafka,redis,haproxy,start] [--json]
+//   node infra/cluster-failover.mjs [--repeat N] [--skip start,kafka,kafka-leader,kafka-controller,redis,haproxy] [--json]
 // It runs on the cluster the INFRA_CLUSTER_* variables point at (default ports, .cache/cluster),
 // starting what is down; it kills and restarts nodes of it, so nothing else should be using it.
 import { execFile } from 'node:child_process';
@@ -74,7 +75,8 @@ async function partitionsOf(admin) {
   return metadata.topics[0].partitions;
 }
 
-async function kafkaFailover() {
+/** victim: 'leader' (the node leading the most fleet-events partitions) or 'controller' (the active one). */
+async function kafkaFailover(victim) {
   const kafka = kafkaClient();
   const admin = kafka.admin();
   await admin.connect();
@@ -86,7 +88,9 @@ async function kafkaFailover() {
   // Warm: every partition written once, metadata and connections in place.
   await Promise.all(parts.map((p) => send(p.partitionId)));
   const quorum = await cluster('quorum').catch(() => '?');
-  const killed = `kafka-${(await run('node', [`${ROOT}infra/cluster/admin.mjs`, 'kafka-leader-most', brokers.join(','), topic])).stdout.trim()}`;
+  const controller = /leader (kafka-\d)/.exec(quorum)?.[1];
+  const killed = victim === 'controller' ? controller
+    : `kafka-${(await run('node', [`${ROOT}infra/cluster/admin.mjs`, 'kafka-leader-most', brokers.join(','), topic])).stdout.trim()}`;
   const killedAt = kill9(killed);
   // Each partition: writes one after the other from the kill on; the first acknowledged one ends its outage.
   const recovered = await Promise.all(parts.map(async (p) => {
@@ -109,7 +113,7 @@ async function kafkaFailover() {
   await admin2.disconnect();
   await producer.disconnect();
   await cluster('rebalance');
-  return { killed, leadsBefore: parts.filter((p) => p.leader === Number(killed.split('-')[1])).length, quorumBefore: quorum, perPartition: recovered, maxMs: Math.max(...recovered.map((r) => r.ms)), rejoinMs };
+  return { victim, killed, wasController: killed === controller, leadsBefore: parts.filter((p) => p.leader === Number(killed.split('-')[1])).length, quorumBefore: quorum, perPartition: recovered, maxMs: Math.max(...recovered.map((r) => r.ms)), rejoinMs };
 }
 
 async function redisRole(port) {
@@ -220,11 +224,12 @@ for (let r = 0; r < repeat; r++) {
     one.start = await clusterStart();
     log(`cluster start (down, then up; data in place): ${(one.start.upMs / 1000).toFixed(1)} s`);
   }
-  if (!skip.has('kafka')) {
-    const k = await kafkaFailover();
-    one.kafka = k;
-    log(`kafka: kill -9 of ${k.killed} (led ${k.leadsBefore} of 6 partitions; before: ${k.quorumBefore})`);
-    log(`  acks=all acknowledged again after: ${k.perPartition.map((p) => `p${p.partition} (led by ${p.leaderBefore}) ${p.ms} ms`).join(', ')}`);
+  for (const victim of ['leader', 'controller']) {
+    if (skip.has('kafka') || skip.has(`kafka-${victim}`)) continue;
+    const k = await kafkaFailover(victim);
+    one[`kafka-${victim}`] = k;
+    log(`kafka: kill -9 of ${k.killed}, ${victim === 'leader' ? 'the node leading the most partitions' : 'the active controller'} (led ${k.leadsBefore} of ${k.perPartition.length} partitions${k.wasController ? ', was the active controller' : ''}; before: ${k.quorumBefore})`);
+    log(`  acks=all acknowledged again after: ${k.perPartition.sort((a, b) => a.partition - b.partition).map((p) => `p${p.partition} (led by ${p.leaderBefore}) ${p.ms} ms`).join(', ')}`);
     log(`  all partitions: ${k.maxMs} ms; the node restarted and back in every ISR after ${(k.rejoinMs / 1000).toFixed(1)} s`);
   }
   if (!skip.has('redis')) {

@@ -36,10 +36,16 @@ ADMIN=$ROOT/infra/cluster/admin.mjs
 KAFKA_PORT=${INFRA_CLUSTER_KAFKA_PORT:-22092}
 CONTROLLER_PORT=${INFRA_CLUSTER_KAFKA_CONTROLLER_PORT:-22192}
 KAFKA_HEAP=${INFRA_CLUSTER_KAFKA_HEAP:-384m}
+# More JVM options for each node (the test: -XX:TieredStopAtLevel=1, a faster start on a busy machine).
+KAFKA_OPTS=${INFRA_CLUSTER_KAFKA_OPTS:-}
 KAFKA_PARTITIONS=${KAFKA_PARTITIONS:-6}
 # A node that stops heartbeating is fenced (its partitions led elsewhere, it leaves every ISR)
 # after this long; Kafka's default is 9000.
-KAFKA_SESSION_MS=${INFRA_CLUSTER_KAFKA_SESSION_MS:-3000}
+KAFKA_SESSION_MS=${INFRA_CLUSTER_KAFKA_SESSION_MS:-2000}
+# The controllers' Raft: a follower that hears nothing from the active controller for this long
+# stands for election (Kafka's default 2000), and waits up to this long for votes (1000).
+QUORUM_FETCH_MS=${INFRA_CLUSTER_KAFKA_QUORUM_FETCH_MS:-1000}
+QUORUM_ELECTION_MS=${INFRA_CLUSTER_KAFKA_QUORUM_ELECTION_MS:-500}
 TOPIC=fleet-events
 # Redis: the primary at start on the port, the replica on port + 1; Sentinel i on its port + i - 1.
 REDIS_PORT=${INFRA_CLUSTER_REDIS_PORT:-26380}
@@ -163,8 +169,11 @@ offsets.topic.num.partitions=6
 transaction.state.log.replication.factor=3
 transaction.state.log.min.isr=2
 # Failover: a silent node is fenced after broker.session.timeout.ms, which also removes it from
-# every ISR; a follower that is up but stuck leaves the ISR after replica.lag.time.max.ms.
+# every ISR; a follower that is up but stuck leaves the ISR after replica.lag.time.max.ms. When the
+# node was the active controller, the others first elect one (quorum fetch and election timeouts).
 broker.heartbeat.interval.ms=500
+controller.quorum.fetch.timeout.ms=$QUORUM_FETCH_MS
+controller.quorum.election.timeout.ms=$QUORUM_ELECTION_MS
 broker.session.timeout.ms=$KAFKA_SESSION_MS
 replica.lag.time.max.ms=10000
 group.initial.rebalance.delay.ms=0
@@ -212,7 +221,8 @@ start_kafka_node() {
       >>"$LOGS/kafka-format.log" 2>&1 || die "could not format the storage of kafka-$i (see $LOGS/kafka-format.log)"
   fi
   # setsid: its own session and process group (a terminal's Ctrl+C does not reach it; kill takes the group).
-  setsid nohup java -Xms128m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
+  # shellcheck disable=SC2086 # KAFKA_OPTS: words
+  setsid nohup java -Xms128m -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true $KAFKA_OPTS \
     -Dlog4j.configuration="file:$dir/log4j.properties" -cp "$KAFKA_LIBS/*" \
     kafka.Kafka "$dir/server.properties" >"$LOGS/kafka-$i.out" 2>&1 &
   echo $! >"$RUN/kafka-$i.pid"
@@ -593,5 +603,5 @@ case "$cmd" in
   env) env_text ;;
   haproxy-config) haproxy_config ;;
   install) install_redis; install_haproxy; install_kafka ;;
-  *) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 2 ;;
 esac
