@@ -92,7 +92,10 @@ test.before(async () => {
     INGESTION_TLS_KEY: join(work, 'server-key.pem'),
     INGESTION_TLS_CLIENT_CA: join(work, 'ca.pem'),
     INGESTION_TLS_RELOAD_MS: '200',
+    AUTH_JWKS: join(certs, 'jwks.json'),
   });
+  // Earlier runs left these cars in the index (the rotation test stores CAR-S02 rightly).
+  await mtls.ingestion.redis.del(['car:CAR-S01', 'car:CAR-S02', 'car:CAR-J1']);
   jwtPort = await startService(3, {
     API_TOKENS: '',
     INGESTION_TLS_CERT: join(certs, 'server.pem'),
@@ -141,6 +144,20 @@ test('mutual TLS: the certificate of CAR-S01 speaks for CAR-S01, and CAR-S02\'s 
   assert.equal(events.map((e) => e.key), ['CAR-S01', 'CAR-S01']);
   s.call.end();
   assert.is((await s.ended).code, 0);
+});
+
+test('mutual TLS with a bearer token beside the certificate: it must be valid and name the same car', async () => {
+  const c = tlsClient(mtls.address, { car: 'CAR-S01' });
+  const expired = await stream(c, bearer(await mintToken(signing, { subject: 'CAR-S01', scopes: ['vehicle'], ttlSeconds: -60 }))).ended;
+  assert.is(expired.code, GrpcStatus.UNAUTHENTICATED, expired.details);
+  const other = await stream(c, bearer(await mintToken(signing, { subject: 'CAR-S02', scopes: ['vehicle'] }))).ended;
+  assert.is(other.code, GrpcStatus.PERMISSION_DENIED, other.details);
+  assert.match(other.details, /sub "CAR-S02" is not the client certificate's CN "CAR-S01"/);
+  const both = stream(c, bearer(await mintToken(signing, { subject: 'CAR-S01', scopes: ['vehicle'] })));
+  both.call.write(carStatus('CAR-S01', 20));
+  await waitFor('an answer with certificate and token', () => both.responses.length === 1, 10_000);
+  assert.is(both.responses[0]!.status, BookingStatus.BOOKING_UNKNOWN);
+  both.call.end();
 });
 
 test('rotation: new certificate files are served to new handshakes while a connected car keeps streaming', async () => {

@@ -4,7 +4,8 @@
  *   0. a source address opening streams faster than INGESTION_STREAM_RATE is refused
  *      RESOURCE_EXHAUSTED, with the wait in `grpc-retry-pushback-ms` (before any credential is
  *      checked: a flood costs no signature checks);
- *   1. a verified client certificate (mutual TLS): the car is the certificate's subject CN;
+ *   1. a verified client certificate (mutual TLS): the car is the certificate's subject CN; a
+ *      bearer token beside it (when JWTs are configured) must be valid and name the same car;
  *   2. `authorization: Bearer <JWT>` with scope `vehicle`: the car is the token's `sub`, and the
  *      stream ends when the token expires;
  *   3. `x-api-token` among API_TOKENS (legacy shared tokens: any car, as before);
@@ -53,16 +54,20 @@ export function vehicleAuthenticator(options: VehicleAuthOptions): Authenticator
       );
     }
 
+    let certified: string | undefined;
     if (peerCertificate !== undefined) {
       const cn = peerCertificate.subject?.CN;
-      const carId = Array.isArray(cn) ? undefined : cn;
-      if (carId === undefined || carId === '') return refusal(GrpcStatus.UNAUTHENTICATED, 'client certificate has no single subject CN to name the car', 'certificate_subject');
-      return { ok: true, identity: { credential: 'certificate', carId, expiresAt: undefined } };
+      certified = Array.isArray(cn) ? undefined : cn;
+      if (certified === undefined || certified === '') return refusal(GrpcStatus.UNAUTHENTICATED, 'client certificate has no single subject CN to name the car', 'certificate_subject');
     }
 
     const authorization = metadata.get(AUTHORIZATION_HEADER);
     if (authorization.length > 0) {
-      if (options.jwt === undefined) return refusal(GrpcStatus.UNAUTHENTICATED, `bearer tokens are not accepted here (AUTH_JWKS unset): present ${accepted || 'nothing: no credential is configured'}`, 'jwt_not_configured');
+      if (options.jwt === undefined) {
+        // A certificate is enough; a token beside it that cannot be checked is not silently taken as proof of anything.
+        if (certified !== undefined) return { ok: true, identity: { credential: 'certificate', carId: certified, expiresAt: undefined } };
+        return refusal(GrpcStatus.UNAUTHENTICATED, `bearer tokens are not accepted here (AUTH_JWKS unset): present ${accepted || 'nothing: no credential is configured'}`, 'jwt_not_configured');
+      }
       const value = singleValue(metadata, AUTHORIZATION_HEADER);
       const match = value === undefined ? null : /^Bearer ([A-Za-z0-9_.~+/=-]+)$/i.exec(value);
       if (match === null) return refusal(GrpcStatus.UNAUTHENTICATED, `${AUTHORIZATION_HEADER} must be one "Bearer <JWT>"`, 'jwt_malformed');
@@ -71,9 +76,14 @@ export function vehicleAuthenticator(options: VehicleAuthOptions): Authenticator
         if (!result.scopes.has(VEHICLE_SCOPE)) {
           return refusal(GrpcStatus.PERMISSION_DENIED, `bearer token lacks scope "${VEHICLE_SCOPE}": it may not stream telemetry`, 'jwt_scope');
         }
-        return { ok: true, identity: { credential: 'jwt', carId: result.subject, expiresAt: result.expiresAt } };
+        // Both presented: they must name the same car, and the stream ends when the token does.
+        if (certified !== undefined && result.subject !== certified) {
+          return refusal(GrpcStatus.PERMISSION_DENIED, `bearer token sub ${JSON.stringify(result.subject)} is not the client certificate's CN ${JSON.stringify(certified)}`, 'jwt_certificate_mismatch');
+        }
+        return { ok: true, identity: { credential: certified !== undefined ? 'certificate' : 'jwt', carId: result.subject, expiresAt: result.expiresAt } };
       });
     }
+    if (certified !== undefined) return { ok: true, identity: { credential: 'certificate', carId: certified, expiresAt: undefined } };
 
     const token = presentedToken(metadata);
     if (token !== undefined || metadata.get(TOKEN_HEADER).length > 0) {
