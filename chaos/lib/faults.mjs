@@ -1,8 +1,11 @@
 /**
  * The faults a chaos run injects, in this order by default. Each returns when the fault has been
- * undone (the thing is restarted); `restoredAt` marks that instant for the recovery figures.
+ * undone (the thing is restarted); `restoredAt` marks that instant for the recovery figures. What a
+ * fault returns (if anything) is kept with it in run.json as `detail`, for its checker.
  */
 import { infraStop, infraUp, sleep } from './stack.mjs';
+import { alertEngineKill } from './alerts-check.mjs';
+import { ingestionLost } from './presence-check.mjs';
 
 export const FAULTS = {
   /** kill -9 the ingestion (the first one in scale-out mode) and restart it at once, as a supervisor would. */
@@ -52,6 +55,18 @@ export const FAULTS = {
     await infraStop(cfg, 'redis');
     await infraUp(cfg);
   },
+  /**
+   * kill -9 the alert engine, restarted at once: its state (Redis, one script per batch with the
+   * partition's offset) must survive, nothing active raised again (lib/alerts-check.mjs).
+   */
+  'alert-engine-kill': alertEngineKill,
+  /**
+   * kill -9 the second ingestion, left down for two presence timeouts, then started again: its
+   * cars that reconnect through the other instance must not flap, the others go offline as
+   * instance_lost within two timeouts (lib/presence-check.mjs). Needs the second ingestion, which
+   * the run starts for it.
+   */
+  'ingestion-lost': ingestionLost,
 };
 
 export const ALL_FAULTS = Object.keys(FAULTS);

@@ -13,6 +13,8 @@ import { FAULTS } from './faults.mjs';
 import { check } from './checker.mjs';
 import { formatCommands, longestLifetimeMs, startCommandDriver, waitCarsKnown, waitRelayed } from './commands.mjs';
 import { formatHistory, historyGroup, historyService } from './history.mjs';
+import { ALERT_RULES, SERVICE_AREA, alertGroup, alertService, alertsTopic, checkAlerts, formatAlerts, settleAlerts, startIncidentFleet } from './alerts-check.mjs';
+import { PRESENCE, checkPresence, formatPresence, presenceEnv, settlePresence, startPresenceFleet } from './presence-check.mjs';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -211,34 +213,43 @@ export async function runChaos(options) {
 
   await prepareRun(cfg, u, db);
 
+  // ingestion-lost (lib/presence-check.mjs) kills a second ingestion: the run starts one for it.
+  const lostInstance = faultNames.includes('ingestion-lost');
   const services = createServices(cfg, {
     topic: runId,
     dlqTopic: `${runId}-dlq`,
     groupId: `${runId}-pricing`,
     dbUrl: u.dbUrl,
     logDir: dir,
-    ingestions: o.scale ? 2 : 1,
+    ingestions: o.scale || lostInstance ? 2 : 1,
   });
+  const mainIngestions = services.ingestion.slice(0, o.scale ? 2 : 1);
+  // Presence timeouts of seconds (lib/presence-check.mjs), and the alert engine (issue 16, lib/alerts-check.mjs).
+  for (const s of services.ingestion) Object.assign(s.env, presenceEnv());
+  const alertEngine = alertService(cfg, { topic: runId, dbUrl: u.dbUrl, logDir: dir });
+  services.alertEngine = alertEngine;
   // The history writer (issue 19, chaos/lib/history.mjs): its own group on the run's topic, into the run's database.
   const history = historyService(cfg, { topic: runId, dbUrl: u.dbUrl, logDir: dir });
   const stackServices = services.all;
-  services.all = () => [...stackServices(), history];
+  services.all = () => [...stackServices(), history, alertEngine];
   const started = Date.now();
   const report = { runId, options: o, cars, durationSec, stack: cfg, topic: runId, database: db, logs: dir };
   let rows;
   let sims = [];
   let driver;
   let away;
+  let presenceFleet;
   try {
     await services.grid.start();
     for (const s of services.ingestion) await s.start();
     for (const s of services.pricing) await s.start();
     await history.start();
+    await alertEngine.start();
     if (o.commandRate > 0) await services.commandApi.start();
     say(`services up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 
     rows = sampleRows(u.dbUrl);
-    sims = services.ingestion.map((ing, i) => {
+    sims = mainIngestions.map((ing, i) => {
       const ackedLog = join(dir, `acked-${i + 1}.log`);
       const commandLog = join(dir, `commands-${i + 1}.log`);
       return {
@@ -247,7 +258,7 @@ export async function runChaos(options) {
         ...startSimulator({
           name: `simulator-${i + 1}`,
           target: `127.0.0.1:${cfg.ingestion[i].grpcPort}`,
-          cars: Math.ceil(cars / services.ingestion.length),
+          cars: Math.ceil(cars / mainIngestions.length),
           intervalMs: o.intervalMs,
           seed: o.seed + i,
           prefix: `${runId.slice(-6)}${String.fromCharCode(65 + i)}-`,
@@ -258,13 +269,22 @@ export async function runChaos(options) {
       };
     });
     // The cars' ids, as the simulator names them (prefix + 001, 002, …).
-    const perSim = Math.ceil(cars / services.ingestion.length);
+    const perSim = Math.ceil(cars / mainIngestions.length);
     const carIds = sims.flatMap((_, i) => Array.from({ length: perSim }, (_, k) => `${runId.slice(-6)}${String.fromCharCode(65 + i)}-${String(k + 1).padStart(3, '0')}`));
     // And a car that reports, then goes away (its simulator stopped once it has): its commands must expire, never sent.
     const offlineCar = `${runId.slice(-6)}Z-001`;
     if (o.commandRate > 0) {
       away = startSimulator({ name: 'simulator-offline', target: `127.0.0.1:${cfg.ingestion[0].grpcPort}`, cars: 1, intervalMs: o.intervalMs, seed: o.seed + 99,
         prefix: `${runId.slice(-6)}Z-`, ackedLog: join(dir, 'acked-offline.log'), commandLog: join(dir, 'commands-offline.log'), logDir: dir });
+    }
+    // Cars with the simulator's incidents (stalled chargers, speeding, drops, a vanishing car) for the
+    // alert engine, and the presence phase's movers and silenced cars; checked like every other car.
+    const incidents = startIncidentFleet({ cfg, tag: runId.slice(-6), dir, intervalMs: o.intervalMs, seed: o.seed, startSimulator });
+    sims.push(incidents.sim);
+    if (lostInstance) {
+      presenceFleet = await startPresenceFleet({ cfg, tag: runId.slice(-6), dir, intervalMs: o.intervalMs, seed: o.seed, startSimulator });
+      sims.push(...presenceFleet.sims);
+      services.presence = { redisUrl: u.redisUrl, settings: PRESENCE, groups: presenceFleet.groups };
     }
 
     // A fleet that cannot connect or authenticate stops the run here, with the simulator's words.
@@ -287,8 +307,9 @@ export async function runChaos(options) {
       await sleepWatching(Math.max(0, next - Date.now()), sims);
       const fault = { name, at: Date.now() };
       say(`fault ${i + 1}/${faultNames.length}: ${name} (${countAcked(sims.map((s) => s.ackedLog))} acknowledged so far)`);
-      await FAULTS[name]({ cfg, services, outageMs: o.outageSec * 1000 });
+      const detail = await FAULTS[name]({ cfg, services, outageMs: o.outageSec * 1000 });
       fault.restoredAt = Date.now();
+      if (detail) fault.detail = detail;
       say(`  ${name}: undone after ${((fault.restoredAt - fault.at) / 1000).toFixed(1)} s`);
       faults.push(fault);
       next = fault.restoredAt + o.phaseSec * 1000;
@@ -303,6 +324,7 @@ export async function runChaos(options) {
       const d = driver.summary();
       say(`commands: ${d.accepted} accepted of ${d.posts} POSTs (${d.retried} retried), ${report.commandsNotFinalAtSettle.open} not final after the settle`);
     }
+    const simulatorsStoppedAt = Date.now();
     for (const s of sims) s.stop();
     const simulators = await Promise.all(sims.map((s) => s.done));
     say(`simulator done: ${simulators.map((s) => `sent ${s.sent} acked ${s.acked} rejected ${s.rejected} failed ${s.failed} reconnects ${s.reconnects}`).join(' | ')}`);
@@ -315,6 +337,11 @@ export async function runChaos(options) {
       report.commandsRelayed = await waitRelayed(u.redisUrl, Date.now() + 60_000);
       say(report.commandsRelayed ? 'command API relayed every status change to the topic' : 'command API still relaying after 60 s');
     }
+    // The alert engine: every car offline (streams closed, then the grace), the engine caught up and its outboxes empty.
+    report.presenceSettled = await settlePresence(u.redisUrl, PRESENCE.graceMs + PRESENCE.timeoutMs + 15_000);
+    const alertLag = await waitDrained(u.brokers, runId, alertGroup(runId), 180_000);
+    const alertSettle = { ...(await settleAlerts({ cfg, redisUrl: u.redisUrl, topic: runId })), lag: alertLag, drained: alertLag === 0 };
+    say(alertLag === 0 ? `alert engine drained the topic (${alertSettle.api.total ?? '?'} alerts active)` : `alert engine still ${alertLag} behind after 180 s`);
     await sleep(1500);
     await rows.stop();
 
@@ -334,11 +361,18 @@ export async function runChaos(options) {
     if (driver) {
       run.commands = { acceptedLog: join(dir, 'commands-accepted.log'), commandLogs: [...sims.map((s) => s.commandLog), join(dir, 'commands-offline.log')], topic: commandsTopic(runId), driver: driver.summary() };
     }
+    run.alerts = { topic: alertsTopic(runId), rules: ALERT_RULES, area: SERVICE_AREA, settle: alertSettle, engineKills: faults.filter((f) => f.name === 'alert-engine-kill').map((f) => f.detail) };
+    const lostAt = faults.findIndex((f) => f.name === 'ingestion-lost');
+    if (lostAt !== -1) run.presence = { fault: faults[lostAt].detail, windowEnd: faults[lostAt + 1]?.at ?? simulatorsStoppedAt, exclude: incidents.cars };
     writeFileSync(join(dir, 'run.json'), JSON.stringify(run));
     say('checking');
     report.check = await check(run);
+    report.check.alerts = await checkAlerts(run);
+    if (run.presence) report.check.presence = await checkPresence(run);
     report.ok =
       report.check.ok &&
+      report.check.alerts.ok &&
+      (report.check.presence?.ok ?? true) &&
       crashes.length === 0 &&
       lag === 0 &&
       historyLag === 0 &&
@@ -355,6 +389,7 @@ export async function runChaos(options) {
     await Promise.all(sims.map((s) => s.done));
     await rows?.stop().catch(() => {});
     for (const s of services.all()) await s.stop(15_000, true).catch(() => {});
+    await presenceFleet?.proxy.close();
     if (!o.keepInfra) await infraStop(cfg, 'redis', 'kafka', 'postgres').catch((e) => say(`could not stop the private servers: ${e.message}`));
   }
 }
@@ -381,6 +416,8 @@ export function formatReport(report) {
   lines.push(`simulators: ${report.simulators.map((s) => `sent ${s.sent} acked ${s.acked} rejected ${s.rejected} unacked-at-end ${s.failed} reconnects ${s.reconnects}`).join(' | ')}`);
   if (c.history) lines.push(formatHistory(c.history));
   if (c.commands) lines.push(formatCommands(c.commands));
+  if (c.alerts) lines.push(formatAlerts(c.alerts));
+  if (c.presence) lines.push(formatPresence(c.presence));
   lines.push(`crashes: ${report.crashes.length === 0 ? 'none' : JSON.stringify(report.crashes)}; restarts: ${JSON.stringify(report.restarts)}; pricing lag at end ${report.pricingLagAtEnd}`);
   lines.push(`topic partitions ${t.topicPartitions}; since each process's last start: ingestion accepted ${JSON.stringify(report.work.ingestionAccepted)}, pricing consumed ${JSON.stringify(report.work.pricingEventsConsumed)}, rows inserted ${JSON.stringify(report.work.pricingRowsInserted)}`);
   return lines.join('\n');
