@@ -12,7 +12,8 @@
 #                                                   sentinel-1..3, haproxy, or kafka-leader (leads the most
 #                                                   fleet-events partitions) and redis-primary (Sentinel's)
 #   infra/cluster.sh stop NODE... | start NODE...   stop (SIGTERM) / start again (same data, same ports)
-#   infra/cluster.sh restart NODE...                stop then start (restart haproxy: every stream cut)
+#   infra/cluster.sh restart NODE...                stop then start (restart haproxy: every stream cut; a Kafka
+#                                                   node: returns once it is back in every ISR)
 #   infra/cluster.sh reload haproxy                 new configuration, old streams kept (up to 30 s)
 #   infra/cluster.sh quorum                         the controllers' quorum: leader, followers' lag
 #   infra/cluster.sh rebalance                      each partition back to its preferred leader (after a restart)
@@ -592,7 +593,10 @@ case "$cmd" in
         stop) stop_node "$node" ;;
         kill) kill_node "$node" ;;
         start) start_node "$node" ;;
-        restart) stop_node "$node"; start_node "$node" ;;
+        restart)
+          stop_node "$node"; start_node "$node"
+          # A rolling restart of Kafka: the next node only once this one is back in every ISR.
+          if [[ "$node" == kafka-* ]]; then wait_for "$node back in every ISR" 180 node "$ADMIN" kafka-in-sync "$(brokers)"; fi ;;
       esac
     done ;;
   reload)

@@ -10,6 +10,8 @@
 //       "leads NODE PARTITIONS" per broker, then "summary TEXT" (replication, ISR, offline)
 //   node infra/cluster/admin.mjs kafka-leader-most BROKERS TOPIC
 //       the id of the broker leading the most partitions of TOPIC (the lowest id on a tie)
+//   node infra/cluster/admin.mjs kafka-in-sync BROKERS
+//       exit 0 when every partition of every topic has its full ISR
 //   node infra/cluster/admin.mjs haproxy STATS_PORT
 //       "NAME STATUS streams=N check=..." per backend server of HAProxy's stats page
 // BROKERS is comma-separated host:port. Exit 1 with the reason on stderr when nothing answers.
@@ -126,6 +128,14 @@ async function kafkaLeaderMost(brokers, topic) {
   console.log(best[0]);
 }
 
+async function kafkaInSync(brokers) {
+  const lagging = await withAdmin(brokers, async (a) => {
+    const { topics } = await a.fetchTopicMetadata();
+    return topics.flatMap((t) => t.partitions.filter((p) => p.isr.length < p.replicas.length).map((p) => `${t.name}/${p.partitionId}`));
+  });
+  if (lagging.length > 0) throw new Error(`not in sync: ${lagging.join(' ')}`);
+}
+
 /** HAProxy's CSV stats: one line per server of each backend (not the FRONTEND/BACKEND rows). */
 async function haproxy(port) {
   const response = await fetch(`http://127.0.0.1:${port}/stats;csv;norefresh`, { signal: AbortSignal.timeout(3000) });
@@ -145,6 +155,7 @@ try {
   if (command === 'kafka-ready') await kafkaReady(args[0], args[1], Number(args[2]), Number(args[3]));
   else if (command === 'kafka-leaders') await kafkaLeaders(args[0], args[1]);
   else if (command === 'kafka-leader-most') await kafkaLeaderMost(args[0], args[1]);
+  else if (command === 'kafka-in-sync') await kafkaInSync(args[0]);
   else if (command === 'haproxy') await haproxy(Number(args[0]));
   else {
     process.stderr.write('usage: admin.mjs kafka-ready|kafka-leaders|kafka-leader-most BROKERS TOPIC ... | haproxy STATS_PORT\n');
