@@ -27,7 +27,6 @@
 // 1000:1,10000:1), BENCH_THREADS (load generator threads, 2), BENCH_REDIS_URL, KAFKA_BROKERS,
 // BENCH_NOTE. Prints a table and, last, one JSON line with every figure (also written to
 // bench/results/ingestion-<time>.json).
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +34,8 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { connectRedis, createKafka, createLogger } from '@greenlane/common';
 import { freePort } from '@greenlane/common/testing-kafka';
+import { cpuSeconds, metric, sleep, startChild, stopChild } from './kit.mjs';
+
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -90,29 +91,9 @@ for (const main of [INGESTION_MAIN, SIMULATOR_MAIN, ECHO_MAIN, ...(BASELINE_MAIN
 const maxOpenFiles = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0);
 if (maxOpenFiles > 0 && maxOpenFiles < 4096) console.warn(`warning: open files limit is ${maxOpenFiles}; raise it (ulimit -n) for 10,000 streams`);
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 
-function startChild(name, script, args, childEnv) {
-  const child = spawn(process.execPath, [script, ...args], { env: { ...env, ...childEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (chunk) => {
-    output = (output + chunk.toString()).slice(-20_000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  return { name, child, exited, output: () => output };
-}
 
-async function stopChild(proc) {
-  if (proc.child.exitCode !== null || proc.child.signalCode !== null) return proc.exited;
-  proc.child.kill('SIGTERM');
-  const timer = setTimeout(() => proc.child.kill('SIGKILL'), 20_000);
-  const result = await proc.exited;
-  clearTimeout(timer);
-  return result;
-}
 
 /** VmRSS of a process in MB, or undefined once it is gone. */
 function rssMb(pid) {
@@ -143,12 +124,6 @@ function rssSampler(pid) {
   };
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
-function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
 /** Microseconds of CPU per acknowledged message, over a whole load run (its warm-up included). */
 const perAck = (cpu, r) => {
@@ -180,11 +155,6 @@ async function withCpu(pid, http, runLoad) {
 
 const cpuLine = (r) => (r.cpuUs === undefined ? '' : `, CPU ${r.cpuUs} µs/ack${r.cpuByThreadUs ? ` (stream thread ${r.cpuByThreadUs.stream}, storage thread ${r.cpuByThreadUs.storage}, other threads ${r.cpuByThreadUs.other})` : ''}`);
 
-async function metric(http, name) {
-  const text = await (await fetch(`${http}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? undefined : Number(line.split(' ')[1]);
-}
 
 /** The ingestion's own metrics, parsed: `name{labels}` → value. */
 async function scrape(http) {

@@ -32,13 +32,15 @@
 // handshakes,echo), BENCH_THREADS (2), BENCH_HANDSHAKE_CARS (50), BENCH_REDIS_URL, KAFKA_BROKERS,
 // BENCH_NOTE. Prints a table and, last, one JSON line with every figure (also written to
 // bench/results/ingestion-tls-<time>.json).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { cpuSeconds, metric, sleep, startChild, stopChild } from './kit.mjs';
+
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -48,7 +50,6 @@ const ECHO_MAIN = join(root, 'simulator', 'dist', 'src', 'echo-server.js');
 const CERTS_SCRIPT = join(root, 'scripts', 'certs.mjs');
 const TOKEN = 'bench-token';
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---------------------------------------------------------------------------------------------
 // The handshake driver: this file run as a child (`tls.mjs --handshake-driver JSON`), so its
@@ -195,39 +196,9 @@ const certs = {
 };
 const certsSec = Math.round((performance.now() - certsStarted) / 100) / 10;
 
-function startChild(name, script, args, childEnv) {
-  const child = spawn(process.execPath, [script, ...args], { env: { ...env, ...childEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (chunk) => {
-    output = (output + chunk.toString()).slice(-20_000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  return { name, child, exited, output: () => output };
-}
 
-async function stopChild(proc) {
-  if (proc.child.exitCode !== null || proc.child.signalCode !== null) return proc.exited;
-  proc.child.kill('SIGTERM');
-  const timer = setTimeout(() => proc.child.kill('SIGKILL'), 20_000);
-  const result = await proc.exited;
-  clearTimeout(timer);
-  return result;
-}
 
-/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
-function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
 
-async function metric(http, name) {
-  const text = await (await fetch(`${http}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? undefined : Number(line.split(' ')[1]);
-}
 
 /** The simulator's flags for a transport: what each car presents. */
 function transportArgs(transport) {

@@ -1,0 +1,42 @@
+// What the ingestion benches share: compiled programs as child processes, their CPU, their metrics.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A compiled program as a child process; its last 20 kB of output kept for error messages. */
+export function startChild(name, script, args, childEnv, baseEnv = process.env) {
+  const child = spawn(process.execPath, [script, ...args], { env: { ...baseEnv, ...childEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (chunk) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  return { name, child, exited, output: () => output };
+}
+
+/** SIGTERM, and SIGKILL after 20 s. */
+export async function stopChild(proc) {
+  if (proc.child.exitCode !== null || proc.child.signalCode !== null) return proc.exited;
+  proc.child.kill('SIGTERM');
+  const timer = setTimeout(() => proc.child.kill('SIGKILL'), 20_000);
+  const result = await proc.exited;
+  clearTimeout(timer);
+  return result;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
+export function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** One unlabelled value of a Prometheus /metrics page. */
+export async function metric(http, name) {
+  const text = await (await fetch(`${http}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.split(' ')[1]);
+}
