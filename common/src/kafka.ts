@@ -29,6 +29,26 @@ export function createKafka(opts: { brokers: string[]; clientId: string; log: Lo
 }
 
 /**
+ * Until every partition of `topics` has a leader (at most 30 s). kafkajs's own `waitForLeaders`
+ * asks once and throws UNKNOWN_TOPIC_OR_PARTITION when the broker it asks has not yet heard of
+ * the new topic, which on a three-node cluster is the usual case: ask again.
+ */
+async function waitForLeaders(admin: ReturnType<Kafka['admin']>, topics: string[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const { topics: described } = await admin.fetchTopicMetadata({ topics });
+      const led = described.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+      if (led && described.length === topics.length) return;
+    } catch (error) {
+      if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION' && (error as { type?: string }).type !== 'LEADER_NOT_AVAILABLE') throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} created, but not every partition had a leader within 30 s`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/**
  * Creates the topics that are missing and leaves existing ones as they are, so every service can
  * call it at start. Works the same on Apache Kafka and Redpanda.
  */
@@ -39,10 +59,14 @@ export async function ensureTopics(kafka: Kafka, topics: ITopicConfig[]): Promis
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t.topic));
     if (missing.length > 0) {
-      // A concurrent creator may win the race; TOPIC_ALREADY_EXISTS is then a success.
-      await admin.createTopics({ topics: missing, waitForLeaders: true }).catch((error: { type?: string }) => {
-        if (error.type !== 'TOPIC_ALREADY_EXISTS') throw error;
+      // A concurrent creator may win the race; TOPIC_ALREADY_EXISTS is then a success. kafkajs
+      // reads the new topics' metadata right after creating them, from any broker; one that has
+      // not heard of them yet answers UNKNOWN_TOPIC_OR_PARTITION though they exist: waitForLeaders
+      // decides (and names the topics if they never get leaders).
+      await admin.createTopics({ topics: missing }).catch((error: { type?: string }) => {
+        if (error.type !== 'TOPIC_ALREADY_EXISTS' && error.type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
       });
+      await waitForLeaders(admin, missing.map((t) => t.topic));
     }
     return missing.map((t) => t.topic);
   } finally {

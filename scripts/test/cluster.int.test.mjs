@@ -194,12 +194,7 @@ test('acks=all goes on after kill -9 of the node leading the most partitions, no
   const topic = `cluster-test-${process.pid}`;
   // As every service creates its topics: no replication factor given. The brokers may answer
   // "does not host this topic-partition" while the new topic reaches their metadata: once more.
-  await ensureTopics(kafka, [{ topic, numPartitions: 6 }]).catch(async (error) => {
-    if (error.type !== 'UNKNOWN_TOPIC_OR_PARTITION') throw error;
-    console.log('  (ensureTopics: UNKNOWN_TOPIC_OR_PARTITION right after creating the topic; called again)');
-    await sleep(500);
-    await ensureTopics(kafka, [{ topic, numPartitions: 6 }]);
-  });
+  await ensureTopics(kafka, [{ topic, numPartitions: 6 }]);
   const admin = kafka.admin();
   await admin.connect();
   const parts = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0].partitions;
