@@ -192,8 +192,7 @@ test('acks=all goes on after kill -9 of the node leading the most partitions, no
   await kafkaUp;
   const kafka = kafkaClient();
   const topic = `cluster-test-${process.pid}`;
-  // As every service creates its topics: no replication factor given. The brokers may answer
-  // "does not host this topic-partition" while the new topic reaches their metadata: once more.
+  // As every service creates its topics: no replication factor given.
   await ensureTopics(kafka, [{ topic, numPartitions: 6 }]);
   const admin = kafka.admin();
   await admin.connect();
