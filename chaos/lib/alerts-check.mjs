@@ -80,6 +80,13 @@ const RULE_ENV = {
   refreshSeconds: 'ALERT_REFRESH_SECONDS',
 };
 
+/**
+ * The ingestions' BOOKING_TTL_SECONDS in a fault run (default 1200): a car's trip to its station
+ * takes a second or two, so only a car held up on the way (an operator's stop or reroute, its
+ * ingestion down) lets its booking expire: booking_no_show.
+ */
+export const BOOKING_TTL_SECONDS = 10;
+
 /** The service area of a fault run: Manhattan south of 40.80° N (a rectangle; lon, lat). */
 export const SERVICE_AREA = { south: 40.69, north: 40.8, west: -74.03, east: -73.9 };
 

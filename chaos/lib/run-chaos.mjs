@@ -13,7 +13,7 @@ import { FAULTS } from './faults.mjs';
 import { check } from './checker.mjs';
 import { formatCommands, longestLifetimeMs, startCommandDriver, waitCarsKnown, waitRelayed } from './commands.mjs';
 import { formatHistory, historyGroup, historyService } from './history.mjs';
-import { ALERT_RULES, SERVICE_AREA, alertGroup, alertService, alertsTopic, checkAlerts, formatAlerts, settleAlerts, startIncidentFleet } from './alerts-check.mjs';
+import { ALERT_RULES, BOOKING_TTL_SECONDS, SERVICE_AREA, alertGroup, alertService, alertsTopic, checkAlerts, formatAlerts, settleAlerts, startIncidentFleet } from './alerts-check.mjs';
 import { PRESENCE, checkPresence, formatPresence, presenceEnv, settlePresence, startPresenceFleet } from './presence-check.mjs';
 
 const { Kafka, logLevel } = kafkajs;
@@ -225,7 +225,7 @@ export async function runChaos(options) {
   });
   const mainIngestions = services.ingestion.slice(0, o.scale ? 2 : 1);
   // Presence timeouts of seconds (lib/presence-check.mjs), and the alert engine (issue 16, lib/alerts-check.mjs).
-  for (const s of services.ingestion) Object.assign(s.env, presenceEnv());
+  for (const s of services.ingestion) Object.assign(s.env, presenceEnv(), { BOOKING_TTL_SECONDS: String(BOOKING_TTL_SECONDS) });
   const alertEngine = alertService(cfg, { topic: runId, dbUrl: u.dbUrl, logDir: dir });
   services.alertEngine = alertEngine;
   // The history writer (issue 19, chaos/lib/history.mjs): its own group on the run's topic, into the run's database.
