@@ -52,6 +52,8 @@ export interface IngestionConfig {
   carRate: RateLimit;
   /** New streams per source address (token bucket); ratePerSecond 0 = unlimited. */
   streamRate: RateLimit;
+  /** Balancers in front (their addresses): the source address is then the last x-forwarded-for entry. */
+  trustedProxies: string[];
   topic: string;
   topicPartitions: number;
   /** Messages accepted from streams and not yet acknowledged, across all streams. */
@@ -93,6 +95,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['INGESTION_CAR_BURST', 'messages one car may send at once above its rate (an upload of what it buffered) [500]'],
   ['INGESTION_STREAM_RATE', 'new streams per second from one source address; more are refused RESOURCE_EXHAUSTED with a retry hint; 0 = unlimited [100]'],
   ['INGESTION_STREAM_BURST', 'new streams one address may open at once [2000]'],
+  ['INGESTION_TRUSTED_PROXIES', 'comma-separated addresses of balancers in front (HAProxy): for their streams the source address of the stream limit is the last x-forwarded-for entry [none]'],
   ['FLEET_EVENTS_TOPIC', `topic of the events, created at start if missing [${TOPICS.FLEET_EVENTS}]`],
   ['FLEET_EVENTS_PARTITIONS', 'partitions when this service creates the topic [6]'],
   ['INGESTION_MAX_IN_FLIGHT', 'messages accepted but not yet acknowledged, all streams; beyond it reading pauses [20000]'],
@@ -140,6 +143,7 @@ export function loadConfig(env: Record<string, string | undefined>): IngestionCo
     jwt,
     carRate: { ratePerSecond: envNumber(env, 'INGESTION_CAR_RATE', 50, 0, 1_000_000), burst: envInt(env, 'INGESTION_CAR_BURST', 500, 1, 10_000_000) },
     streamRate: { ratePerSecond: envNumber(env, 'INGESTION_STREAM_RATE', 100, 0, 1_000_000), burst: envInt(env, 'INGESTION_STREAM_BURST', 2000, 1, 10_000_000) },
+    trustedProxies: envList(env, 'INGESTION_TRUSTED_PROXIES', []),
     topic: envString(env, 'FLEET_EVENTS_TOPIC', TOPICS.FLEET_EVENTS),
     topicPartitions: envInt(env, 'FLEET_EVENTS_PARTITIONS', 6, 1, 10_000),
     maxInFlight,

@@ -44,7 +44,13 @@ function withTimeout<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T
 
 /** Who may stream, from the configuration: stream-rate check, then certificate, JWT or shared token (security/vehicle-auth.ts). */
 export function fleetAuthenticator(cfg: IngestionConfig, jwt: JwtVerifier | undefined): Authenticator {
-  return vehicleAuthenticator({ apiTokens: cfg.apiTokens, jwt, mutualTls: cfg.tls?.clientCaFile !== undefined, streamRate: cfg.streamRate });
+  return vehicleAuthenticator({
+    apiTokens: cfg.apiTokens,
+    jwt,
+    mutualTls: cfg.tls?.clientCaFile !== undefined,
+    streamRate: cfg.streamRate,
+    trustedProxies: new Set(cfg.trustedProxies),
+  });
 }
 
 /** The gRPC server that serves the fleet's streams: credentials checked first, message size limit, keepalive. */

@@ -2,7 +2,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError } from '@greenlane/common';
+import { Metadata } from '@grpc/grpc-js';
 import { loadConfig } from '../src/config.js';
+import { sourceAddress } from '../src/security/vehicle-auth.js';
 
 const refuses = (env: Record<string, string>, variable: string) =>
   assert.throws(() => loadConfig(env), (e: unknown) => e instanceof ConfigError && e.variable === variable, `${JSON.stringify(env)} names ${variable}`);
@@ -40,6 +42,16 @@ test('TLS files come in pairs, mutual TLS needs TLS, limits are numbers', () => 
   refuses({ INGESTION_STREAM_BURST: '0' }, 'INGESTION_STREAM_BURST');
   refuses({ AUTH_JWKS: 'ftp://keys' }, 'AUTH_JWKS');
   assert.equal(loadConfig({ INGESTION_CAR_RATE: '0' }).carRate.ratePerSecond, 0);
+});
+
+test('behind a trusted balancer the source address is the last x-forwarded-for entry, and only then', () => {
+  const md = new Metadata();
+  md.add('x-forwarded-for', '6.6.6.6, 10.1.2.3');
+  const trusted = new Set(['127.0.0.1']);
+  assert.is(sourceAddress('127.0.0.1', md, trusted), '10.1.2.3');
+  assert.is(sourceAddress('192.168.0.9', md, trusted), '192.168.0.9', 'a car sending the header itself is not believed');
+  assert.is(sourceAddress('127.0.0.1', new Metadata(), trusted), '127.0.0.1');
+  assert.equal(loadConfig({ INGESTION_TRUSTED_PROXIES: '127.0.0.1, 10.0.0.5' }).trustedProxies, ['127.0.0.1', '10.0.0.5']);
 });
 
 test.run();

@@ -26,6 +26,19 @@ export interface VehicleAuthOptions {
   /** Mutual TLS is on: every connection has a verified certificate. */
   mutualTls: boolean;
   streamRate: RateLimit;
+  /** Balancers whose `x-forwarded-for` names the car's address (INGESTION_TRUSTED_PROXIES). */
+  trustedProxies?: ReadonlySet<string>;
+}
+
+/**
+ * The car's address: the peer's, unless the peer is a trusted balancer, whose own entry is the
+ * last of `x-forwarded-for` (earlier entries came from the client and prove nothing).
+ */
+export function sourceAddress(peer: string, metadata: Metadata, trusted: ReadonlySet<string> | undefined): string {
+  if (trusted === undefined || !trusted.has(peer)) return peer;
+  const forwarded = metadata.get('x-forwarded-for');
+  const last = forwarded.length === 0 ? undefined : String(forwarded[forwarded.length - 1]).split(',').pop()?.trim();
+  return last === undefined || last === '' ? peer : last;
 }
 
 function refusal(code: GrpcStatus, details: string, reason: string, trailers?: Metadata): AuthDecision {
@@ -41,7 +54,8 @@ export function vehicleAuthenticator(options: VehicleAuthOptions): Authenticator
     acceptsApiToken !== undefined ? TOKEN_HEADER : undefined,
   ].filter((s) => s !== undefined).join(' or ');
 
-  return ({ metadata, peerCertificate, address }) => {
+  return ({ metadata, peerCertificate, address: peer }) => {
+    const address = sourceAddress(peer, metadata, options.trustedProxies);
     const admitted = streamBuckets.take(address);
     if (!admitted.ok) {
       const trailers = new Metadata();
