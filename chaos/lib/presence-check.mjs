@@ -249,6 +249,28 @@ export function classifyPresence({ detail, acksOf, presenceOf, offlineAlertsOf =
   return res;
 }
 
+/**
+ * Every car's presence events in topic order, as a sequence: `car_online` (first_seen / reconnected)
+ * and `car_offline` must alternate. A `reconnected` with no `car_offline` before it, or two of a kind
+ * in a row, means an event was lost (its change is in Redis, its event never reached the topic:
+ * the ingestion's README names one such gap, an instance dying between the two). Each is placed in
+ * the fault window it falls in (faults: [{ name, at }]).
+ */
+export function presenceGaps(presenceOf, faults = []) {
+  const gaps = [];
+  const windowOf = (ts) => [...faults].reverse().find((f) => ts >= f.at)?.name ?? 'before the faults';
+  for (const [car, events] of presenceOf) {
+    let state;
+    for (const e of events) {
+      const now = e.type === 'car_online' ? 'online' : 'offline';
+      if (state === now) gaps.push({ car, at: e.ts, what: `${e.type} twice in a row`, window: windowOf(e.ts) });
+      else if (state === undefined && now === 'online' && e.reason === 'reconnected') gaps.push({ car, at: e.ts, what: 'car_online reconnected without a car_offline before it', window: windowOf(e.ts) });
+      state = now;
+    }
+  }
+  return gaps;
+}
+
 /** Reads the run and classifies. `run.presence` = { fault (detail), windowEnd, exclude }; `run.alerts.topic` for the offline alerts. */
 export async function checkPresence(run) {
   const detail = run.presence.fault;
@@ -294,6 +316,9 @@ export async function checkPresence(run) {
     });
   }
   const res = classifyPresence({ detail, acksOf, presenceOf, offlineAlertsOf, windowEnd: run.presence.windowEnd ?? Infinity, exclude: new Set(run.presence.exclude ?? []) });
+  const gaps = presenceGaps(presenceOf, run.faults ?? []);
+  const gapsByWindow = {};
+  for (const g of gaps) gapsByWindow[`${g.window}: ${g.what}`] = (gapsByWindow[`${g.window}: ${g.what}`] ?? 0) + 1;
   const lat = res.silenced.map((s) => s.offlineAfterMs).filter((x) => x !== null).sort((a, b) => a - b);
   const quantile = (q) => (lat.length === 0 ? null : lat[Math.min(lat.length - 1, Math.floor(q * lat.length))]);
   return {
@@ -318,6 +343,11 @@ export async function checkPresence(run) {
     faultKinds: Object.fromEntries([...new Set(res.faults.map((f) => f.what))].map((what) => [what, res.faults.filter((f) => f.what === what).length])),
     faults: res.faults.slice(0, 20),
     silenced: res.silenced,
+    // Reported, not part of the verdict: presence events lost across the whole run.
+    presenceEvents: [...presenceOf.values()].reduce((n, l) => n + l.length, 0),
+    gaps: gaps.length,
+    gapsByWindow,
+    gapExamples: gaps.slice(0, 5),
   };
 }
 
@@ -330,6 +360,7 @@ export function formatPresence(p) {
       `(after ${p.detectionMs.p50} ms p50, ${p.detectionMs.max} ms max), with an offline alert ${t.silencedWithAlert}; ` +
       `${t.moved} moved in time (first ack elsewhere ≤ ${p.movedFirstAckMs.max} ms after the kill), none may flap; ${t.movedLate} moved late (${t.movedLateOffline} marked offline); ` +
       `${t.unaffected} cars on the other instance`,
+    `  presence events on the topic ${p.presenceEvents}; out of sequence (an event lost) ${p.gaps}${p.gaps ? ` ${JSON.stringify(p.gapsByWindow)}` : ''} (reported, not part of the verdict)`,
   ];
   if (!p.ok) {
     for (const [what, count] of Object.entries(p.faultKinds)) {

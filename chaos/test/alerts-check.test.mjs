@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import {
   ALERT_RULES, SERVICE_AREA, applyInput, areaTolerance, compareTransitions, expectCar, inputOf, newCarModel, outsideMetres, sequenceFaults,
 } from '../lib/alerts-check.mjs';
-import { classifyPresence, startProxy } from '../lib/presence-check.mjs';
+import { classifyPresence, presenceGaps, startProxy } from '../lib/presence-check.mjs';
 
 const R = { ...ALERT_RULES, refreshSeconds: 1000 }; // no timed refreshes unless a test wants them
 const CAR = 'CAR-001';
@@ -176,6 +176,19 @@ test('classifyPresence: late detection, a flapping mover, an unaffected car offl
   assert.ok(what.includes('U1: went offline although its instance was not killed'));
   const noAlert = classifyPresence({ detail: { ...detail, before: { S1: detail.before.S1, M1: detail.before.M1 } }, acksOf, presenceOf: new Map([['S1', [{ type: 'car_offline', ts: 105_000, reason: 'instance_lost', heldBy: 'ing-2', lastSeen: 99_500, newestTelemetry: 99_900 }, { type: 'car_online', ts: 114_000 }]]]), windowEnd: 130_000 });
   assert.equal(noAlert.faults.map((f) => [f.car, f.what, f.newestTelemetry]), [['S1', 'silenced and offline, but no offline alert raised', 99_900]]);
+});
+
+test('presenceGaps: online and offline must alternate; a reconnect with no offline before it is a lost event, placed in its fault window', () => {
+  const ev = (type, ts, reason) => ({ type, ts, reason });
+  const presenceOf = new Map([
+    ['A', [ev('car_online', 1, 'first_seen'), ev('car_offline', 5, 'timeout'), ev('car_online', 9, 'reconnected')]],
+    ['B', [ev('car_online', 12, 'reconnected')]],
+    ['C', [ev('car_online', 1, 'first_seen'), ev('car_online', 25, 'reconnected')]],
+  ]);
+  assert.equal(presenceGaps(presenceOf, [{ name: 'kafka-stop', at: 10 }, { name: 'redis-restart', at: 20 }]).map((g) => [g.car, g.what, g.window]), [
+    ['B', 'car_online reconnected without a car_offline before it', 'kafka-stop'],
+    ['C', 'car_online twice in a row', 'redis-restart'],
+  ]);
 });
 
 test('the movers\' proxy: connections go to the backends in turn, and to the other when one is gone', async () => {
