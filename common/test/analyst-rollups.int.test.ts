@@ -4,7 +4,7 @@
  * UPDATE of a late sample, updates, deletes, TRUNCATE) car_telemetry_hourly, fleet_telemetry_hourly
  * and charging_stays hold what the raw rows give, computed here independently; a minute two
  * concurrent transactions both write is one car-minute; an existing history is backfilled once, at
- * the next migration, and again only when ROLLUP_VERSION changes. On the embedded TimescaleDB none
+ * the next migration, and again only when its definitions change. On the embedded TimescaleDB none
  * is created (the continuous aggregates do that job).
  */
 import { suite } from 'uvu';
@@ -151,12 +151,12 @@ pgSuite('a minute two concurrent transactions both write is one car-minute', asy
   } finally {
     await other.end();
   }
-  const fleet = (await ctx.client.query('SELECT car_minutes::int AS m, samples::int AS s FROM fleet_telemetry_hourly')).rows;
+  const fleet = (await ctx.client.query('SELECT car_minutes::int AS m, samples::int AS s FROM fleet_telemetry_1h')).rows;
   assert.equal(fleet, [{ m: 2, s: 3 }]);
   await consistent(ctx.client, 'concurrent writers');
 });
 
-pgSuite('an existing history is backfilled once, at the next migration; again when the version changes', async () => {
+pgSuite('an existing history is backfilled once, at the next migration; again when the definitions change', async () => {
   const before = await migrateTelemetry(ctx.client, log, { policies: false, retentionDays: 30, compressAfterHours: 24, rollups: false });
   assert.equal([before.rollups.telemetry, before.rollups.stays], [false, false]);
   assert.is((await ctx.client.query("SELECT to_regclass('car_telemetry_hourly') AS r")).rows[0].r, null);
@@ -172,7 +172,7 @@ pgSuite('an existing history is backfilled once, at the next migration; again wh
 
   const again = await migrateTelemetry(ctx.client, log, { policies: false, retentionDays: 30, compressAfterHours: 24 });
   assert.equal(again.rollups.backfilled, [], 'complete: nothing built at the next start');
-  await ctx.client.query("UPDATE history_rollups SET version = version - 1 WHERE name = 'telemetry'");
+  await ctx.client.query("UPDATE history_rollups SET definition = 'older' WHERE name = 'telemetry'");
   const rebuilt = await migrateTelemetry(ctx.client, log, { policies: false, retentionDays: 30, compressAfterHours: 24 });
   assert.equal(rebuilt.rollups.backfilled.map((b) => b.rollup), ['telemetry']);
   await insertSamples(ctx.client, [{ car: 'CAR-A', minute: 95, id: 'after-rebuild' }]);

@@ -43,7 +43,7 @@ async function checkRollups(url: string, fleet: Fleet, what: string): Promise<vo
   }
   const minutes = await query<{ hour: Date; stored: number; raw: number; samples: number; raw_samples: number }>(url, undefined,
     `SELECT f.hour, f.car_minutes::int AS stored, r.car_minutes AS raw, f.samples::int AS samples, r.samples AS raw_samples
-     FROM fleet_telemetry_hourly f FULL JOIN (
+     FROM fleet_telemetry_1h f FULL JOIN (
        SELECT date_bin(INTERVAL '1 hour', time, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS hour,
               count(DISTINCT (car_id, date_trunc('minute', time)))::int AS car_minutes, count(*)::int AS samples
        FROM car_telemetry GROUP BY 1) r USING (hour)`);

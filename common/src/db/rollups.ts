@@ -4,8 +4,9 @@
  *
  * - `car_telemetry_hourly`: per car and hour (UTC), the samples, the minutes that had one (a
  *   bitmask), distance, time charging, and sum / min / max of battery, velocity, lat and lon;
- * - `fleet_telemetry_hourly`: per hour, car-minutes, samples, distance, the speeds' sum and max,
- *   the lowest battery, time charging (the plain-PostgreSQL `fleet_telemetry_1h` view reads it);
+ * - `fleet_telemetry_hourly`: per hour (in up to 16 rows, FLEET_SHARDS), car-minutes, samples,
+ *   distance, the speeds' sum and max, the lowest battery, time charging (the plain-PostgreSQL
+ *   `fleet_telemetry_1h` view adds them up);
  * - `charging_stays`: per stay of charging_sessions (session, station, car), first and last
  *   sample, samples, kWh and cost;
  * - and, for the trips, which need every moving sample, `car_telemetry_moving_idx`: a partial
@@ -33,20 +34,18 @@
  * the source table is locked in SHARE mode (writers wait; readers do not), the tables, functions
  * and triggers are created, the rollups are filled from every stored row, and `history_rollups`
  * records it. So no row is counted twice or missed, and a start that is interrupted leaves
- * nothing behind (the next one does it again). A start that finds them complete, at the current
- * ROLLUP_VERSION, only checks that they are there. Changing the definitions means raising
- * ROLLUP_VERSION: the next start rebuilds them once.
+ * nothing behind (the next one does it again). A start that finds them complete, with the
+ * current definitions (a hash of every statement below, `definition` in history_rollups), only
+ * checks that they are there; after a change of any definition the next start rebuilds them once.
  *
  * On TimescaleDB nothing here is created: transition tables do not exist on hypertables, and
  * the continuous aggregates do this job there.
  */
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from '../logger.js';
 
 type Queryable = Pick<pg.Pool | pg.Client | pg.ClientBase, 'query'>;
-
-/** Raise when a definition below changes: the next start drops and rebuilds the rollups. */
-export const ROLLUP_VERSION = 1;
 
 /** Hours as date_bin with an hour-aligned UTC origin (the plain views' buckets, time_bucket's). */
 const HOUR = (column: string) => `date_bin(INTERVAL '1 hour', ${column}, TIMESTAMPTZ '2000-01-01 00:00:00+00')`;
@@ -63,7 +62,7 @@ export interface RollupResult {
 const STATE = `
 CREATE TABLE IF NOT EXISTS history_rollups (
   name          TEXT PRIMARY KEY,
-  version       INT NOT NULL,
+  definition    TEXT NOT NULL,
   backfilled_at TIMESTAMPTZ NOT NULL,
   source_rows   BIGINT NOT NULL,
   seconds       DOUBLE PRECISION NOT NULL
@@ -92,17 +91,28 @@ CREATE TABLE car_telemetry_hourly (
   lon_max      DOUBLE PRECISION NOT NULL,
   PRIMARY KEY (car_id, hour)
 ) WITH (fillfactor = 70)`;
+/** For recomputing a fleet hour from its car-hours (an update or delete); an update of a row never changes it (HOT). */
+const CAR_HOURLY_HOUR_INDEX = 'CREATE INDEX car_telemetry_hourly_hour_idx ON car_telemetry_hourly (hour)';
 
+/**
+ * Every batch adds to the current hour's fleet row, and holds that row's lock until it commits
+ * (its WAL flush): with one row per hour, writers on other partitions would commit one at a time.
+ * So an hour has up to FLEET_SHARDS rows, one per writing connection (pg_backend_pid() modulo),
+ * which the view adds up; a recomputed hour is one row (shard 0).
+ */
+const FLEET_SHARDS = 16;
 const FLEET_HOURLY = `
 CREATE TABLE fleet_telemetry_hourly (
-  hour          TIMESTAMPTZ      PRIMARY KEY,
+  hour          TIMESTAMPTZ      NOT NULL,
+  shard         SMALLINT         NOT NULL,
   car_minutes   BIGINT           NOT NULL,
   samples       BIGINT           NOT NULL,
   distance_km   DOUBLE PRECISION NOT NULL,
   velocity_sum  DOUBLE PRECISION NOT NULL,
   max_speed_kmh DOUBLE PRECISION NOT NULL,
   min_battery   DOUBLE PRECISION NOT NULL,
-  charging_s    DOUBLE PRECISION NOT NULL
+  charging_s    DOUBLE PRECISION NOT NULL,
+  PRIMARY KEY (hour, shard)
 ) WITH (fillfactor = 70)`;
 
 const STAYS = [
@@ -127,50 +137,79 @@ const STAYS = [
  */
 export const FLEET_VIEW = `
 CREATE OR REPLACE VIEW fleet_telemetry_1h AS
-SELECT hour, car_minutes, samples::numeric AS samples, distance_km, velocity_sum / samples AS avg_speed_kmh,
-       max_speed_kmh, min_battery, charging_s
-FROM fleet_telemetry_hourly`;
+SELECT hour, sum(car_minutes)::bigint AS car_minutes, sum(samples) AS samples, sum(distance_km) AS distance_km,
+       sum(velocity_sum) / sum(samples)::float8 AS avg_speed_kmh, max(max_speed_kmh) AS max_speed_kmh, min(min_battery) AS min_battery,
+       sum(charging_s) AS charging_s
+FROM fleet_telemetry_hourly GROUP BY hour`;
 
 /** The analytics API's trips query (analytics-api/src/queries.ts) names the same predicate, so the planner can use it. */
 export const MOVING_KMH = 1;
 const MOVING_INDEX = `CREATE INDEX car_telemetry_moving_idx ON car_telemetry (car_id, time) INCLUDE (velocity, battery, distance_km) WHERE velocity >= ${MOVING_KMH}`;
 
 const CAR_COLUMNS = 'car_id, hour, samples, minutes, new_minutes, distance_km, charging_s, battery_sum, battery_min, battery_max, velocity_sum, velocity_min, velocity_max, lat_sum, lat_min, lat_max, lon_sum, lon_min, lon_max';
-const FLEET_COLUMNS = 'hour, car_minutes, samples, distance_km, velocity_sum, max_speed_kmh, min_battery, charging_s';
+const FLEET_COLUMNS = 'hour, shard, car_minutes, samples, distance_km, velocity_sum, max_speed_kmh, min_battery, charging_s';
 const STAY_COLUMNS = 'session_id, station_id, car_id, started, ended, samples, kwh, cost';
 
-/** Per car and hour over `source` (car_telemetry's columns), `where` optional: the columns of car_telemetry_hourly. */
-const carAggregate = (source: string, where = '') => `
-SELECT car_id, hour, count(*) AS samples, bit_or(1::bigint << minute) AS minutes, bit_count(bit_or(1::bigint << minute)::bit(64))::int AS new_minutes,
-       sum(distance_km) AS distance_km, sum(CASE WHEN charging THEN interval_s ELSE 0 END) AS charging_s,
-       sum(battery) AS battery_sum, min(battery) AS battery_min, max(battery) AS battery_max,
-       sum(velocity) AS velocity_sum, min(velocity) AS velocity_min, max(velocity) AS velocity_max,
-       sum(lat) AS lat_sum, min(lat) AS lat_min, max(lat) AS lat_max,
-       sum(lon) AS lon_sum, min(lon) AS lon_min, max(lon) AS lon_max
-FROM (
-  SELECT r.*, b.hour, floor(extract(epoch FROM r.time - b.hour) / 60)::int AS minute
-  FROM ${source} r CROSS JOIN LATERAL (SELECT ${HOUR('r.time')} AS hour) b ${where}
-) s
-GROUP BY car_id, hour`;
+/** A car-hour's aggregates over car_telemetry rows `r` of the hour starting at `hour`: car_telemetry_hourly's columns after car_id, hour. */
+const carValues = (hour: string) => `count(*) AS samples,
+       bit_or(1::bigint << floor(extract(epoch FROM r.time - ${hour}) / 60)::int) AS minutes,
+       bit_count(bit_or(1::bigint << floor(extract(epoch FROM r.time - ${hour}) / 60)::int)::bit(64))::int AS new_minutes,
+       sum(r.distance_km) AS distance_km, sum(CASE WHEN r.charging THEN r.interval_s ELSE 0 END) AS charging_s,
+       sum(r.battery) AS battery_sum, min(r.battery) AS battery_min, max(r.battery) AS battery_max,
+       sum(r.velocity) AS velocity_sum, min(r.velocity) AS velocity_min, max(r.velocity) AS velocity_max,
+       sum(r.lat) AS lat_sum, min(r.lat) AS lat_min, max(r.lat) AS lat_max,
+       sum(r.lon) AS lon_sum, min(r.lon) AS lon_min, max(r.lon) AS lon_max`;
 
-/** Per hour over car_telemetry_hourly rows: the columns of fleet_telemetry_hourly. */
-const fleetAggregate = (source: string, where = '') => `
-SELECT hour, sum(bit_count(minutes::bit(64)))::bigint AS car_minutes, sum(samples)::bigint AS samples, sum(distance_km) AS distance_km,
-       sum(velocity_sum) AS velocity_sum, max(velocity_max) AS max_speed_kmh, min(battery_min) AS min_battery, sum(charging_s) AS charging_s
-FROM ${source} ${where}
-GROUP BY hour`;
+/** Per car and hour over every row of `source` (car_telemetry's columns): the columns of car_telemetry_hourly. */
+const carAggregate = (source: string) => `
+SELECT r.car_id, r.hour, ${carValues('r.hour')}
+FROM (SELECT s.*, ${HOUR('s.time')} AS hour FROM ${source} s) r
+GROUP BY r.car_id, r.hour`;
 
 /**
- * Per stay over `source` (charging_sessions' columns). A kwh_usage of NaN is the pricing worker's
+ * The car-hours named by the arrays `cars`, `hours` (plpgsql variables), each from its own range
+ * scan of car_telemetry's (car_id, time) index (LATERAL: never a join the planner could turn
+ * into a scan of the whole table); those with no row left are absent.
+ */
+const carRecompute = (table: string) => `
+SELECT k.car_id, k.hour, a.*
+FROM unnest(cars, hours) AS k(car_id, hour)
+CROSS JOIN LATERAL (SELECT ${carValues('k.hour')} FROM ${table} r WHERE r.car_id = k.car_id AND r.time >= k.hour AND r.time < k.hour + INTERVAL '1 hour') a
+WHERE a.samples > 0`;
+
+/** A fleet hour's aggregates over car_telemetry_hourly rows `h`: fleet_telemetry_hourly's columns after hour. */
+const FLEET_VALUES = `sum(bit_count(h.minutes::bit(64)))::bigint AS car_minutes, sum(h.samples)::bigint AS samples, sum(h.distance_km) AS distance_km,
+       sum(h.velocity_sum) AS velocity_sum, max(h.velocity_max) AS max_speed_kmh, min(h.battery_min) AS min_battery, sum(h.charging_s) AS charging_s`;
+
+/** Per hour over every row of car_telemetry_hourly `source`. */
+const fleetAggregate = (source: string) => `SELECT h.hour, 0::smallint AS shard, ${FLEET_VALUES} FROM ${source} h GROUP BY h.hour`;
+
+/** The fleet hours of the array `fleet_hours`, each from the car-hours of its hour (car_telemetry_hourly_hour_idx). */
+const fleetRecompute = (table: string) => `
+SELECT k.hour, 0::smallint AS shard, a.*
+FROM unnest(fleet_hours) AS k(hour)
+CROSS JOIN LATERAL (SELECT ${FLEET_VALUES} FROM ${table} h WHERE h.hour = k.hour) a
+WHERE a.samples > 0`;
+
+/**
+ * A stay's aggregates over charging_sessions rows `r`. A kwh_usage of NaN is the pricing worker's
  * placeholder for a late sample, recomputed by an UPDATE in the same transaction: counted 0 here,
  * then the UPDATE recomputes the stay.
  */
-const stayAggregate = (source: string, where = '') => `
-SELECT session_id, station_id, car_id, min(time) AS started, max(time) AS ended, count(*) AS samples,
-       coalesce(sum(kwh_usage) FILTER (WHERE kwh_usage <> 'NaN'::float8), 0) AS kwh,
-       coalesce(sum(kwh_usage * price_rate) FILTER (WHERE kwh_usage <> 'NaN'::float8), 0) AS cost
-FROM ${source} ${where}
-GROUP BY session_id, station_id, car_id`;
+const STAY_VALUES = `min(r.time) AS started, max(r.time) AS ended, count(*) AS samples,
+       coalesce(sum(r.kwh_usage) FILTER (WHERE r.kwh_usage <> 'NaN'::float8), 0) AS kwh,
+       coalesce(sum(r.kwh_usage * r.price_rate) FILTER (WHERE r.kwh_usage <> 'NaN'::float8), 0) AS cost`;
+
+/** Per stay over every row of `source` (charging_sessions' columns): the columns of charging_stays. */
+const stayAggregate = (source: string) => `
+SELECT r.session_id, r.station_id, r.car_id, ${STAY_VALUES} FROM ${source} r GROUP BY r.session_id, r.station_id, r.car_id`;
+
+/** The stays named by the arrays `sessions`, `stations`, `cars`, each from its session's (session_id, time) index. */
+const stayRecompute = (table: string) => `
+SELECT k.session_id, k.station_id, k.car_id, a.*
+FROM unnest(sessions, stations, cars) AS k(session_id, station_id, car_id)
+CROSS JOIN LATERAL (SELECT ${STAY_VALUES} FROM ${table} r WHERE r.session_id = k.session_id AND r.station_id = k.station_id AND r.car_id = k.car_id) a
+WHERE a.samples > 0`;
 
 /** `SET x = excluded.x` for every column but the keys: a recomputed row replaces the stored one. */
 const replaceAll = (columns: string, keys: string[]) =>
@@ -194,18 +233,18 @@ BEGIN
   SELECT array_agg(DISTINCT h ORDER BY h) INTO fleet_hours FROM unnest(hours) h;
   -- Locked first: an insert in flight on these rows commits before the recompute reads, a later one adds its delta after it.
   PERFORM 1 FROM ${carHourly} h JOIN unnest(cars, hours) k(car_id, hour) ON h.car_id = k.car_id AND h.hour = k.hour ORDER BY h.car_id, h.hour FOR UPDATE OF h;
-  WITH agg AS (${carAggregate(`${s}.car_telemetry`, `JOIN unnest(cars, hours) k(car_id, hour) ON r.car_id = k.car_id AND r.time >= k.hour AND r.time < k.hour + INTERVAL '1 hour'`)}),
+  WITH agg AS (${carRecompute(`${s}.car_telemetry`)}),
   gone AS (
     DELETE FROM ${carHourly} h USING unnest(cars, hours) k(car_id, hour)
     WHERE h.car_id = k.car_id AND h.hour = k.hour AND NOT EXISTS (SELECT 1 FROM agg WHERE agg.car_id = h.car_id AND agg.hour = h.hour)
   )
   INSERT INTO ${carHourly} AS h (${CAR_COLUMNS}) SELECT ${CAR_COLUMNS} FROM agg ORDER BY car_id, hour
   ON CONFLICT (car_id, hour) DO UPDATE SET ${replaceAll(CAR_COLUMNS, ['car_id', 'hour'])};
-  PERFORM 1 FROM ${fleetHourly} f WHERE f.hour = ANY (fleet_hours) ORDER BY f.hour FOR UPDATE;
-  WITH agg AS (${fleetAggregate(carHourly, 'WHERE hour = ANY (fleet_hours)')}),
-  gone AS (DELETE FROM ${fleetHourly} f WHERE f.hour = ANY (fleet_hours) AND NOT EXISTS (SELECT 1 FROM agg WHERE agg.hour = f.hour))
+  PERFORM 1 FROM ${fleetHourly} f WHERE f.hour = ANY (fleet_hours) ORDER BY f.hour, f.shard FOR UPDATE;
+  WITH agg AS (${fleetRecompute(carHourly)}),
+  gone AS (DELETE FROM ${fleetHourly} f WHERE f.hour = ANY (fleet_hours) AND (f.shard <> 0 OR NOT EXISTS (SELECT 1 FROM agg WHERE agg.hour = f.hour)))
   INSERT INTO ${fleetHourly} AS f (${FLEET_COLUMNS}) SELECT ${FLEET_COLUMNS} FROM agg ORDER BY hour
-  ON CONFLICT (hour) DO UPDATE SET ${replaceAll(FLEET_COLUMNS, ['hour'])};
+  ON CONFLICT (hour, shard) DO UPDATE SET ${replaceAll(FLEET_COLUMNS, ['hour', 'shard'])};
   RETURN NULL;
 END`;
   const recomputeStays = (changed: string) => `
@@ -221,7 +260,7 @@ BEGIN
   PERFORM 1 FROM ${stays} t JOIN unnest(sessions, stations, cars) k(session_id, station_id, car_id)
     ON t.session_id = k.session_id AND t.station_id = k.station_id AND t.car_id = k.car_id
   ORDER BY t.session_id, t.station_id, t.car_id FOR UPDATE OF t;
-  WITH agg AS (${stayAggregate(`${s}.charging_sessions r`, `WHERE r.session_id = ANY (sessions) AND (r.session_id, r.station_id, r.car_id) IN (SELECT * FROM unnest(sessions, stations, cars))`)}),
+  WITH agg AS (${stayRecompute(`${s}.charging_sessions`)}),
   gone AS (
     DELETE FROM ${stays} t USING unnest(sessions, stations, cars) k(session_id, station_id, car_id)
     WHERE t.session_id = k.session_id AND t.station_id = k.station_id AND t.car_id = k.car_id
@@ -258,9 +297,9 @@ BEGIN
     FROM delta GROUP BY hour
   )
   INSERT INTO ${fleetHourly} AS f (${FLEET_COLUMNS})
-  SELECT fleet.hour, minutes.car_minutes, fleet.samples, fleet.distance_km, fleet.velocity_sum, fleet.max_speed_kmh, fleet.min_battery, fleet.charging_s
+  SELECT fleet.hour, (pg_backend_pid() % ${FLEET_SHARDS})::smallint, minutes.car_minutes, fleet.samples, fleet.distance_km, fleet.velocity_sum, fleet.max_speed_kmh, fleet.min_battery, fleet.charging_s
   FROM fleet JOIN minutes USING (hour) ORDER BY hour
-  ON CONFLICT (hour) DO UPDATE SET
+  ON CONFLICT (hour, shard) DO UPDATE SET
     car_minutes = f.car_minutes + excluded.car_minutes,
     samples = f.samples + excluded.samples,
     distance_km = f.distance_km + excluded.distance_km,
@@ -316,7 +355,7 @@ const ROLLUPS: Rollup[] = [
     source: 'car_telemetry',
     tables: ['car_telemetry_hourly', 'fleet_telemetry_hourly'],
     view: 'fleet',
-    create: [CAR_HOURLY, FLEET_HOURLY],
+    create: [CAR_HOURLY, CAR_HOURLY_HOUR_INDEX, FLEET_HOURLY],
     indexes: [['car_telemetry_moving_idx', MOVING_INDEX]],
     triggers: [
       { fn: 'car_telemetry_rollup_insert', event: 'INSERT' },
@@ -354,10 +393,17 @@ async function exists(db: Queryable, relation: string): Promise<boolean> {
   return rows[0]?.e === true;
 }
 
-/** The rollup is complete here: recorded at this version, its tables and its triggers present. */
+/** What a rollup is made of, hashed: a changed statement, a changed rollup. */
+function definitionOf(rollup: Rollup): string {
+  const bodies = functions('"<schema>"');
+  const text = JSON.stringify([rollup, FLEET_VIEW, rollup.triggers.map((t) => bodies[t.fn])]);
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
+/** The rollup is complete here: recorded with these definitions, its tables, indexes and triggers present. */
 async function complete(db: Queryable, rollup: Rollup): Promise<boolean> {
-  const { rows } = await db.query<{ version: number }>('SELECT version FROM history_rollups WHERE name = $1', [rollup.name]);
-  if (rows[0]?.version !== ROLLUP_VERSION) return false;
+  const { rows } = await db.query<{ definition: string }>('SELECT definition FROM history_rollups WHERE name = $1', [rollup.name]);
+  if (rows[0]?.definition !== definitionOf(rollup)) return false;
   for (const table of [...rollup.tables, ...rollup.indexes.map(([name]) => name)]) if (!(await exists(db, table))) return false;
   const { rows: triggers } = await db.query<{ n: number }>(
     'SELECT count(*)::int AS n FROM pg_trigger WHERE tgrelid = to_regclass($1) AND tgname = ANY ($2::text[]) AND tgenabled <> $3',
@@ -389,9 +435,9 @@ async function build(db: Queryable, rollup: Rollup, schema: string, rawFleetView
   if (rollup.view === 'fleet') await db.query(FLEET_VIEW);
   const seconds = (performance.now() - started) / 1000;
   await db.query(
-    `INSERT INTO history_rollups (name, version, backfilled_at, source_rows, seconds) VALUES ($1, $2, now(), $3, $4)
-     ON CONFLICT (name) DO UPDATE SET version = excluded.version, backfilled_at = excluded.backfilled_at, source_rows = excluded.source_rows, seconds = excluded.seconds`,
-    [rollup.name, ROLLUP_VERSION, sourceRows, seconds],
+    `INSERT INTO history_rollups (name, definition, backfilled_at, source_rows, seconds) VALUES ($1, $2, now(), $3, $4)
+     ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, backfilled_at = excluded.backfilled_at, source_rows = excluded.source_rows, seconds = excluded.seconds`,
+    [rollup.name, definitionOf(rollup), sourceRows, seconds],
   );
   return { sourceRows, seconds };
 }

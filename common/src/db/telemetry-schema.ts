@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Logger } from '../logger.js';
 import { FLEET_VIEW, ensureRollups, type RollupResult } from './rollups.js';
 
-export { MOVING_KMH, ROLLUP_VERSION, ensureRollups, type RollupResult } from './rollups.js';
+export { MOVING_KMH, ensureRollups, type RollupResult } from './rollups.js';
 
 type Queryable = Pick<pg.Pool | pg.Client | pg.ClientBase, 'query'>;
 
