@@ -11,13 +11,16 @@
 // HISTORY_ROLLUPS=false (no rollups: what it cost before them) and with the rollups (the default:
 // car_telemetry_hourly, fleet_telemetry_hourly kept by triggers in each batch's transaction), so
 // what the rollups cost the writer is measured on the same rows in the same run (BENCH_ROLLUPS=false
-// skips the second drain). The \copy baseline goes into a table without rollups.
+// skips the second drain; BENCH_ROUNDS=n alternates the two n times, medians reported). The \copy
+// baseline goes into a table without rollups. Then (BENCH_AB_ROWS rows, 0 skips it) the writer's
+// INSERT statement itself on the same batches, without and with the rollups alternating round by
+// round (statementAB), which a machine whose load changes by the minute disturbs far less.
 //
 //   flock /tmp/greenlane-bench.lock npm run bench -w history-writer
 //
 // Environment (defaults in brackets): BENCH_EVENTS [200000], BENCH_CARS [1000],
 // BENCH_TARGETS [postgres,embedded], BENCH_POSTGRES_URL [postgres://postgres@127.0.0.1:55432/postgres],
-// BENCH_EMBEDDED_PORT [55497], KAFKA_BROKERS [127.0.0.1:19092], BENCH_ROLLUPS [true]; any HISTORY_* variable reaches the writer.
+// BENCH_EMBEDDED_PORT [55497], KAFKA_BROKERS [127.0.0.1:19092], BENCH_ROLLUPS [true], BENCH_ROUNDS [1], BENCH_AB_ROWS [400000]; any HISTORY_* variable reaches the writer.
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
@@ -29,6 +32,7 @@ import { Partitioners } from 'kafkajs';
 import { createKafka, createLogger, migrateTelemetry } from '@greenlane/common';
 import { waitFor } from '@greenlane/common/testing';
 import { freePort, spawnProgram, withClient } from '@greenlane/common/testing-programs';
+import { insertRows } from '../dist/src/writer.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const env = process.env;
@@ -39,6 +43,8 @@ const ADMIN_URL = env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:55432
 const EMBEDDED_PORT = Number(env.BENCH_EMBEDDED_PORT ?? 55497);
 const BROKERS = (env.KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
 const ROLLUPS = env.BENCH_ROLLUPS !== 'false';
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 1);
+const AB_ROWS = Number(env.BENCH_AB_ROWS ?? 400_000);
 const PSQL = existsSync('/usr/lib/postgresql/15/bin/psql') ? '/usr/lib/postgresql/15/bin/psql' : 'psql';
 const log = createLogger('history-bench', { LOG_LEVEL: 'error' });
 const kafka = createKafka({ brokers: BROKERS, clientId: 'history-bench', log, quiet: true });
@@ -153,6 +159,89 @@ function cpuOf(pid) {
   }
 }
 
+/** What the rollups of `schema` hold against its rows: samples and distance, per car-hour and per hour. */
+async function rollupCheck(url, schema) {
+  return withClient(url, async (c) => {
+    await c.query(`SET search_path TO ${schema}, public`);
+    return (await c.query(`SELECT (SELECT count(*) FROM car_telemetry)::int AS raw_samples, (SELECT sum(samples) FROM car_telemetry_hourly)::int AS car_hourly_samples,
+                                  (SELECT sum(samples) FROM fleet_telemetry_hourly)::int AS fleet_hourly_samples,
+                                  (SELECT round(sum(distance_km)::numeric, 6) FROM car_telemetry)::float8 AS raw_km, (SELECT round(sum(distance_km)::numeric, 6) FROM fleet_telemetry_hourly)::float8 AS fleet_km`)).rows[0];
+  });
+}
+
+const median = (values) => {
+  const v = [...values].sort((a, b) => a - b);
+  return v.length % 2 === 1 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+};
+
+/**
+ * The rollups' cost at the statement: the writer's own INSERT (insertRows) of the same batches into
+ * a schema without rollups and one with them, 4 connections at once (each its own cars, as the
+ * partitions are), the two alternating batch round by batch round (which goes first alternates
+ * too), so a change in the machine's load falls on both alike. Per variant: rows/s over the time
+ * its rounds took.
+ */
+async function statementAB(url) {
+  const CONNECTIONS = 4;
+  const BATCH = 1000;
+  const start = Date.now() - 6 * 3600_000;
+  const schemas = { without: 'ab_without', with: 'ab_with' };
+  await withClient(url, async (c) => {
+    for (const [variant, schema] of Object.entries(schemas)) {
+      await c.query(`CREATE SCHEMA ${schema}`);
+      await c.query(`SET search_path TO ${schema}, public`);
+      await migrateTelemetry(c, log, { policies: false, retentionDays: 30, compressAfterHours: 24, rollups: variant === 'with' });
+    }
+  });
+  const clients = {};
+  for (const [variant, schema] of Object.entries(schemas)) {
+    clients[variant] = [];
+    for (let k = 0; k < CONNECTIONS; k++) {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      await c.query(`SET search_path TO ${schema}, public`);
+      clients[variant].push(c);
+    }
+  }
+  // Connection k's batch of round r: BATCH rows of its cars (car % CONNECTIONS = k), each car 2 s after its last.
+  const carsPer = Math.floor(CARS / CONNECTIONS);
+  const batchOf = (r, k) => {
+    const rows = { count: BATCH, eventId: [], carId: [], timeMs: [], lat: [], lon: [], battery: [], velocity: [], stationId: [], charging: [], energyKwh: [], pluggedInMs: [], late: [] };
+    for (let i = 0; i < BATCH; i++) {
+      const n = r * BATCH + i;
+      const c = (n % carsPer) * CONNECTIONS + k;
+      const step = Math.floor(n / carsPer);
+      const charging = step % 100 >= 90;
+      rows.eventId.push(`ab-${k}-${n}`); rows.carId.push(`CAR-${String(c).padStart(5, '0')}`); rows.timeMs.push(start + c * 1000 + step * 2000);
+      rows.lat.push(40.7 + (c % 150) / 1000 + (charging ? 0 : step * 0.00002)); rows.lon.push(-74.0 + (c % 90) / 1000);
+      rows.battery.push(80 - (step % 60)); rows.velocity.push(charging ? 0 : 30);
+      rows.stationId.push(charging ? `ST-${String(c % 50).padStart(3, '0')}` : null); rows.charging.push(charging);
+      rows.energyKwh.push(charging ? (step % 10) * 0.1 : null); rows.pluggedInMs.push(null); rows.late.push(false);
+    }
+    return rows;
+  };
+  const ms = { without: 0, with: 0 };
+  const rounds = Math.ceil(AB_ROWS / (BATCH * CONNECTIONS));
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const batches = Array.from({ length: CONNECTIONS }, (_, k) => batchOf(r, k));
+      for (const variant of r % 2 === 0 ? ['without', 'with'] : ['with', 'without']) {
+        const t = performance.now();
+        await Promise.all(batches.map((b, k) => insertRows(clients[variant][k], b)));
+        ms[variant] += performance.now() - t;
+      }
+    }
+  } finally {
+    for (const list of Object.values(clients)) for (const c of list) await c.end();
+  }
+  const rows = rounds * BATCH * CONNECTIONS;
+  const out = { rows, connections: CONNECTIONS, batch: BATCH, rounds };
+  for (const variant of ['without', 'with']) out[variant] = { seconds: +(ms[variant] / 1000).toFixed(2), rowsPerSecond: Math.round(rows / (ms[variant] / 1000)) };
+  out.rollupCost = +(1 - out.with.rowsPerSecond / out.without.rowsPerSecond).toFixed(3);
+  out.check = await rollupCheck(url, schemas.with);
+  return out;
+}
+
 async function postgres() {
   const db = `bench_history_${runId}`;
   await withClient(ADMIN_URL, (c) => c.query(`CREATE DATABASE ${db}`));
@@ -160,8 +249,10 @@ async function postgres() {
   u.pathname = `/${db}`;
   const url = u.toString();
   try {
+    const schemas = ['copy_rows'];
+    for (let r = 1; r <= ROUNDS; r++) schemas.push(`writer_rows_${r}`, ...(ROLLUPS ? [`writer_rollups_${r}`] : []));
     await withClient(url, async (c) => {
-      for (const s of ['copy_rows', 'writer_rows', 'writer_rollups']) await c.query(`CREATE SCHEMA ${s}`);
+      for (const s of schemas) await c.query(`CREATE SCHEMA ${s}`);
       await c.query('SET search_path TO copy_rows, public');
       await migrateTelemetry(c, log, { policies: false, retentionDays: 30, compressAfterHours: 24, rollups: false });
     });
@@ -169,20 +260,32 @@ async function postgres() {
     const copy = spawnSync(PSQL, [url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', 'SET search_path TO copy_rows, public', '-c', `\\copy car_telemetry (${COLUMNS}) FROM '${csvPath}' WITH (FORMAT csv)`], { encoding: 'utf8' });
     if (copy.status !== 0) throw new Error(`psql \\copy failed: ${copy.stderr}`);
     const copySeconds = (performance.now() - t) / 1000;
-    const writer = await drain(url, 'writer_rows', 'postgres', { HISTORY_ROLLUPS: 'false' });
-    say(`postgres, no rollups: ${JSON.stringify(writer)}`);
-    const out = { target: 'postgresql 15', events: EVENTS, cars: CARS, copy: { seconds: +copySeconds.toFixed(2), rowsPerSecond: Math.round(EVENTS / copySeconds), how: 'psql \\copy' }, writer, ratio: +(writer.rowsPerSecond / (EVENTS / copySeconds)).toFixed(2) };
-    if (ROLLUPS) {
-      const rolled = await drain(url, 'writer_rollups', 'postgres-rollups', { HISTORY_ROLLUPS: 'true' });
-      // The rollups hold what the rows hold: samples and distance, per car-hour and per hour.
-      const check = await withClient(url, async (c) => {
-        await c.query('SET search_path TO writer_rollups, public');
-        return (await c.query(`SELECT (SELECT count(*) FROM car_telemetry)::int AS raw_samples, (SELECT sum(samples) FROM car_telemetry_hourly)::int AS car_hourly_samples,
-                                      (SELECT sum(samples) FROM fleet_telemetry_hourly)::int AS fleet_hourly_samples,
-                                      (SELECT round(sum(distance_km)::numeric, 6) FROM car_telemetry)::float8 AS raw_km, (SELECT round(sum(distance_km)::numeric, 6) FROM fleet_telemetry_hourly)::float8 AS fleet_km`)).rows[0];
-      });
-      Object.assign(out, { writerWithRollups: { ...rolled, check }, rollupCost: +(1 - rolled.rowsPerSecond / writer.rowsPerSecond).toFixed(3) });
+    // Without and with the rollups in turn, each drain a new group into a schema of its own, so a
+    // change of the machine's load falls on both alike.
+    const rounds = [];
+    for (let r = 1; r <= ROUNDS; r++) {
+      const round = { without: await drain(url, `writer_rows_${r}`, `postgres-${r}`, { HISTORY_ROLLUPS: 'false' }) };
+      say(`postgres round ${r}, no rollups: ${JSON.stringify(round.without)}`);
+      if (ROLLUPS) {
+        round.with = { ...(await drain(url, `writer_rollups_${r}`, `postgres-rollups-${r}`, { HISTORY_ROLLUPS: 'true' })), check: await rollupCheck(url, `writer_rollups_${r}`) };
+        say(`postgres round ${r}, rollups: ${JSON.stringify(round.with)}`);
+      }
+      rounds.push(round);
     }
+    const ab = AB_ROWS > 0 ? await statementAB(url) : undefined;
+    if (ab) say(`postgres, the INSERT statement without and with the rollups, alternating: ${JSON.stringify(ab)}`);
+    const writer = rounds[0].without;
+    const out = {
+      target: 'postgresql 15', events: EVENTS, cars: CARS,
+      copy: { seconds: +copySeconds.toFixed(2), rowsPerSecond: Math.round(EVENTS / copySeconds), how: 'psql \\copy' },
+      writer, ratio: +(writer.rowsPerSecond / (EVENTS / copySeconds)).toFixed(2),
+    };
+    if (ROLLUPS) {
+      const without = median(rounds.map((r) => r.without.rowsPerSecond));
+      const withRollups = median(rounds.map((r) => r.with.rowsPerSecond));
+      Object.assign(out, { rounds, medianRowsPerSecond: { without, with: withRollups }, rollupCost: +(1 - withRollups / without).toFixed(3) });
+    }
+    if (ab) out.statementAB = ab;
     return out;
   } finally {
     await withClient(ADMIN_URL, (c) => c.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`));
