@@ -798,7 +798,7 @@ export function formatAlerts(c) {
   const f = c.fromAcked;
   lines.push(
     `  from the acknowledged CarStatus: ${f.identicalCars} of ${f.cars} cars' engine input is exactly their acknowledged samples: ${f.episodes} episodes, ${f.transitions} transitions of the telemetry rules, ` +
-      `differences ${f.mismatched}; ${f.differingCars} cars also had ${f.unackedApplied} stored-but-unacknowledged samples applied / ${f.ackedNotApplied} acknowledged ones skipped (late/duplicate), checked against the engine's input; ` +
+      `differences ${f.mismatched}; ${f.differingCars} cars also had ${f.unackedApplied} stored-but-unacknowledged samples applied / ${f.ackedNotApplied} acknowledged ones the engine skipped (marked late, or older than one applied), checked against the engine's input; ` +
       `area samples within the tolerance ${t.ambiguousAreaSamples} (${t.ambiguousAreaCars} car(s) left out of the area comparison)`,
   );
   for (const k of c.kills) {
