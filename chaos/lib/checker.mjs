@@ -265,6 +265,11 @@ export async function check(run) {
     slots: slots.slotsTotal,
     slotViolations: slots.wrong.length,
   };
+  // Cars with no acked log (the cluster run's load cars): how many distinct CarStatus of theirs are on the topic.
+  if (run.telemetryPrefixes) {
+    totals.telemetryByPrefix = Object.fromEntries(run.telemetryPrefixes.map((p) => [p, 0]));
+    for (const key of topic.telemetry.keys()) for (const p of run.telemetryPrefixes) if (key.startsWith(p)) totals.telemetryByPrefix[p] += 1;
+  }
   const ok =
     totals.acknowledged > 0 &&
     totals.lost === 0 &&

@@ -11,14 +11,14 @@ import { Service } from './stack.mjs';
 import { readAckedLogs, readTopic } from './checker.mjs';
 import { decodeTelemetry } from '../../history-writer/dist/src/decode.js';
 
-/** The history writer of a run (ops port 19466 + offset), consuming the run's topic as its own group. */
-export function historyService(cfg, { topic, dbUrl, logDir }) {
+/** The history writer of a run (ops port 19466 + offset), consuming the run's topic as its own group (`brokers`: the stack's one by default). */
+export function historyService(cfg, { topic, dbUrl, logDir, brokers = [`127.0.0.1:${cfg.kafkaPort}`] }) {
   const httpPort = 19466 + cfg.offset;
   return new Service(
     'history-writer',
     'history-writer/dist/src/main.js',
     {
-      KAFKA_BROKERS: `127.0.0.1:${cfg.kafkaPort}`,
+      KAFKA_BROKERS: brokers.join(','),
       FLEET_EVENTS_TOPIC: topic,
       HISTORY_GROUP_ID: historyGroup(topic),
       DATABASE_URL: dbUrl,
