@@ -194,7 +194,7 @@ export function inputOf(e) {
     };
   }
   if (type === 'booking_expired') return { kind: 'booking_expired', ...base, stationId: optionalString(e.station_id) ?? '' };
-  return { kind: 'presence', ...base, online: type === 'car_online', lastSeen: isNum(e.last_seen) ? e.last_seen : undefined };
+  return { kind: 'presence', ...base, online: type === 'car_online', lastSeen: isNum(e.last_seen) ? e.last_seen : undefined, reason: optionalString(e.reason) };
 }
 
 /** Metres outside the rectangle `area` (0 inside), with a mean-radius metric (the engine uses another: see tolerance). */
@@ -209,7 +209,7 @@ export function outsideMetres(area, lat, lon) {
 export const areaTolerance = (marginM) => 0.01 * marginM + 1;
 
 export function newCarModel() {
-  return { ts: 0, presenceTs: 0, ids: new Set(), plugged: undefined, overspeed: undefined, stall: undefined, offline: undefined, noShow: undefined, active: {}, ambiguousArea: 0 };
+  return { ts: 0, presenceTs: 0, ids: new Set(), plugged: undefined, overspeed: undefined, stall: undefined, offline: undefined, noShow: undefined, active: {}, ambiguousArea: 0, ignoredOffline: [] };
 }
 
 function decide(car, carId, rule, verdict, at, refreshMs, out) {
@@ -306,6 +306,7 @@ export function applyInput(car, input, rules, area, out) {
     const lastSeen = input.lastSeen ?? input.ts;
     // Telemetry newer than last_seen: the car is taken to speak through another instance already.
     if (car.ts > lastSeen) {
+      car.ignoredOffline.push({ ts: input.ts, reason: input.reason ?? null, lastSeen, newestTelemetry: car.ts });
       apply('offline', ENDS);
       return 'applied';
     }
@@ -338,7 +339,7 @@ export function expectCar(carId, inputs, rules = ALERT_RULES, area = SERVICE_ARE
     if (outcome === 'applied' && input.kind === 'telemetry') appliedTs.push(input.ts);
     else if (skipped[outcome] !== undefined) skipped[outcome] += 1;
   }
-  return { events, skipped, appliedTs, active: Object.fromEntries(Object.entries(car.active).map(([rule, a]) => [rule, a.id])), ambiguousArea: car.ambiguousArea };
+  return { events, skipped, appliedTs, active: Object.fromEntries(Object.entries(car.active).map(([rule, a]) => [rule, a.id])), ambiguousArea: car.ambiguousArea, ignoredOffline: car.ignoredOffline };
 }
 
 /**
@@ -553,6 +554,9 @@ export async function checkAlerts(run) {
     const appliedTsOf = new Map();
     const skipRules = new Set();
     let ambiguousSamples = 0;
+    // car_offline events the offline rule ignores (telemetry newer than their last_seen already applied), by reason.
+    const ignoredOffline = {};
+    const ignoredOfflineExamples = [];
     for (const [car, list] of inputsByCar) {
       list.sort((x, y) => x.partition - y.partition || x.offset - y.offset);
       const r = expectCar(car, list.map((x) => x.input), rules, area);
@@ -560,6 +564,10 @@ export async function checkAlerts(run) {
       for (const id of Object.values(r.active)) expectedActive.add(id);
       for (const k of Object.keys(skipped)) skipped[k] += r.skipped[k];
       appliedTsOf.set(car, r.appliedTs);
+      for (const x of r.ignoredOffline) {
+        ignoredOffline[x.reason ?? 'none'] = (ignoredOffline[x.reason ?? 'none'] ?? 0) + 1;
+        if (ignoredOfflineExamples.length < 5) ignoredOfflineExamples.push({ car, ...x });
+      }
       if (r.ambiguousArea > 0) {
         skipRules.add(`${car} outside_service_area`);
         ambiguousSamples += r.ambiguousArea;
@@ -724,6 +732,7 @@ export async function checkAlerts(run) {
       outboxLeft: Object.values(leftovers.outboxes).reduce((s, x) => s + x, 0) + leftovers.outboxDb,
       ambiguousAreaCars: skipRules.size,
       ambiguousAreaSamples: ambiguousSamples,
+      ignoredOffline,
     };
     const failures = [];
     const need = (cond, what) => (cond ? undefined : failures.push(what));
@@ -767,6 +776,7 @@ export async function checkAlerts(run) {
         fromAckedMismatched: fromAcked.mismatched.slice(0, 5),
         fromAckedDiffering: fromAcked.differingCars.slice(0, 5),
         repeatsDiffering: repeatsDiffering.slice(0, 5),
+        ignoredOffline: ignoredOfflineExamples,
       },
       alertsTopicPartitions: alertsRead.partitions,
     };
@@ -795,6 +805,7 @@ export function formatAlerts(c) {
       `duplicated raises ${t.duplicatedRaises}, orphans ${t.orphans}; active at end ${t.expectedActiveAtEnd}: left active ${t.leftActive}, not active ${t.notActive}, ` +
       `API ${t.apiTotal === null ? 'not read' : `${t.apiTotal} (differs by ${t.apiMismatch})`}; fleet_alerts ${t.rows} rows: duplicated ${t.tableDuplicated}, missing ${t.tableMissing}, unexplained ${t.tableUnexplained}; outboxes left ${t.outboxLeft}`,
   );
+  lines.push(`  car_offline events that raised nothing (the car's telemetry already newer than their last_seen, as documented), by reason: ${JSON.stringify(t.ignoredOffline)}`);
   const f = c.fromAcked;
   lines.push(
     `  from the acknowledged CarStatus: ${f.identicalCars} of ${f.cars} cars' engine input is exactly their acknowledged samples: ${f.episodes} episodes, ${f.transitions} transitions of the telemetry rules, ` +

@@ -88,7 +88,8 @@ test('offline: raised by car_offline, cleared by car_online or telemetry newer t
   assert.equal(ids(expectCar(CAR, [tel(1000), off(7000, 2000), tel(1500), tel(2500)], R)), ['raised offline warning 7000', 'cleared offline warning 2500']);
   assert.equal(ids(expectCar(CAR, [tel(1000), off(7000, 2000), off(7000, 2000), on(9000)], R)), ['raised offline warning 7000', 'cleared offline warning 9000']);
   // Telemetry newer than last_seen already applied: the car is taken to speak elsewhere, nothing raised.
-  assert.equal(expectCar(CAR, [tel(3000), off(7000, 2000)], R).events, []);
+  const ignored = expectCar(CAR, [tel(3000), { ...off(7000, 2000), reason: 'instance_lost' }], R);
+  assert.equal([ignored.events, ignored.ignoredOffline], [[], [{ ts: 7000, reason: 'instance_lost', lastSeen: 2000, newestTelemetry: 3000 }]]);
   // A presence event older than the newest applied is stale.
   const r = expectCar(CAR, [tel(1000), on(8000), off(7000, 2000)], R);
   assert.equal([r.events, r.skipped.stale], [[], 1]);
@@ -110,7 +111,7 @@ test('inputOf: the handled types from fleet-events JSON, others ignored, broken 
   const t = inputOf({ event_type: 'telemetry', event_id: 'e', car_id: CAR, lat: 1, lon: 2, battery: 3, velocity: 4, timestamp: 5, station_id: 'S', charging: true, charge_energy_kwh: 0.5, plugged_in_at: 4, late: true });
   assert.equal([t.kind, t.stationId, t.charging, t.energyKwh, t.pluggedInAt, t.late], ['telemetry', 'S', true, 0.5, 4, true]);
   assert.equal(inputOf({ event_type: 'telemetry', event_id: 'e', car_id: CAR, lat: 1, lon: 2, battery: 3, velocity: 4, timestamp: 5 }).stationId, undefined);
-  assert.equal(inputOf({ event_type: 'car_offline', event_id: 'p', car_id: CAR, timestamp: 9, last_seen: 7 }), { kind: 'presence', carId: CAR, eventId: 'p', ts: 9, online: false, lastSeen: 7 });
+  assert.equal(inputOf({ event_type: 'car_offline', event_id: 'p', car_id: CAR, timestamp: 9, last_seen: 7, reason: 'timeout' }), { kind: 'presence', carId: CAR, eventId: 'p', ts: 9, online: false, lastSeen: 7, reason: 'timeout' });
   assert.is(inputOf({ event_type: 'car_connected', event_id: 'c', car_id: CAR, timestamp: 1 }), undefined);
   assert.equal(inputOf({ event_type: 'telemetry', event_id: 'e', car_id: CAR, timestamp: 1 }), { malformed: 'telemetry' });
 });
