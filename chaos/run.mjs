@@ -65,7 +65,7 @@ if (values.help) {
       `  --load-cars N    load cars beside them [${CLUSTER_RUN_DEFAULTS.loadCars}]   --load-rate R  their msgs/s in all [${CLUSTER_RUN_DEFAULTS.loadRate}]`,
       `  --kafka-down S   the killed Kafka node stays down [${CLUSTER_RUN_DEFAULTS.kafkaDownSec}]   --redis-down S  the old Redis primary [${CLUSTER_RUN_DEFAULTS.redisDownSec}]`,
       `  --restart-after S  the killed ingestion and pricing worker start again [${CLUSTER_RUN_DEFAULTS.restartAfterSec}]`,
-      `  --offset N       added to the cluster's private ports (Kafka 24092, Redis 26780, Sentinels 26879, HAProxy 24061, ...) [${CLUSTER_RUN_DEFAULTS.offset}]`,
+      `  --offset N       added to the cluster's private ports (HAProxy 24061, ingestions 24071, Kafka 24092, Redis 26780, Sentinels 26782, ...) [${CLUSTER_RUN_DEFAULTS.offset}]`,
       '  --phase, --warmup, --tail, --interval, --keep-infra, --results, --json as above',
       '',
     ].join('\n'),

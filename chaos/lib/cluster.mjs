@@ -7,11 +7,12 @@
  * the grid mock, three ingestions, three pricing workers in one group and the history writer, each
  * a child process (stack.mjs's Service).
  *
- * Ports (default offset 700, so it runs beside `make chaos`'s other runs and the tests' stacks):
- * Kafka 24092..24094 + offset (controllers 24192..), Redis 26780/26781 + offset, Sentinels
- * 26879..26881 + offset, HAProxy gRPC 24061 + offset (stats 24070), ingestions gRPC
- * 24071..24073 + offset and ops 24081..24083 + offset; PostgreSQL 55532 + offset, grid mock
- * 18081 + offset, pricing ops 19465/19475/19485 + offset, history writer 19466 + offset.
+ * Ports (default offset 700, so it runs beside `make chaos`'s other runs and the tests' stacks), in
+ * two blocks so that two cluster stacks 40 apart never meet: HAProxy gRPC 24061 + offset (stats
+ * 24070), ingestions gRPC 24071..24073 + offset and ops 24081..24083, Kafka 24092..24094 +
+ * offset (controllers 24095..24097); Redis 26780/26781 + offset, Sentinels 26782..26784 + offset.
+ * Beside them PostgreSQL 55532 + offset, grid mock 18081 + offset, pricing ops 19465/19475/19485 +
+ * offset, history writer 19466 + offset (stack.mjs's ports).
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -29,18 +30,19 @@ const run = promisify(execFile);
 export const CLUSTER_OFFSET = 700;
 export const MASTER = 'greenlane';
 
-export function clusterConfig(offset = CLUSTER_OFFSET) {
+export function clusterConfig(offset = CLUSTER_OFFSET, dir = undefined) {
   const stack = stackConfig(offset);
-  const o = offset;
+  const g = 24061 + offset;
+  const r = 26780 + offset;
   const cluster = {
-    dir: join(stack.cache, 'cluster'),
-    kafkaPorts: [0, 1, 2].map((i) => 24092 + o + i),
-    kafkaControllerPort: 24192 + o,
-    redisPorts: [0, 1].map((i) => 26780 + o + i),
-    sentinelPorts: [0, 1, 2].map((i) => 26879 + o + i),
-    grpcPort: 24061 + o,
-    statsPort: 24070 + o,
-    ingestion: [0, 1, 2].map((i) => ({ grpcPort: 24071 + o + i, httpPort: 24081 + o + i })),
+    dir: dir ?? join(stack.cache, 'cluster'),
+    grpcPort: g,
+    statsPort: g + 9,
+    ingestion: [0, 1, 2].map((i) => ({ grpcPort: g + 10 + i, httpPort: g + 20 + i })),
+    kafkaPorts: [0, 1, 2].map((i) => g + 31 + i),
+    kafkaControllerPort: g + 34,
+    redisPorts: [r, r + 1],
+    sentinelPorts: [0, 1, 2].map((i) => r + 2 + i),
   };
   return {
     ...stack,
@@ -51,7 +53,7 @@ export function clusterConfig(offset = CLUSTER_OFFSET) {
     redisPort: cluster.redisPorts[0],
     kafkaPort: cluster.kafkaPorts[0],
     kafkaControllerPort: cluster.kafkaControllerPort,
-    pricing: [0, 1, 2].map((i) => ({ httpPort: 19465 + o + 10 * i })),
+    pricing: [0, 1, 2].map((i) => ({ httpPort: 19465 + offset + 10 * i })),
   };
 }
 
