@@ -7,7 +7,8 @@
  * most partitions is killed (down 8 s), started again, back in every ISR and the preferred leaders
  * re-elected, `--rounds` times. Then the topic is read back: every acknowledged message must be on it.
  *
- *   node chaos/kafkajs-leader-loss.mjs [--rounds 3] [--offset 700] [--keep-infra]
+ *   node chaos/kafkajs-leader-loss.mjs [--rounds 3] [--offset 700] [--keep-infra] [--complete]
+ * --complete sends through common/src/kafka-send.ts's sendCompletely, as the ingestion does.
  *
  * Found by the cluster run: with kafkajs 2.2.4 every kill loses the messages that the request in
  * flight to the killed node carried, although send() resolved. kafkajs's sendMessages keeps the
@@ -21,7 +22,12 @@ import { CLUSTER_OFFSET, clusterCmd, clusterConfig, clusterUrls, createTopics, k
 import { sleep } from './lib/stack.mjs';
 
 const { Kafka, logLevel } = kafkajs;
-const { values } = parseArgs({ options: { rounds: { type: 'string' }, offset: { type: 'string' }, 'keep-infra': { type: 'boolean' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string' }, offset: { type: 'string' }, 'keep-infra': { type: 'boolean' }, complete: { type: 'boolean' } } });
+// --complete: every send through common's sendCompletely (what the ingestion's emitter does now).
+const complete = values.complete === true;
+const { sendCompletely, trackPartitions } = await import('../common/dist/src/kafka-send.js');
+const tracker = trackPartitions();
+let resent = 0;
 const rounds = Number(values.rounds ?? 3);
 const cfg = clusterConfig(Number(values.offset ?? CLUSTER_OFFSET));
 const { brokers } = clusterUrls(cfg, 'unused');
@@ -32,7 +38,7 @@ const topic = `leader-loss-${Date.now()}`;
 await createTopics(brokers, [topic]);
 // As common/src/kafka.ts's createKafka and the emitter's producer.
 const kafka = new Kafka({ brokers, clientId: 'leader-loss', logLevel: logLevel.NOTHING, retry: { initialRetryTime: 200, maxRetryTime: 2000, retries: 30 } });
-const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 } });
+const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, ...(complete ? { createPartitioner: tracker.createPartitioner } : {}), retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 } });
 await producer.connect();
 const admin = kafkaAdmin(brokers);
 await admin.connect();
@@ -45,7 +51,9 @@ const loop = (async () => {
   while (!stop) {
     const messages = [];
     for (let p = 0; p < 6; p++) for (let k = 0; k < 5; k++) messages.push({ partition: p, key: `k${p}`, value: String(n++) });
-    await producer.send({ topic, acks: -1, timeout: 10_000, messages });
+    const record = { topic, acks: -1, timeout: 10_000, messages };
+    if (complete) await sendCompletely(producer, record, tracker, (count) => (resent += count));
+    else await producer.send(record);
     for (const m of messages) acked.add(m.value);
   }
 })();
@@ -96,5 +104,5 @@ const lost = [...acked].filter((v) => !seen.has(v)).map(Number).sort((a, b) => a
 const byPartition = {};
 for (const v of lost) byPartition[Math.floor((v % 30) / 5)] = (byPartition[Math.floor((v % 30) / 5)] ?? 0) + 1;
 console.log(`kafkajs ${(await import('kafkajs/package.json', { with: { type: 'json' } })).default.version}: ${rounds} kills (${killed.map((k) => `${k.node} leading ${k.led.join('+')}`).join(', ')})`);
-console.log(`acknowledged ${acked.size}, on the topic ${seen.size} distinct (${total} records); acknowledged but missing: ${lost.length}${lost.length ? ` by partition ${JSON.stringify(byPartition)}, e.g. ${lost.slice(0, 10).join(', ')}` : ''}`);
+console.log(`${complete ? `sendCompletely (sent again: ${resent} messages)` : 'plain send()'}: acknowledged ${acked.size}, on the topic ${seen.size} distinct (${total} records); acknowledged but missing: ${lost.length}${lost.length ? ` by partition ${JSON.stringify(byPartition)}, e.g. ${lost.slice(0, 10).join(', ')}` : ''}`);
 process.exit(lost.length === 0 ? 0 : 1);

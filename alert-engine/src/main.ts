@@ -4,6 +4,7 @@
  * keeps their state and the alerts in Redis, sends every transition to fleet-alerts and
  * fleet_alerts, and serves the operators' API (openapi.json) with presence.
  */
+import { completeProducer } from '@greenlane/common/kafka-send';
 import { readFileSync } from 'node:fs';
 import { Gauge } from 'prom-client';
 import { connectRedis, createGroupConsumer, createKafka, createLogger, ensureTopics, exitOnStartupError, onShutdown, openServiceDatabase, parseFlags } from '@greenlane/common';
@@ -52,7 +53,7 @@ try {
 
   const kafka = createKafka({ brokers: config.brokers, clientId: 'alert-engine', log });
   await ensureTopics(kafka, [{ topic: config.topic, numPartitions: 6 }, { topic: config.alertsTopic, numPartitions: config.alertsPartitions }]);
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  const producer = completeProducer(kafka, { idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   await producer.connect();
   const sink = createSink({ producer, topic: config.alertsTopic });
   const dbWriter = startDbWriter({ store, withDb: database.withDb, metrics, log, intervalMs: 200 });

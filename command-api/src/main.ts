@@ -5,6 +5,7 @@
  * deadline (EXPIRED, TIMED_OUT), answers long polls the moment a command is final, and relays
  * every status change to the fleet-commands topic.
  */
+import { completeProducer } from '@greenlane/common/kafka-send';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
@@ -51,7 +52,7 @@ try {
   const redis = await connectRedis(config.redisUrl, log.child({ component: 'redis' }));
   const kafka = createKafka({ brokers: config.kafkaBrokers, clientId: 'greenlane-command-api', log });
   await ensureTopics(kafka, [{ topic: config.topic, numPartitions: config.topicPartitions }]);
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const producer = completeProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
 
   const store = new CommandStore(redis);

@@ -27,6 +27,7 @@ import kafkajs, { CompressionTypes, type Kafka, type Message, type Producer } fr
 import type { Logger } from '@greenlane/common';
 import type { Compression } from './config.js';
 import { deferred, type Deferred } from './deferred.js';
+import { sendCompletely, trackPartitions } from '@greenlane/common/kafka-send';
 import { FastDefaultPartitioner } from './kafka-partitioner.js';
 
 /** Index of a message (in what was sent) → why the broker refused it. Usually empty. */
@@ -105,12 +106,15 @@ export class KafkaEmitter {
     this.compression = opts.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None;
   }
 
+  /** Which partition each message went to: a send is complete only when each is in the answer (kafka-send.ts). */
+  private readonly partitions = trackPartitions(FastDefaultPartitioner);
+
   private newProducer(): Producer {
     return this.opts.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       // Murmur2 on the key, as the Java client: a car's events land where other clients expect.
-      createPartitioner: FastDefaultPartitioner,
+      createPartitioner: this.partitions.createPartitioner,
       // Unlimited retries (what kafkajs wants for an idempotent producer), but short waits
       // between them, so the first batch after a broker comes back goes out within a second.
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 },
@@ -275,7 +279,9 @@ export class KafkaEmitter {
   private async sendIsolating(messages: Message[], offset: number, refused: Map<number, string>): Promise<Map<number, string>> {
     try {
       const startedAt = performance.now();
-      await this.producer.send({ topic: this.opts.topic, messages, acks: -1, compression: this.compression, timeout: 10_000 });
+      await sendCompletely(this.producer, { topic: this.opts.topic, messages, acks: -1, compression: this.compression, timeout: 10_000 }, this.partitions, (lost, partitions) =>
+        this.opts.log.warn({ messages: lost, partitions }, 'kafka answered a request without writing the partitions of a broker that failed during it: sending their events again'),
+      );
       this.opts.events.batchSent(messages.length, (performance.now() - startedAt) / 1000);
     } catch (error) {
       const refusal = refusalOf(error);

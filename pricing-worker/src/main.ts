@@ -4,6 +4,7 @@
  * charging sample at its instant and writes charging_sessions exactly once in effect.
  * Main thread: Kafka, grid prices, database. Piscina pool: decoding and validation of whole batches.
  */
+import { completeProducer } from '@greenlane/common/kafka-send';
 import { Piscina } from 'piscina';
 import { createGridClient } from '@greenlane/common/grid-client';
 import { createGroupConsumer, createKafka, createLogger, ensureTopics, exitOnStartupError, onShutdown, parseFlags } from '@greenlane/common';
@@ -50,7 +51,7 @@ try {
     minThreads: config.poolSize,
     maxThreads: config.poolSize,
   });
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const producer = completeProducer(kafka, { idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
 
   const consumer = createGroupConsumer(kafka, {
