@@ -24,6 +24,12 @@ export interface RuleThresholds {
   noShowClearMinutes: number;
   /** Most one alert_refreshed per alert per this many seconds of the car's time (a severity change is never held back). */
   refreshSeconds: number;
+  /**
+   * How much newer than an offline event's last_seen a car's telemetry may be and still be taken
+   * for the silenced instance's own last messages: an instance reports the cars it heard once per
+   * PRESENCE_FLUSH_MS, and acknowledges messages after its last report until it dies.
+   */
+  offlineSlackMs: number;
 }
 
 export interface AlertConfig {
@@ -77,6 +83,7 @@ export const ENVIRONMENT: Array<[string, string]> = [
   ['ALERT_SERVICE_AREA_MARGIN_M', 'metres outside the polygon still counted inside [150]'],
   ['ALERT_NO_SHOW_CLEAR_MINUTES', 'booking_no_show clears by itself after this long by the car\'s clock (or when the car plugs in) [30]'],
   ['ALERT_REFRESH_SECONDS', 'at most one alert_refreshed per alert per this many seconds of car time [30]'],
+  ['ALERT_OFFLINE_SLACK_MS', 'an offline event raises nothing when the car\'s telemetry is newer than its last_seen by more than this (it reconnected elsewhere); within it, the telemetry is taken for what the silenced instance acknowledged after its last presence report (at least PRESENCE_FLUSH_MS) [2000]'],
   ['ALERT_DONE_RETENTION_S', 'how long a cleared and acknowledged alert stays readable in Redis [86400]'],
   ['ALERT_CLEARED_RETENTION_S', 'how long a cleared alert nobody acknowledged stays listed (status=cleared) and readable [604800]'],
   ['ALERT_MAX_BODY_BYTES', 'largest acknowledge request body [4096]'],
@@ -95,6 +102,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     areaMarginM: envNumber(env, 'ALERT_SERVICE_AREA_MARGIN_M', 150, 0, 100_000),
     noShowClearMinutes: envNumber(env, 'ALERT_NO_SHOW_CLEAR_MINUTES', 30, 0.01, 10_080),
     refreshSeconds: envNumber(env, 'ALERT_REFRESH_SECONDS', 30, 0, 86_400),
+    offlineSlackMs: envInt(env, 'ALERT_OFFLINE_SLACK_MS', 2000, 0, 600_000),
   };
   if (rules.batteryCriticalPct > rules.batteryLowPct) {
     throw new ConfigError('ALERT_BATTERY_CRITICAL_PCT', String(rules.batteryCriticalPct), `at most ALERT_BATTERY_LOW_PCT (${rules.batteryLowPct})`);

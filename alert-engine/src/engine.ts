@@ -60,7 +60,7 @@ export function applyInput(car: CarState, input: Input, settings: EngineSettings
       if (input.ts < car.presenceTs) return { alerts, skipped: 'stale' };
       remember(car, input.eventId);
       car.presenceTs = input.ts;
-      apply('offline', offlinePresenceVerdict(input, car));
+      apply('offline', offlinePresenceVerdict(input, car, settings.rules));
       return { alerts };
     }
     case 'booking_expired': {

@@ -11,7 +11,7 @@ import { inside, loadServiceArea } from '../src/rules/service-area.js';
 
 test('defaults: the thresholds of issue 16', () => {
   const c = loadConfig({});
-  assert.equal(c.rules, { batteryLowPct: 20, batteryCriticalPct: 15, batteryHysteresisPct: 1, overspeedKmh: 100, overspeedSeconds: 10, stallMinutes: 5, areaMarginM: 150, noShowClearMinutes: 30, refreshSeconds: 30 });
+  assert.equal(c.rules, { batteryLowPct: 20, batteryCriticalPct: 15, batteryHysteresisPct: 1, overspeedKmh: 100, overspeedSeconds: 10, stallMinutes: 5, areaMarginM: 150, noShowClearMinutes: 30, refreshSeconds: 30, offlineSlackMs: 2000 });
   assert.is(c.alertsTopic, 'fleet-alerts');
   assert.is(c.topic, 'fleet-events');
   assert.is(c.addr, '0.0.0.0:9468');

@@ -71,6 +71,10 @@ off('an offline about a car that already sent newer telemetry raises nothing; an
   assert.equal(run([telemetry('F', 10), offline('F', 30, 5)]).out, []);
   assert.equal(run([telemetry('F', 0), online('F', 40), offline('F', 30, 0)]).out, []);
 });
+off('telemetry within ALERT_OFFLINE_SLACK_MS (2 s) of last_seen is the killed instance\'s last messages: the offline holds', () => {
+  assert.equal(run([telemetry('F', 6), offline('F', 30, 5)]).out, ['offline:raised:warning@30']);
+  assert.equal(run([telemetry('F', 6), offline('F', 30, 5)], settings({ ALERT_OFFLINE_SLACK_MS: '0' })).out, []);
+});
 off.run();
 
 const stall = suite('charging_stalled: meter not rising for ALERT_STALL_MINUTES (0.1 = 6 s here)');

@@ -66,6 +66,7 @@ export const ALERT_RULES = {
   areaMarginM: 100,
   noShowClearMinutes: 1,
   refreshSeconds: 5,
+  offlineSlackMs: 2000,
 };
 
 const RULE_ENV = {
@@ -78,6 +79,7 @@ const RULE_ENV = {
   areaMarginM: 'ALERT_SERVICE_AREA_MARGIN_M',
   noShowClearMinutes: 'ALERT_NO_SHOW_CLEAR_MINUTES',
   refreshSeconds: 'ALERT_REFRESH_SECONDS',
+  offlineSlackMs: 'ALERT_OFFLINE_SLACK_MS',
 };
 
 /**
@@ -304,8 +306,9 @@ export function applyInput(car, input, rules, area, out) {
       return 'applied';
     }
     const lastSeen = input.lastSeen ?? input.ts;
-    // Telemetry newer than last_seen: the car is taken to speak through another instance already.
-    if (car.ts > lastSeen) {
+    // Telemetry newer than last_seen by more than the slack: the car is taken to speak through
+    // another instance already (within it: what the silenced instance acknowledged after its last report).
+    if (car.ts > lastSeen + (rules.offlineSlackMs ?? 0)) {
       car.ignoredOffline.push({ ts: input.ts, reason: input.reason ?? null, lastSeen, newestTelemetry: car.ts });
       apply('offline', ENDS);
       return 'applied';
