@@ -43,11 +43,13 @@ bench: setup ## benchmarks that print their figures (each workspace's `npm run b
 	node infra/bench-startup.mjs
 	npm run bench --workspaces --if-present
 	node bench/e2e.mjs
+	node bench/cluster.mjs
 
-chaos: setup ## fault injection, bad input at volume, scale-out; each ends with the checker (chaos/README.md)
+chaos: setup ## fault injection, bad input at volume, scale-out, the cluster layout; each ends with the checker (chaos/README.md)
 	node chaos/run.mjs
 	node chaos/fuzz.mjs
 	node chaos/run.mjs --scale
+	node chaos/run.mjs --cluster
 
 lint: ## type-check and lint the contract
 	npx tsc -b
