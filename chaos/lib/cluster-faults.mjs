@@ -55,6 +55,8 @@ export const CLUSTER_FAULTS = {
       const rebalanceAt = Date.now();
       await clusterCmd(cfg, 'rebalance');
       const rebalanceMs = Date.now() - rebalanceAt;
+      // The election's outcome reaches the metadata a moment later.
+      await timeUntil(async () => (await partitionsOf(admin, topic)).some((p) => p.leader === victim), 10_000, 250);
       const after = await partitionsOf(admin, topic).catch(() => []);
       return {
         node,
