@@ -107,33 +107,10 @@ reuse_or_die() {
   die "port $port ($name) is taken by $(node "$ROOT/infra/ports.mjs" holder "$port" || echo 'a program that closed it meanwhile'), which does not answer as $name. Stop that program, or set $variable to other ports"
 }
 
-apt_install() { # apt_install PACKAGE...: installs Debian packages, or says how to.
-  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
-    die "missing: $*. Install with: sudo apt-get install -y $*"
-  fi
-  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
-  say "installing Debian packages: $*"
-  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"; } >"$LOGS/apt.log" 2>&1; then
-    die "could not install $* (see $LOGS/apt.log). Install with: sudo apt-get install -y $*"
-  fi
-}
-
-install_redis() { command -v redis-server >/dev/null || apt_install redis-server; }
+# apt_install, install_redis, install_java, install_kafka (the same jars as the single broker).
+source "$ROOT/infra/install.sh"
 install_haproxy() { command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || apt_install haproxy; }
 haproxy_bin() { command -v haproxy || echo /usr/sbin/haproxy; }
-# The same jars as the single broker (infra/infra.sh resolves them from the same pom).
-install_kafka() {
-  command -v java >/dev/null || apt_install openjdk-17-jre-headless
-  command -v mvn >/dev/null || apt_install maven
-  local stamp; stamp=$(sha256sum "$ROOT/infra/kafka/pom.xml" | cut -c1-16)
-  if [ "$(cat "$KAFKA_LIBS/.pom-stamp" 2>/dev/null)" != "$stamp" ]; then
-    say "resolving Apache Kafka from Maven Central into $KAFKA_LIBS"
-    rm -rf "$KAFKA_LIBS"
-    mvn -q -B -f "$ROOT/infra/kafka/pom.xml" package -Dkafka.libs="$KAFKA_LIBS" >"$LOGS/maven.log" 2>&1 ||
-      die "Maven could not resolve Kafka (see $LOGS/maven.log)"
-    echo "$stamp" >"$KAFKA_LIBS/.pom-stamp"
-  fi
-}
 
 # ---- Kafka ------------------------------------------------------------------------------------
 

@@ -51,38 +51,12 @@ wait_for() {
   done
 }
 
-apt_install() { # apt_install PACKAGE...: installs Debian packages, or says how to.
-  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
-    die "missing: $*. Install with: sudo apt-get install -y $*"
-  fi
-  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
-  say "installing Debian packages: $*"
-  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@"; } >"$LOGS/apt.log" 2>&1; then
-    die "could not install $* (see $LOGS/apt.log). Install with: sudo apt-get install -y $*"
-  fi
-}
+# apt_install, install_redis, install_java, install_kafka.
+source "$ROOT/infra/install.sh"
 
 pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 
-# Prerequisites: each one named with the command that installs it.
-install_redis() { command -v redis-server >/dev/null || apt_install redis-server; }
-install_java() {
-  command -v java >/dev/null || apt_install openjdk-17-jre-headless
-  command -v mvn >/dev/null || apt_install maven
-}
 install_postgres() { [ -x "$(pg_bindir)/initdb" ] || apt_install postgresql; }
-install_kafka() {
-  install_java
-  # The folder is current when it was resolved from this very pom.
-  local stamp; stamp=$(sha256sum "$ROOT/infra/kafka/pom.xml" | cut -c1-16)
-  if [ "$(cat "$KAFKA_LIBS/.pom-stamp" 2>/dev/null)" != "$stamp" ]; then
-    say "resolving Apache Kafka from Maven Central into $KAFKA_LIBS"
-    rm -rf "$KAFKA_LIBS"
-    mvn -q -B -f "$ROOT/infra/kafka/pom.xml" package -Dkafka.libs="$KAFKA_LIBS" >"$LOGS/maven.log" 2>&1 ||
-      die "Maven could not resolve Kafka (see $LOGS/maven.log)"
-    echo "$stamp" >"$KAFKA_LIBS/.pom-stamp"
-  fi
-}
 
 started() { echo "$2" >"$RUN/$1.pid"; say "$1 started (pid $2)"; }
 
