@@ -41,6 +41,9 @@ export const CLUSTER_FAULTS = {
       for (const p of before) count.set(p.leader, (count.get(p.leader) ?? 0) + 1);
       const [[victim, led]] = [...count].sort((a, b) => b[1] - a[1] || a[0] - b[0]);
       const node = `kafka-${victim}`;
+      // Whether it is also the active controller: then the others first elect one (infra/cluster/README.md).
+      const quorum = await clusterCmd(cfg, 'quorum').then((r) => r.stdout, () => '');
+      const controller = /leader (kafka-\d)/.exec(quorum)?.[1];
       const at = Date.now();
       await clusterCmd(cfg, 'kill', node);
       say(`  ${node} killed (led ${led} of ${before.length} partitions of the run's topic)`);
@@ -60,6 +63,7 @@ export const CLUSTER_FAULTS = {
       const after = await partitionsOf(admin, topic).catch(() => []);
       return {
         node,
+        wasController: controller === undefined ? null : controller === node,
         partitionsLed: led,
         partitions: before.length,
         leadersMovedMs,

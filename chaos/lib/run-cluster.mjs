@@ -244,7 +244,7 @@ function failoverLine(f) {
   const d = f.details ?? {};
   switch (f.fault) {
     case 'kafka-leader-kill':
-      return `${d.node} (led ${d.partitionsLed}/${d.partitions}): leaders elsewhere ${sec(d.leadersMovedMs)} s, out of every ISR ${sec(d.isrShrunkMs)} s; down ${sec(d.downMs)} s; started in ${sec(d.startedMs)} s, back in every ISR ${sec(d.isrRejoinMs)} s after; preferred leaders re-elected in ${sec(d.rebalanceMs)} s (leads ${d.leadsAfterRebalance} again)`;
+      return `${d.node} (led ${d.partitionsLed}/${d.partitions}${d.wasController ? ', the active controller' : d.wasController === false ? ', not the controller' : ''}): leaders elsewhere ${sec(d.leadersMovedMs)} s, out of every ISR ${sec(d.isrShrunkMs)} s; down ${sec(d.downMs)} s; started in ${sec(d.startedMs)} s, back in every ISR ${sec(d.isrRejoinMs)} s after; preferred leaders re-elected in ${sec(d.rebalanceMs)} s (leads ${d.leadsAfterRebalance} again)`;
     case 'redis-primary-kill':
       return `${d.node} killed: Sentinel named ${d.newPrimary} after ${sec(d.promotedMs)} s; down ${sec(d.downMs)} s; started in ${sec(d.startedMs)} s, a replica with its link up ${sec(d.rejoinedAsReplicaMs)} s after`;
     case 'ingestion-kill':
