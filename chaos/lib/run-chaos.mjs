@@ -75,25 +75,16 @@ export function sampleRows(dbUrl) {
 }
 
 /**
- * The simulator as a child process, run until stopped (SIGTERM makes it print its summary). It
- * sends the stack's own token (CHAOS_TOKEN), whatever the shell's API_TOKEN; `token: null` sends
- * none (cars that prove who they are with `args`: --tls-ca, --jwt-key, --cert-dir). `done`
- * resolves with its summary; `exitedEarly` rejects, with the simulator's own words, when it exits
- * unasked (a refused token stops it at once: exit 3).
+ * The simulator as a child process until stopped (SIGTERM: it drains, then prints its JSON summary),
+ * with `simArgs` after `main.js`. `done` resolves with the summary; `exitedEarly` rejects when it
+ * exits before `stop()`. The shell's credentials for the simulator never reach it: only the token given.
  */
-export function startSimulator({ name, target, cars, intervalMs, seed, prefix, ackedLog, commandLog, logDir, token = CHAOS_TOKEN, args = [] }) {
+export function runSimulator({ name, simArgs, logDir, token = CHAOS_TOKEN }) {
   const logPath = join(logDir, `${name}.log`);
   const log = createWriteStream(logPath);
-  // The shell's credentials for the simulator never reach it: only what this run gives.
   const env = { ...process.env, API_TOKEN: token ?? undefined, LOG_LEVEL: 'warn' };
   for (const k of Object.keys(env)) if (/^SIM_(JWT|TLS)/.test(k)) delete env[k];
-  const child = spawn(
-    process.execPath,
-    [join(ROOT, 'simulator/dist/src/main.js'), '--mode', 'realistic', '--target', target, ...(token === null ? [] : ['--token', token]), '--cars', String(cars),
-      '--interval', `${intervalMs}ms`, '--duration', '0', '--seed', String(seed), '--car-prefix', prefix, '--channels', '4', '--json', '--acked-log', ackedLog,
-      ...(commandLog ? ['--command-log', commandLog] : []), ...args],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env },
-  );
+  const child = spawn(process.execPath, [join(ROOT, 'simulator/dist/src/main.js'), ...simArgs], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   let err = '';
   let asked = false;
@@ -124,6 +115,19 @@ export function startSimulator({ name, target, cars, intervalMs, seed, prefix, a
       child.kill('SIGTERM');
     },
   };
+}
+
+/**
+ * Realistic cars (runSimulator) writing their acknowledged CarStatus to `ackedLog`. They send the
+ * stack's own token (CHAOS_TOKEN), whatever the shell's API_TOKEN; `token: null` sends none (cars
+ * that prove who they are with `args`: --tls-ca, --jwt-key, --cert-dir). `exitedEarly` rejects
+ * with the simulator's own words (a refused token stops it at once: exit 3).
+ */
+export function startSimulator({ name, target, cars, intervalMs, seed, prefix, ackedLog, commandLog, logDir, token = CHAOS_TOKEN, args = [] }) {
+  const simArgs = ['--mode', 'realistic', '--target', target, ...(token === null ? [] : ['--token', token]), '--cars', String(cars),
+    '--interval', `${intervalMs}ms`, '--duration', '0', '--seed', String(seed), '--car-prefix', prefix, '--channels', '4', '--json', '--acked-log', ackedLog,
+    ...(commandLog ? ['--command-log', commandLog] : []), ...args];
+  return runSimulator({ name, simArgs, logDir, token });
 }
 
 /** The simulator's own account of why it stopped: its last fatal/error line, else its summary's first error. */

@@ -8,13 +8,12 @@
  * fault run (lib/checker.mjs, lib/history.mjs), the slots checked again after each fault, and per
  * fault the acknowledgement stall of the fleet and of its worst car.
  */
-import { spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHAOS_TOKEN, ROOT, metric, sleep } from './stack.mjs';
 import { check } from './checker.mjs';
 import { formatHistory, historyGroup } from './history.mjs';
-import { countAcked, firstAck, sampleRows, say, sleepWatching, startSimulator, waitDrained } from './run-chaos.mjs';
+import { countAcked, firstAck, runSimulator, sampleRows, say, sleepWatching, startSimulator, waitDrained } from './run-chaos.mjs';
 import { CLUSTER_OFFSET, clusterConfig, clusterDown, clusterUrls, createClusterServices, createTopics, haproxyServers, prepareClusterRun, primaryUrl, slotsSnapshot, timeUntil } from './cluster.mjs';
 import { ALL_CLUSTER_FAULTS, CLUSTER_DEFAULTS, CLUSTER_FAULTS, plannedSec } from './cluster-faults.mjs';
 
@@ -42,36 +41,9 @@ export const TARGETED = new Set(['kafka-leader-kill', 'redis-primary-kill']);
 
 /** The simulator in load mode until stopped (SIGTERM: it drains, then prints its JSON summary). */
 function startLoad({ name, target, cars, rate, seed, prefix, logDir }) {
-  const log = createWriteStream(join(logDir, `${name}.log`));
-  const env = { ...process.env, API_TOKEN: CHAOS_TOKEN, LOG_LEVEL: 'warn' };
-  for (const k of Object.keys(env)) if (/^SIM_(JWT|TLS)/.test(k)) delete env[k];
-  const child = spawn(
-    process.execPath,
-    [join(ROOT, 'simulator/dist/src/main.js'), '--mode', 'load', '--target', target, '--token', CHAOS_TOKEN, '--cars', String(cars), '--rate', String(rate),
-      '--duration', '0', '--threads', '1', '--channels', '2', '--seed', String(seed), '--car-prefix', prefix, '--json'],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env },
-  );
-  let out = '';
-  let asked = false;
-  child.stdout.on('data', (chunk) => (out += chunk));
-  child.stderr.pipe(log);
-  const done = new Promise((resolve) =>
-    child.on('exit', (code) => {
-      let summary;
-      try {
-        summary = JSON.parse(out.trim().split('\n').pop());
-      } catch {
-        summary = { error: `no summary (exit ${code})`, output: out.slice(-500) };
-      }
-      resolve({ ...summary, exitCode: code });
-    }),
-  );
-  const exitedEarly = done.then((summary) => {
-    if (asked) return new Promise(() => {});
-    throw new Error(`${name} exited (code ${summary.exitCode}) before the run was over: ${summary.firstError ?? summary.error ?? 'see its log'}; log ${join(logDir, `${name}.log`)}`);
-  });
-  exitedEarly.catch(() => {});
-  return { done, exitedEarly, stop: () => ((asked = true), child.kill('SIGTERM')) };
+  const simArgs = ['--mode', 'load', '--target', target, '--token', CHAOS_TOKEN, '--cars', String(cars), '--rate', String(rate),
+    '--duration', '0', '--threads', '1', '--channels', '2', '--seed', String(seed), '--car-prefix', prefix, '--json'];
+  return runSimulator({ name, simArgs, logDir });
 }
 
 /** Per car, its ack instants in order (from the acked logs `car_id timestamp acked_at_ms`). */
