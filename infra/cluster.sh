@@ -161,17 +161,7 @@ num.network.threads=2
 log.retention.hours=24
 log.segment.bytes=268435456
 EOF
-  cat >"$dir/log4j.properties" <<EOF
-log4j.rootLogger=INFO, file
-log4j.appender.file=org.apache.log4j.RollingFileAppender
-log4j.appender.file.File=$LOGS/kafka-$i.log
-log4j.appender.file.MaxFileSize=20MB
-log4j.appender.file.MaxBackupIndex=2
-log4j.appender.file.layout=org.apache.log4j.PatternLayout
-log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.kafka.request.logger=WARN
-log4j.logger.state.change.logger=WARN
-EOF
+  write_kafka_log4j "$dir/log4j.properties" "$LOGS/kafka-$i.log"
   cat >"$CL/kafka/tools-log4j.properties" <<EOF
 log4j.rootLogger=WARN, stderr
 log4j.appender.stderr=org.apache.log4j.ConsoleAppender

@@ -99,17 +99,7 @@ auto.create.topics.enable=false
 log.retention.hours=24
 log.segment.bytes=268435456
 EOF
-    cat >"$CACHE/kafka/log4j.properties" <<EOF
-log4j.rootLogger=INFO, file
-log4j.appender.file=org.apache.log4j.RollingFileAppender
-log4j.appender.file.File=$LOGS/kafka.log
-log4j.appender.file.MaxFileSize=20MB
-log4j.appender.file.MaxBackupIndex=2
-log4j.appender.file.layout=org.apache.log4j.PatternLayout
-log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
-log4j.logger.kafka.request.logger=WARN
-log4j.logger.state.change.logger=WARN
-EOF
+    write_kafka_log4j "$CACHE/kafka/log4j.properties" "$LOGS/kafka.log"
     if [ ! -f "$CACHE/kafka/data/meta.properties" ]; then
       kafka_java kafka.tools.StorageTool format -t "$(kafka_java kafka.tools.StorageTool random-uuid)" \
         -c "$CACHE/kafka/server.properties" >>"$LOGS/kafka-format.log" 2>&1 || die "could not format Kafka storage (see $LOGS/kafka-format.log)"

@@ -29,3 +29,18 @@ install_kafka() {
     echo "$stamp" >"$KAFKA_LIBS/.pom-stamp"
   fi
 }
+
+# write_kafka_log4j FILE LOG: a Kafka node's log4j settings, its log rolled in LOG (20 MB × 3).
+write_kafka_log4j() {
+  cat >"$1" <<LOG4J
+log4j.rootLogger=INFO, file
+log4j.appender.file=org.apache.log4j.RollingFileAppender
+log4j.appender.file.File=$2
+log4j.appender.file.MaxFileSize=20MB
+log4j.appender.file.MaxBackupIndex=2
+log4j.appender.file.layout=org.apache.log4j.PatternLayout
+log4j.appender.file.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.state.change.logger=WARN
+LOG4J
+}
