@@ -76,6 +76,23 @@ if (values.help) {
 const num = (v, fallback) => (v === undefined ? fallback : Number(v));
 const list = (v) => (v === 'none' ? [] : v.split(',').map((s) => s.trim()).filter(Boolean));
 
+
+/** A run that cannot go on (its cars refused, a service that never came up) says why, and stops. */
+function stopped(error) {
+  process.stderr.write(`[chaos] STOPPED: ${error.message}\n`);
+  process.exit(1);
+}
+
+/** Writes the report (--results, --json or the table) and exits 0 only when the run passed. */
+function finish(report, format) {
+  if (values.results) {
+    mkdirSync(join(values.results, '..'), { recursive: true });
+    writeFileSync(values.results, JSON.stringify(report, null, 2));
+  }
+  process.stdout.write(values.json ? JSON.stringify(report) + '\n' : format(report) + '\n');
+  process.exit(report.ok ? 0 : 1);
+}
+
 if (values.cluster) {
   const C = CLUSTER_RUN_DEFAULTS;
   const report = await runCluster({
@@ -92,16 +109,8 @@ if (values.cluster) {
     restartAfterSec: num(values['restart-after'], C.restartAfterSec),
     offset: num(values.offset, C.offset),
     keepInfra: values['keep-infra'] === true,
-  }).catch((error) => {
-    process.stderr.write(`[chaos] STOPPED: ${error.message}\n`);
-    process.exit(1);
-  });
-  if (values.results) {
-    mkdirSync(join(values.results, '..'), { recursive: true });
-    writeFileSync(values.results, JSON.stringify(report, null, 2));
-  }
-  process.stdout.write(values.json ? JSON.stringify(report) + '\n' : formatClusterReport(report) + '\n');
-  process.exit(report.ok ? 0 : 1);
+  }).catch(stopped);
+  finish(report, formatClusterReport);
 }
 
 const faults = values.faults === undefined ? ALL_FAULTS : values.faults === 'none' ? [] : values.faults.split(',').map((s) => s.trim()).filter(Boolean);
@@ -117,14 +126,5 @@ const report = await runChaos({
   commandRate: num(values['command-rate'], DEFAULTS.commandRate),
   offset: num(values.offset, 0),
   keepInfra: values['keep-infra'] === true,
-}).catch((error) => {
-  // A run that cannot go on (its cars refused, a service that never came up) says why, and stops.
-  process.stderr.write(`[chaos] STOPPED: ${error.message}\n`);
-  process.exit(1);
-});
-if (values.results) {
-  mkdirSync(join(values.results, '..'), { recursive: true });
-  writeFileSync(values.results, JSON.stringify(report, null, 2));
-}
-process.stdout.write(values.json ? JSON.stringify(report) + '\n' : formatReport(report) + '\n');
-process.exit(report.ok ? 0 : 1);
+}).catch(stopped);
+finish(report, formatReport);
