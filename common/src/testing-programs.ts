@@ -108,17 +108,30 @@ export async function freshDatabase(prefix = 'test'): Promise<{ url: string; dro
 export function openPsql(url: string) {
   const proc = spawn('psql', [url, '-X', '-A', '-t', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
-  proc.stdout.on('data', (c) => (out += c));
-  proc.stderr.on('data', (c) => (out += c));
+  let err = '';
+  let all = '';
+  proc.stdout.on('data', (c) => {
+    out += c;
+    all += c;
+  });
+  proc.stderr.on('data', (c) => {
+    err += c;
+    all += c;
+  });
   let n = 0;
   return {
     proc,
-    output: () => out,
+    /** Everything psql printed, its notices and errors (stderr) among its answers. */
+    output: () => all,
+    /** The answer (stdout) to `sql`; rejects with psql's message when the statement failed. Notices are left to output(). */
     async ask(sql: string, timeoutMs = 30_000): Promise<string> {
       const mark = `-- done ${++n}`;
       const from = out.length;
+      const errFrom = err.length;
       proc.stdin.write(`${sql};\n\\echo '${mark}'\n`);
       await waitFor(`psql to answer ${sql}`, () => out.includes(mark, from), timeoutMs, 50);
+      const failed = /\b(ERROR|FATAL):.*/.exec(err.slice(errFrom));
+      if (failed) throw new Error(`psql: ${sql}: ${failed[0]}`);
       return out.slice(from, out.indexOf(mark, from)).trim();
     },
   };

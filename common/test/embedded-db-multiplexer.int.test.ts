@@ -119,6 +119,27 @@ test('SET search_path and other session settings stay with their connection', as
   assert.is((await b.query<{ p: string }>("SELECT current_setting('search_path') AS p")).rows[0]!.p, 'pg_catalog');
 });
 
+test('DEBUG and LOG notices reach only a connection whose client_min_messages asks for them', async (ctx) => {
+  const seen = (c: pg.Client) => {
+    const notices: string[] = [];
+    c.on('notice', (n) => notices.push(`${(n as { severity?: string }).severity}: ${n.message}`));
+    return notices;
+  };
+  const raise = "DO $$ BEGIN RAISE DEBUG 'a debug line'; RAISE LOG 'a log line'; RAISE NOTICE 'a notice'; END $$";
+  const quiet = await client(ctx);
+  const quietSeen = seen(quiet);
+  const logging = await client(ctx);
+  const loggingSeen = seen(logging);
+  const debugging = await client(ctx);
+  const debuggingSeen = seen(debugging);
+  await logging.query('SET client_min_messages TO log');
+  await debugging.query('SET client_min_messages TO debug1');
+  for (const c of [quiet, logging, debugging]) await c.query(raise);
+  assert.equal(quietSeen, ['NOTICE: a notice']);
+  assert.equal(loggingSeen, ['LOG: a log line', 'NOTICE: a notice']);
+  assert.equal(debuggingSeen.filter((n) => n.includes('a ')), ['DEBUG: a debug line', 'LOG: a log line', 'NOTICE: a notice']);
+});
+
 test('prepared statements of the same name on two connections do not meet', async (ctx) => {
   const a = await client(ctx);
   const b = await client(ctx);

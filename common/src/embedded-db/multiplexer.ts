@@ -103,6 +103,11 @@ export class Multiplexer {
   /** Reads the backend's settings, then listens. */
   async listen(port: number, host: string): Promise<number> {
     this.#baseline = await this.#readSettings();
+    // PGlite's command line sets client_min_messages to debug3, and RESET ALL (every hand-over
+    // between connections whose settings differ) returns it there: each client would then be sent
+    // the server's DEBUG lines, which psql prints among its answers. PostgreSQL's default is every
+    // connection's base instead, as a server's configuration would make it.
+    this.#baseline.set('client_min_messages', 'notice');
     const all = dataRows(await this.#opts.backend.execProtocolRaw(query('SELECT name, setting FROM pg_settings')));
     this.#settingNames = new Set(all.map(([name]) => name!.toLowerCase()));
     const value = (name: string) => all.find(([n]) => n!.toLowerCase() === name.toLowerCase())?.[1] ?? '';
