@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { connectRedis, createKafka, createLogger, ensureTopics } from '@greenlane/common';
 import { KafkaEmitter } from '../dist/src/kafka-emitter.js';
-import { installFastKafkaCodec } from '../dist/src/kafka-codec.js';
+import { installFastKafkaCodec } from '../dist/src/kafka-codec-install.js';
 import { writeFleetIndex } from '../dist/src/redis-index.js';
 import { serializeTelemetry } from '../dist/src/event.js';
 
@@ -16,7 +16,7 @@ const RATE = Number(process.env.BENCH_RATE ?? 5000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:19092').split(',');
 const log = createLogger('kafka-latency-bench', { LOG_LEVEL: 'error' });
-installFastKafkaCodec();
+await installFastKafkaCodec();
 const topic = `bench-kafka-latency-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
 const kafka = createKafka({ brokers: BROKERS, clientId: 'bench', log, quiet: true });
 await ensureTopics(kafka, [{ topic, numPartitions: 12 }]);

@@ -8,14 +8,13 @@
  * gets its own zero-filled 512-byte Encoder, and every varint a Buffer.from of a temporary array
  * and 64-bit Long arithmetic. Here a record is one exact-size allocation (from Node's buffer pool)
  * written in place. Its CRC-32C goes a byte at a time (about 6 ns a byte under load) and allocates
- * a Uint32Array per call; here it goes 8 bytes at a time (slicing-by-8). kafkajs stays the client;
- * only these modules of it are replaced, when the storage thread starts, each only after a
- * self-check shows it agrees with kafkajs's own on samples (else kafkajs's own is kept).
+ * a Uint32Array per call; here it goes 8 bytes at a time (slicing-by-8). The record's measure and
+ * write are apart so that kafka-produce-request.ts writes records straight into its request;
+ * kafka-codec-install.ts puts these in place of kafkajs's modules.
  */
-import { createRequire } from 'node:module';
 import { varintSize, writeVarint } from './varint.js';
 
-type Bytes = Buffer | string | null | undefined;
+export type Bytes = Buffer | string | null | undefined;
 
 export interface RecordInput {
   offsetDelta?: number;
@@ -31,7 +30,7 @@ export interface EncodedRecord {
   buffer: Buffer;
 }
 
-type RecordEncoder = (record: RecordInput) => EncodedRecord;
+export type RecordEncoder = (record: RecordInput) => EncodedRecord;
 
 /** Kafka's zig-zag varint of a 32-bit value, as kafkajs writes it. */
 function zigZag32(value: number): number {
@@ -56,31 +55,56 @@ function writeBytes(buf: Buffer, at: number, value: Bytes, length: number): numb
   return at + length;
 }
 
-/** The fast encoder; a record with headers goes to kafkajs's own (GreenLane's never have any). */
+/** The sizes a record's encoding is made of, measured before it is written. */
+export interface RecordLayout {
+  keyLength: number;
+  valueLength: number;
+  timestamp: number;
+  offset: number;
+  /** The zig-zagged length of the body, the record's first varint. */
+  length: number;
+  /** Every byte of the record, its length varint included. */
+  size: number;
+}
+
+/** What `writeRecord` writes for `record`, with the given deltas (kafkajs's Record defaults them to 0). */
+export function measureRecord(key: Bytes, value: Bytes, offsetDelta: number, timestampDelta: number): RecordLayout {
+  const keyLength = byteLength(key);
+  const valueLength = byteLength(value);
+  const timestamp = zigZag64(timestampDelta);
+  const offset = zigZag32(offsetDelta);
+  const body =
+    1 + varintSize(timestamp) + varintSize(offset) +
+    varintSize(zigZag32(keyLength)) + Math.max(0, keyLength) +
+    varintSize(zigZag32(valueLength)) + Math.max(0, valueLength) +
+    1; // no headers: a varint 0
+  const length = zigZag32(body);
+  return { keyLength, valueLength, timestamp, offset, length, size: varintSize(length) + body };
+}
+
+/** Writes a record without headers at `at`, as measured; returns where it ends. */
+export function writeRecord(buf: Buffer, at: number, key: Bytes, value: Bytes, m: RecordLayout): number {
+  at = writeVarint(buf, at, m.length);
+  buf[at++] = 0; // attributes
+  at = writeVarint(buf, at, m.timestamp);
+  at = writeVarint(buf, at, m.offset);
+  at = writeBytes(buf, at, key, m.keyLength);
+  at = writeBytes(buf, at, value, m.valueLength);
+  buf[at++] = 0; // header count
+  return at;
+}
+
+/** True when a record has headers, which only kafkajs's own encoder writes (GreenLane's never have any). */
+export const hasHeaders = (headers: Record<string, unknown> | undefined): boolean => headers !== undefined && Object.keys(headers).length > 0;
+
+/** The fast encoder; a record with headers goes to kafkajs's own. */
 export function fastRecordEncoder(original: RecordEncoder): RecordEncoder {
   return (record) => {
-    if (record.headers !== undefined && Object.keys(record.headers).length > 0) return original(record);
+    if (hasHeaders(record.headers)) return original(record);
     const { offsetDelta = 0, timestampDelta = 0, key, value } = record;
-    const keyLength = byteLength(key);
-    const valueLength = byteLength(value);
-    const timestamp = zigZag64(timestampDelta);
-    const offset = zigZag32(offsetDelta);
-    const keyHeader = zigZag32(keyLength);
-    const valueHeader = zigZag32(valueLength);
-    const body =
-      1 + varintSize(timestamp) + varintSize(offset) +
-      varintSize(keyHeader) + Math.max(0, keyLength) +
-      varintSize(valueHeader) + Math.max(0, valueLength) +
-      1; // no headers: a varint 0
-    const length = zigZag32(body);
-    const buf = Buffer.allocUnsafe(varintSize(length) + body);
-    let at = writeVarint(buf, 0, length);
-    buf[at++] = 0; // attributes
-    at = writeVarint(buf, at, timestamp);
-    at = writeVarint(buf, at, offset);
-    at = writeBytes(buf, at, key, keyLength);
-    at = writeBytes(buf, at, value, valueLength);
-    buf[at++] = 0; // header count
+    const layout = measureRecord(key, value, offsetDelta, timestampDelta);
+    const buf = Buffer.allocUnsafe(layout.size);
+    writeRecord(buf, 0, key, value, layout);
     return { buf, buffer: buf };
   };
 }
@@ -134,35 +158,3 @@ export const SAMPLE_BUFFERS: Buffer[] = [
   Buffer.from('123456789'),
   Buffer.alloc(4096, 0xa5),
 ];
-
-export const RECORD_MODULE = 'kafkajs/src/protocol/recordBatch/record/v0/index.js';
-export const CRC32C_MODULE = 'kafkajs/src/protocol/recordBatch/crc32C/index.js';
-
-/** Puts `make(original)` in place of a kafkajs module if `agree(original, replacement)`; else says why not. */
-function replaceModule<T>(name: string, make: (original: T) => T, agree: (original: T, replacement: T) => boolean): string | undefined {
-  const require = createRequire(import.meta.url);
-  try {
-    const path = require.resolve(name);
-    const original = require(path) as T;
-    const replacement = make(original);
-    if (!agree(original, replacement)) return `${name}: this kafkajs computes it differently; keeping its own`;
-    const cached = require.cache[path];
-    if (cached === undefined) return `${name}: not in the require cache`;
-    cached.exports = replacement;
-    return undefined;
-  } catch (error) {
-    return `${name}: not found (${(error as Error).message}); keeping kafkajs's own`;
-  }
-}
-
-/**
- * The fast record encoder and CRC in place of kafkajs's, before kafkajs first loads its produce
- * request (it does so lazily, on the first produce). Returns what could not be replaced, and why.
- */
-export function installFastKafkaCodec(): string[] {
-  const problems = [
-    replaceModule<RecordEncoder>(RECORD_MODULE, fastRecordEncoder, (original, fast) => agrees(original, fast)),
-    replaceModule<(buf: Buffer) => number>(CRC32C_MODULE, () => crc32c, (original, fast) => SAMPLE_BUFFERS.every((b) => original(b) === fast(b))),
-  ];
-  return problems.filter((p): p is string => p !== undefined);
-}

@@ -17,7 +17,7 @@ import { serializeTelemetry } from './event.js';
 import { unpackStatuses } from './status-batch.js';
 import { threadCpuSeconds } from './thread-cpu.js';
 import { KafkaEmitter } from './kafka-emitter.js';
-import { installFastKafkaCodec } from './kafka-codec.js';
+import { installFastKafkaCodec } from './kafka-codec-install.js';
 import { writeFleetIndex, type IndexOutcome } from './redis-index.js';
 import type { Exception, FromStorage, KeyedValue, StorageFailure, StorageWorkerConfig, ToStorage } from './storage-protocol.js';
 
@@ -28,7 +28,7 @@ const post = (message: FromStorage) => port.postMessage(message);
 const log = createLogger('ingestion', { LOG_LEVEL: cfg.logLevel }).child({ thread: 'storage' });
 
 // Before the first produce, which is when kafkajs loads its encoding modules.
-for (const problem of installFastKafkaCodec()) log.warn({ reason: problem }, 'kafkajs encoding module kept');
+for (const problem of await installFastKafkaCodec()) log.warn({ reason: problem }, 'kafkajs encoding module kept');
 
 let producerBatches: number[] = [];
 let kafkaSendSeconds: number[] = [];

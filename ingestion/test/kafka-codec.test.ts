@@ -1,7 +1,9 @@
 import { createRequire } from 'node:module';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { agrees, crc32c, CRC32C_MODULE, fastRecordEncoder, installFastKafkaCodec, RECORD_MODULE, type RecordInput } from '../src/kafka-codec.js';
+import { agrees, crc32c, fastRecordEncoder, type RecordInput } from '../src/kafka-codec.js';
+import { CRC32C_MODULE, installFastKafkaCodec, PRODUCE_REQUEST_MODULE, RECORD_MODULE } from '../src/kafka-codec-install.js';
+import { fastProduceRequest, needsKafkajs, produceRequestsAgree, sampleProduceArgs, type ProduceArgs, type ProduceRequestModule } from '../src/kafka-produce-request.js';
 
 const require = createRequire(import.meta.url);
 const RECORD = require.resolve(RECORD_MODULE);
@@ -37,12 +39,46 @@ test('the CRC-32C kafkajs computes, over every length and the standard check val
   }
 });
 
-test('installed in place of kafkajs modules, which kafkajs then loads', () => {
-  assert.equal(installFastKafkaCodec(), []);
+const PRODUCE = require.resolve(PRODUCE_REQUEST_MODULE);
+const originalProduce = require(PRODUCE) as ProduceRequestModule;
+const fastProduce = fastProduceRequest(originalProduce);
+
+test('the produce request: byte for byte what kafkajs writes, for every sample (topics, partitions, ids, timestamps, keys)', async () => {
+  assert.ok(await produceRequestsAgree(originalProduce, fastProduce));
+  // Each sample alone, so that a difference names its request.
+  for (const args of sampleProduceArgs()) assert.ok(await produceRequestsAgree(originalProduce, fastProduce, [args]), JSON.stringify(args).slice(0, 200));
+});
+
+test('the produce request: many partitions of many records over the varint boundaries', async () => {
+  const values = ['', 'v', 'x'.repeat(63), 'x'.repeat(64), 'x'.repeat(8191), 'x'.repeat(8192), 'é⚡東京🚗'];
+  const args: ProduceArgs = {
+    acks: -1, timeout: 30_000,
+    topicData: [{ topic: 'fleet-events', partitions: Array.from({ length: 6 }, (_, p) => ({ partition: p, messages: Array.from({ length: 130 * (p + 1) }, (_, i) => ({ key: `CAR-${i}`, value: values[i % values.length]! })) })) }],
+  };
+  assert.ok(await produceRequestsAgree(originalProduce, fastProduce, [args]));
+});
+
+test('compression, headers and empty partitions are left to kafkajs, and come out as kafkajs writes them', async () => {
+  const base = { acks: -1, timeout: 1000 };
+  const withHeaders: ProduceArgs = { ...base, topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [{ key: 'k', value: 'v', headers: { a: 'b' } }] }] }] };
+  const empty: ProduceArgs = { ...base, topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [] }] }] };
+  const gzip: ProduceArgs = { ...base, compression: 1, topicData: [{ topic: 't', partitions: [{ partition: 0, messages: [{ key: 'k', value: 'v' }] }] }] };
+  for (const args of [withHeaders, empty, gzip]) {
+    assert.ok(needsKafkajs(args));
+    assert.ok(await produceRequestsAgree(originalProduce, fastProduce, [args]));
+  }
+  assert.not.ok(needsKafkajs(sampleProduceArgs()[1]!));
+});
+
+test('installed in place of kafkajs modules, which kafkajs then loads', async () => {
+  assert.equal(await installFastKafkaCodec(), []);
   const installed = require(RECORD) as typeof original;
   assert.is.not(installed, original);
   assert.ok(agrees(original, installed));
   assert.is(require(CRC), crc32c);
+  const installedProduce = require(PRODUCE) as ProduceRequestModule;
+  assert.is.not(installedProduce, originalProduce);
+  assert.ok(await produceRequestsAgree(originalProduce, installedProduce));
 });
 
 test.run();
