@@ -22,6 +22,7 @@ import { createKafka, createLogger, ensureTopics } from '@greenlane/common';
 import { uniqueName, testServers } from '@greenlane/common/testing';
 import { freePort } from '@greenlane/common/testing-kafka';
 import { createFleetClient, tokenMetadata } from '../simulator/dist/src/grpc-client.js';
+import { startFlags } from '../ingestion/bench/kit.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const env = process.env;
@@ -44,7 +45,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function startProgram(name, file, extraEnv, args = []) {
   const logPath = join(root, '.cache', 'logs', `bench-e2e-${name}.log`);
   mkdirSync(join(root, '.cache', 'logs'), { recursive: true });
-  const child = spawn(process.execPath, [join(root, file), ...args], {
+  // With the Node flags of its `npm start`, as it runs in production.
+  const child = spawn(process.execPath, [...startFlags(join(root, file.split('/')[0])), join(root, file), ...args], {
     env: { ...env, LOG_LEVEL: 'warn', ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -224,8 +224,11 @@ start() { # start NAME [env VAR=...] -- ARGS...: a program in the background, it
   local envs=()
   while [ "$#" -gt 0 ] && [ "$1" != -- ]; do envs+=("$1"); shift; done
   shift
-  # What `npm start -w NAME` runs, without npm in between, so our signals reach the program itself.
-  env "${envs[@]}" node "$name/dist/src/main.js" "$@" >"$LOGS/demo-$name.log" 2>&1 &
+  # What `npm start -w NAME` runs, without npm in between, so our signals reach the program itself
+  # (its Node flags too: the start script's words that begin with --).
+  local flags=()
+  read -r -a flags <<<"$(node -p "(require('./$name/package.json').scripts.start.match(/ --[^ ]+/g) ?? []).join(' ')")"
+  env "${envs[@]}" node "${flags[@]}" "$name/dist/src/main.js" "$@" >"$LOGS/demo-$name.log" 2>&1 &
   pids+=($!)
   names+=("$name")
   say "$name started (log: $LOGS/demo-$name.log)"

@@ -1,12 +1,22 @@
 // What the ingestion benches share: compiled programs as child processes, their CPU, their metrics.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * The Node flags a package's `npm start` runs its program with (`node --flag dist/src/main.js`), so
+ * that a bench measures the program as it runs in production: ingestion sizes its young generation.
+ */
+export function startFlags(packageDir) {
+  const start = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')).scripts?.start ?? '';
+  return start.split(/\s+/).filter((word) => word.startsWith('--'));
+}
+
 /** A compiled program as a child process; its last 20 kB of output kept for error messages. */
-export function startChild(name, script, args, childEnv, baseEnv = process.env) {
-  const child = spawn(process.execPath, [script, ...args], { env: { ...baseEnv, ...childEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startChild(name, script, args, childEnv, baseEnv = process.env, nodeFlags = []) {
+  const child = spawn(process.execPath, [...nodeFlags, script, ...args], { env: { ...baseEnv, ...childEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (chunk) => {
     output = (output + chunk.toString()).slice(-20_000);

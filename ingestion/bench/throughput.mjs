@@ -34,7 +34,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { connectRedis, createKafka, createLogger } from '@greenlane/common';
 import { freePort } from '@greenlane/common/testing-kafka';
-import { cpuSeconds, metric, sleep, startChild, stopChild } from './kit.mjs';
+import { cpuSeconds, metric, sleep, startChild, startFlags, stopChild } from './kit.mjs';
 
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -277,7 +277,7 @@ const ingestion = startChild('ingestion', INGESTION_MAIN, [], {
   FLEET_EVENTS_TOPIC: TOPIC,
   API_TOKENS: TOKEN, INGESTION_CAR_RATE: '0', INGESTION_STREAM_RATE: '0',
   LOG_LEVEL: 'warn',
-});
+}, env, startFlags(join(root, 'ingestion')));
 const echo = startChild('echo', ECHO_MAIN, ['--addr', `127.0.0.1:${echoPort}`], { LOG_LEVEL: 'warn' });
 const baselinePort = BASELINE_MAIN ? await freePort() : undefined;
 const baselineHttp = BASELINE_MAIN ? `http://127.0.0.1:${await freePort()}` : undefined;
@@ -290,7 +290,7 @@ const baseline = BASELINE_MAIN
       FLEET_EVENTS_TOPIC: `${TOPIC}-baseline`,
       API_TOKENS: TOKEN, INGESTION_CAR_RATE: '0', INGESTION_STREAM_RATE: '0',
       LOG_LEVEL: 'warn',
-    })
+    }, env, startFlags(join(env.BENCH_BASELINE, 'ingestion')))
   : undefined;
 // The service's path without Redis and Kafka, for part b's breakdown of the latency.
 const noStoragePort = PARTS.has('steady') ? await freePort() : undefined;

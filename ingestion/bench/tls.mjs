@@ -39,7 +39,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { cpuSeconds, metric, sleep, startChild, stopChild } from './kit.mjs';
+import { cpuSeconds, metric, sleep, startChild, startFlags, stopChild } from './kit.mjs';
 
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -307,7 +307,7 @@ for (const transport of TRANSPORTS) {
       INGESTION_INSTANCE_ID: `bench-tls-${transport}-${runId}`,
       LOG_LEVEL: 'warn',
       ...security,
-    }),
+    }, process.env, startFlags(join(root, 'ingestion'))),
   };
   // One at a time: the first creates the topic, the others find it.
   const deadline = Date.now() + 60_000;
