@@ -9,6 +9,8 @@
  * A message one store refuses for what it is fails alone: Redis refusing a car means its events
  * are not emitted either; Kafka refusing one event leaves the others of its request stored.
  */
+// First, before anything loads kafkajs (see the module).
+import { groupingProblem } from './kafka-grouping-preload.js';
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { connectRedis, createKafka, createLogger } from '@greenlane/common';
@@ -28,7 +30,9 @@ const post = (message: FromStorage) => port.postMessage(message);
 const log = createLogger('ingestion', { LOG_LEVEL: cfg.logLevel }).child({ thread: 'storage' });
 
 // Before the first produce, which is when kafkajs loads its encoding modules.
-for (const problem of await installFastKafkaCodec()) log.warn({ reason: problem }, 'kafkajs encoding module kept');
+for (const problem of [...(groupingProblem === undefined ? [] : [groupingProblem]), ...(await installFastKafkaCodec())]) {
+  log.warn({ reason: problem }, 'kafkajs module kept');
+}
 
 let producerBatches: number[] = [];
 let kafkaSendSeconds: number[] = [];
