@@ -265,7 +265,8 @@ life('a booking whose record something else overwrote expires alone: the others 
 
   await waitFor('the good booking expires', () => t.events.some((e) => e.event_type === 'booking_expired' && e.booking_id === good.bookingId), 10_000, 20);
   await waitFor('every slot back', async () => (await free(redis, DOCK)) === 3, 5_000, 20);
-  assert.ok(t.notices.some((n) => n.response.bookingId === good.bookingId && n.response.status === BookingStatus.BOOKING_EXPIRED));
+  // The car's notice follows the event (Kafka first, then Redis pub/sub to the car's instance).
+  await waitFor('the good car told', () => t.notices.some((n) => n.response.bookingId === good.bookingId && n.response.status === BookingStatus.BOOKING_EXPIRED), 5_000, 20);
   assert.equal(await redis.zRange(KEYS.deadlines, 0, -1), []);
   assert.equal(await redis.zRange(KEYS.outbox, 0, -1), []);
   assert.is(await redis.hGet(KEYS.byCar, 'CAR-BROKEN'), null);
