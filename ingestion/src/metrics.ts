@@ -3,6 +3,7 @@
  * live in one test process).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { HotHistogram } from './hot-histogram.js';
 import { threadCpuSeconds } from './thread-cpu.js';
 
 export type ErrorKind =
@@ -40,7 +41,7 @@ export interface IngestionMetrics {
   /** TLS certificate files reloaded while running. */
   tlsReloads: Counter;
   inFlight: Gauge;
-  ackLatency: Histogram;
+  ackLatency: HotHistogram;
   producerBatch: Histogram;
   storageWrite: Histogram<'target'>;
   errors: Counter<'kind'>;
@@ -139,12 +140,12 @@ export function createMetrics(defaultMetrics = true): IngestionMetrics {
         this.set(metrics.inFlightSource());
       },
     }),
-    ackLatency: new Histogram({
-      name: 'ingestion_ack_latency_seconds',
-      help: 'From receiving a CarStatus to writing its acknowledgement',
-      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers: [registry],
-    }),
+    ackLatency: new HotHistogram(
+      'ingestion_ack_latency_seconds',
+      'From receiving a CarStatus to writing its acknowledgement',
+      [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      [registry],
+    ),
     producerBatch: new Histogram({
       name: 'ingestion_producer_batch_messages',
       help: 'Messages per Kafka produce request',

@@ -293,12 +293,14 @@ export class StreamHub {
     const { pending, call } = session;
     if (session.closed) return;
     const now = performance.now();
+    let accepted = 0;
     while (pending.length > 0 && pending[0]!.response !== undefined) {
       const entry = pending.shift()!;
-      if (entry.stored) this.deps.metrics.accepted.inc();
+      if (entry.stored) accepted++;
       this.deps.metrics.ackLatency.observe((now - entry.receivedAt) / 1000);
       if (!call.write(entry.response!)) session.writeBlocked = true;
     }
+    if (accepted > 0) this.deps.metrics.accepted.inc(accepted);
     if (session.writeBlocked) this.updateFlow(session);
     if (session.halfClosed && pending.length === 0) {
       session.closed = true;
