@@ -30,9 +30,8 @@ const post = (message: FromStorage) => port.postMessage(message);
 const log = createLogger('ingestion', { LOG_LEVEL: cfg.logLevel }).child({ thread: 'storage' });
 
 // Before the first produce, which is when kafkajs loads its encoding modules.
-for (const problem of [...(groupingProblem === undefined ? [] : [groupingProblem]), ...(await installFastKafkaCodec())]) {
-  log.warn({ reason: problem }, 'kafkajs module kept');
-}
+const keptModules = [groupingProblem, ...(await installFastKafkaCodec())].filter((problem) => problem !== undefined);
+for (const problem of keptModules) log.warn({ reason: problem }, 'kafkajs module kept');
 
 let producerBatches: number[] = [];
 let kafkaSendSeconds: number[] = [];
