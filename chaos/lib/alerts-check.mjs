@@ -44,7 +44,7 @@ import kafkajs from 'kafkajs';
 import pg from 'pg';
 import { createClient } from 'redis';
 import { CHAOS_OPERATOR_TOKEN, Service, metric, sleep } from './stack.mjs';
-import { readAckedLogs } from './checker.mjs';
+import { readAckedLogs, readTopicMessages } from './checker.mjs';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -400,45 +400,6 @@ export const ruleOfAlert = (alertId) => RULE_NAMES.find((r) => alertId.includes(
 // ---------------------------------------------------------------------------------------------
 // Reading the run
 // ---------------------------------------------------------------------------------------------
-
-/** Reads a topic from its start to the end offsets it had when called; onMessage({ partition, offset, timestamp, value }). */
-export async function readTopicMessages(brokers, topic, onMessage) {
-  const kafka = new Kafka({ brokers, clientId: 'chaos-alerts-check', logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  let ends;
-  try {
-    ends = await admin.fetchTopicOffsets(topic);
-  } finally {
-    await admin.disconnect();
-  }
-  const remaining = new Map(ends.filter((p) => Number(p.high) > Number(p.low)).map((p) => [p.partition, Number(p.high)]));
-  if (remaining.size === 0) return { partitions: ends.length, ends };
-  const consumer = kafka.consumer({ groupId: `chaos-alerts-check-${Date.now()}-${Math.random().toString(36).slice(2)}`, maxBytes: 20 * 1024 * 1024 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await new Promise((resolve, reject) => {
-    consumer
-      .run({
-        autoCommit: false,
-        eachBatch: async ({ batch }) => {
-          const end = remaining.get(batch.partition);
-          if (end === undefined) return;
-          for (const m of batch.messages) {
-            if (Number(m.offset) >= end) break;
-            onMessage({ partition: batch.partition, offset: Number(m.offset), timestamp: Number(m.timestamp), value: m.value });
-          }
-          if (Number(batch.lastOffset()) + 1 >= end) {
-            remaining.delete(batch.partition);
-            if (remaining.size === 0) resolve();
-          }
-        },
-      })
-      .catch(reject);
-  });
-  await consumer.disconnect();
-  return { partitions: ends.length, ends };
-}
 
 const parse = (value) => {
   try {

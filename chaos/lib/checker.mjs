@@ -38,13 +38,20 @@ export function readAckedLogs(paths) {
   return { acked, lines };
 }
 
-/** Reads a topic from its start to the end offsets it had when called; calls onMessage(value, partition). */
-export async function readTopic(brokers, topic, onMessage) {
+/**
+ * Reads a topic from its start to the end offsets it had when called;
+ * onMessage({ partition, offset, timestamp, value }).
+ */
+export async function readTopicMessages(brokers, topic, onMessage) {
   const kafka = new Kafka({ brokers, clientId: 'chaos-checker', logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  const ends = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
+  let ends;
+  try {
+    ends = await admin.fetchTopicOffsets(topic);
+  } finally {
+    await admin.disconnect();
+  }
   const remaining = new Map(ends.filter((p) => Number(p.high) > Number(p.low)).map((p) => [p.partition, Number(p.high)]));
   if (remaining.size === 0) return { partitions: ends.length };
   const consumer = kafka.consumer({ groupId: `chaos-checker-${Date.now()}-${Math.random().toString(36).slice(2)}`, maxBytes: 20 * 1024 * 1024 });
@@ -57,9 +64,9 @@ export async function readTopic(brokers, topic, onMessage) {
         eachBatch: async ({ batch }) => {
           const end = remaining.get(batch.partition);
           if (end === undefined) return;
-          for (const message of batch.messages) {
-            if (Number(message.offset) >= end) break;
-            onMessage(message.value, batch.partition);
+          for (const m of batch.messages) {
+            if (Number(m.offset) >= end) break;
+            onMessage({ partition: batch.partition, offset: Number(m.offset), timestamp: Number(m.timestamp), value: m.value });
           }
           if (Number(batch.lastOffset()) + 1 >= end) {
             remaining.delete(batch.partition);
@@ -72,6 +79,9 @@ export async function readTopic(brokers, topic, onMessage) {
   await consumer.disconnect();
   return { partitions: ends.length };
 }
+
+/** readTopicMessages for readers of the value alone: onMessage(value, partition). */
+export const readTopic = (brokers, topic, onMessage) => readTopicMessages(brokers, topic, (m) => onMessage(m.value, m.partition));
 
 /** What the topic holds: telemetry keys, redeliveries, charging samples by stay, final meters. */
 export async function scanTopic(brokers, topic) {

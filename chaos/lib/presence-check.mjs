@@ -29,8 +29,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { createClient } from 'redis';
 import { sleep } from './stack.mjs';
-import { readTopicMessages } from './alerts-check.mjs';
-import { readAckedLogs } from './checker.mjs';
+import { readAckedLogs, readTopicMessages } from './checker.mjs';
 
 /** Presence settings of the fault runs' ingestions: short, so the phase takes seconds. */
 export const PRESENCE = { timeoutMs: 5000, graceMs: 3000, flushMs: 1000 };
