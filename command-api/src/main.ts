@@ -58,10 +58,11 @@ try {
   const store = new CommandStore(redis);
   const tail = new CommandLogTail(redis, log.child({ component: 'log-tail' }));
   await tail.start();
-  const consumer = `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
-  const relay = new CommandRelay(redis, producer, config.topic, consumer, { relayed: (n) => relayed.inc(n), failed: () => relayFailures.inc() }, log.child({ component: 'relay' }));
+  const instance = `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
+  const relay = new CommandRelay(redis, producer, config.topic, instance, { relayed: (n) => relayed.inc(n), failed: () => relayFailures.inc() }, log.child({ component: 'relay' }));
   await relay.start();
   new Gauge({ name: 'command_api_waiting_requests', help: 'Long polls waiting for an outcome', registers: [registry], collect() { this.set(tail.waiting); } });
+  new Gauge({ name: 'command_api_relay_leader', help: '1 while this instance holds the relay lease (one instance relays commands:log at a time)', registers: [registry], collect() { this.set(relay.leader ? 1 : 0); } });
   new Gauge({ name: 'command_api_relay_lag_seconds', help: 'Age of the oldest status change being relayed (0: caught up)', registers: [registry], collect() { this.set(relay.lagMs / 1000); } });
 
   // Every instance sweeps; each change is one script, so two sweepers never end a command twice.

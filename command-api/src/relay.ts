@@ -1,16 +1,37 @@
 /**
  * The outbox relay: every entry of commands:log goes to the `fleet-commands` topic (key = car id),
- * in order, and is acknowledged in Redis only once Kafka has it. A consumer group shares the log
- * among the API's instances; entries a dead instance had read but not relayed are claimed by
- * another after CLAIM_IDLE_MS. An entry may reach the topic twice (a crash between Kafka's ack and
- * Redis's); its `event_id` (the log entry's id) is the same both times, so consumers drop repeats.
+ * in order, and is acknowledged in Redis only once Kafka has it.
+ *
+ * One relay at a time: the log is one ordered stream, and two readers sharing it would put a car's
+ * SENT on the topic before its QUEUED whenever the second one's batch left first. Every API
+ * instance runs a relay; the one holding the lease `commands:relay:leader` relays, the others
+ * wait to take over. The group's consumer is the role (`relay`), not the instance, so a new
+ * leader first relays what the old one had read and not acknowledged, then new entries.
+ *
+ * An entry may reach the topic twice (a crash between Kafka's ack and Redis's, or a leader paused
+ * past its lease while the next one starts); its `event_id` (the log entry's id) is the same both
+ * times, so consumers drop repeats.
  */
 import type { Producer } from 'kafkajs';
 import { COMMAND_KEYS, statusChangeOf, type Logger, type RedisClient } from '@greenlane/common';
+import { RedisScript } from '@greenlane/common/redis-script';
 
 export const RELAY_GROUP = 'fleet-commands-relay';
-const CLAIM_IDLE_MS = 10_000;
+export const RELAY_LEASE_KEY = 'commands:relay:leader';
+/** The group consumer every leader reads as. */
+const RELAY_CONSUMER = 'relay';
+const DEFAULT_LEASE_MS = 10_000;
 const BATCH = 500;
+
+/** 2: taken now, 1: renewed, 0: another instance holds it. */
+const HOLD_LEASE = new RedisScript(`
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
+return 0`);
+const RELEASE_LEASE = new RedisScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`);
 
 type Entry = { id: string; message: Record<string, string> };
 
@@ -25,11 +46,20 @@ export interface RelayEvents {
   failed(): void;
 }
 
+export interface RelayOptions {
+  /** How long a leader's lease lasts unrenewed: how long a crashed leader holds up the topic. */
+  leaseMs?: number;
+}
+
 export class CommandRelay {
   private readonly client: RedisClient;
+  private readonly leaseMs: number;
   private running = false;
   private loop: Promise<void> = Promise.resolve();
-  private lastClaimAt = 0;
+  private leaseRenewedAt = 0;
+  private wake: () => void = () => undefined;
+  /** Whether this instance relays now (it holds the lease). */
+  leader = false;
   /** When the oldest entry not yet relayed was read (0: none waiting), for the lag gauge. */
   lagMs = 0;
 
@@ -37,11 +67,14 @@ export class CommandRelay {
     redis: RedisClient,
     private readonly producer: Producer,
     private readonly topic: string,
-    private readonly consumer: string,
+    /** This instance's name, as the lease's holder. */
+    private readonly instance: string,
     private readonly events: RelayEvents,
     private readonly log: Logger,
+    options: RelayOptions = {},
   ) {
     this.client = redis.duplicate();
+    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
   }
 
   async start(): Promise<void> {
@@ -52,9 +85,13 @@ export class CommandRelay {
     this.loop = this.run();
   }
 
+  /** Stops relaying and hands the lease back, so another instance takes over at once. */
   async stop(): Promise<void> {
     this.running = false;
+    this.wake();
     await this.loop;
+    if (this.leader) await RELEASE_LEASE.run(this.client, [RELAY_LEASE_KEY], [this.instance]).catch(() => undefined);
+    this.leader = false;
     await this.client.quit().catch(() => undefined);
   }
 
@@ -67,16 +104,23 @@ export class CommandRelay {
   }
 
   private async run(): Promise<void> {
-    // Own entries first (read before a failure, not yet relayed), then new ones.
+    // Entries read and not acknowledged first (by this leader or the one before), then new ones.
     let backlog = true;
     while (this.running) {
       try {
-        const entries = backlog ? await this.read('0', 0) : [...(await this.claimAbandoned()), ...(await this.read('>', 500))];
+        if (!(await this.holdLease())) {
+          backlog = true;
+          await this.pause(this.leaseMs / 3);
+          continue;
+        }
+        const entries = await this.read(backlog ? '0' : '>', backlog ? 0 : 500);
         if (backlog && entries.length === 0) {
           backlog = false;
           continue;
         }
         if (entries.length === 0) continue;
+        // The lease must still be ours when the batch leaves, not only when it was read.
+        if (!(await this.holdLease())) continue;
         await this.relay(entries);
       } catch (error) {
         if (!this.running) break;
@@ -84,26 +128,45 @@ export class CommandRelay {
         this.events.failed();
         this.log.warn({ err: (error as Error).message }, 'command relay: failed; retrying what was read');
         backlog = true;
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        await this.pause(500);
       }
     }
   }
 
+  /** True while this instance holds the lease; renews it once a third of it has passed. */
+  private async holdLease(): Promise<boolean> {
+    if (this.leader && Date.now() - this.leaseRenewedAt < this.leaseMs / 3) return true;
+    const askedAt = Date.now();
+    const held = Number(await HOLD_LEASE.run(this.client, [RELAY_LEASE_KEY], [this.instance, String(this.leaseMs)]));
+    const was = this.leader;
+    this.leader = held > 0;
+    if (this.leader) this.leaseRenewedAt = askedAt;
+    if (held === 2) {
+      await this.adoptPending();
+      this.log.info('command relay: leader (this instance relays commands:log)');
+    } else if (was && !this.leader) {
+      this.log.warn('command relay: lease lost to another instance; standing by');
+    }
+    return this.leader;
+  }
+
+  /**
+   * A new leader takes every entry still pending in the group: the previous leader's, and any read
+   * under an instance's own name by a relay older than the lease.
+   */
+  private async adoptPending(): Promise<void> {
+    let cursor = '0-0';
+    do {
+      const claimed = (await this.client.xAutoClaim(COMMAND_KEYS.log, RELAY_GROUP, RELAY_CONSUMER, 0, cursor, { COUNT: BATCH })) as { nextId: string };
+      cursor = claimed.nextId;
+    } while (cursor !== '0-0');
+  }
+
   private async read(id: string, block: number): Promise<Entry[]> {
-    const reply = (await this.client.xReadGroup(RELAY_GROUP, this.consumer, { key: COMMAND_KEYS.log, id }, block > 0 ? { COUNT: BATCH, BLOCK: block } : { COUNT: BATCH })) as Array<{
+    const reply = (await this.client.xReadGroup(RELAY_GROUP, RELAY_CONSUMER, { key: COMMAND_KEYS.log, id }, block > 0 ? { COUNT: BATCH, BLOCK: block } : { COUNT: BATCH })) as Array<{
       messages: Array<Entry | null>;
     }> | null;
     return (reply?.[0]?.messages ?? []).filter((m): m is Entry => m !== null && m.message !== null);
-  }
-
-  /** Entries another consumer read and never acknowledged (it died), every few seconds. */
-  private async claimAbandoned(): Promise<Entry[]> {
-    if (Date.now() - this.lastClaimAt < CLAIM_IDLE_MS / 2) return [];
-    this.lastClaimAt = Date.now();
-    const claimed = (await this.client.xAutoClaim(COMMAND_KEYS.log, RELAY_GROUP, this.consumer, CLAIM_IDLE_MS, '0-0', { COUNT: BATCH })) as {
-      messages: Array<Entry | null>;
-    };
-    return claimed.messages.filter((m): m is Entry => m !== null && m.message !== null);
   }
 
   private async relay(entries: Entry[]): Promise<void> {
@@ -116,5 +179,15 @@ export class CommandRelay {
     await this.client.xAck(COMMAND_KEYS.log, RELAY_GROUP, entries.map((e) => e.id));
     this.events.relayed(entries.length);
     this.lagMs = 0;
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 }
