@@ -58,6 +58,11 @@ export class CommandRelay {
   private loop: Promise<void> = Promise.resolve();
   private leaseRenewedAt = 0;
   private wake: () => void = () => undefined;
+  /**
+   * Read the group's pending entries before new ones: at take-over, after a failure, and at each
+   * renewal, for what a leader paused past its lease read after this one had taken over.
+   */
+  private backlog = true;
   /** Whether this instance relays now (it holds the lease). */
   leader = false;
   /** When the oldest entry not yet relayed was read (0: none waiting), for the lag gauge. */
@@ -104,18 +109,16 @@ export class CommandRelay {
   }
 
   private async run(): Promise<void> {
-    // Entries read and not acknowledged first (by this leader or the one before), then new ones.
-    let backlog = true;
     while (this.running) {
       try {
         if (!(await this.holdLease())) {
-          backlog = true;
           await this.pause(this.leaseMs / 3);
           continue;
         }
+        const backlog = this.backlog;
         const entries = await this.read(backlog ? '0' : '>', backlog ? 0 : 500);
         if (backlog && entries.length === 0) {
-          backlog = false;
+          this.backlog = false;
           continue;
         }
         if (entries.length === 0) continue;
@@ -127,7 +130,7 @@ export class CommandRelay {
         if (String((error as Error).message).includes('NOGROUP')) await this.ensureGroup().catch(() => undefined);
         this.events.failed();
         this.log.warn({ err: (error as Error).message }, 'command relay: failed; retrying what was read');
-        backlog = true;
+        this.backlog = true;
         await this.pause(500);
       }
     }
@@ -140,7 +143,10 @@ export class CommandRelay {
     const held = Number(await HOLD_LEASE.run(this.client, [RELAY_LEASE_KEY], [this.instance, String(this.leaseMs)]));
     const was = this.leader;
     this.leader = held > 0;
-    if (this.leader) this.leaseRenewedAt = askedAt;
+    if (this.leader) {
+      this.leaseRenewedAt = askedAt;
+      this.backlog = true;
+    }
     if (held === 2) {
       await this.adoptPending();
       this.log.info('command relay: leader (this instance relays commands:log)');

@@ -131,4 +131,21 @@ test('a leader that died with entries read: its lease runs out, and the next rel
   assert.is(pending.pending, 0, 'every entry acknowledged');
 });
 
+test('entries a former leader read after the hand-over (it was paused past its lease) are relayed at the next renewal', async () => {
+  assert.ok(relays.some((r) => r.leader));
+  // The paused leader wakes and reads as the relay consumer, then finds its lease gone and stops.
+  // One transaction, so it reads the entries before the leader's blocked read is served.
+  const at = String(Date.now());
+  const transaction = redis.multi();
+  for (const car of cars) {
+    transaction.xAdd(COMMAND_KEYS.log, '*', { command_id: `${car}-late`, car_id: car, command: 'RESUME', status: 'QUEUED', at, issued_at: at, instance: '', reason: '', deliveries: '0' });
+  }
+  transaction.xReadGroup(RELAY_GROUP, 'relay', { key: COMMAND_KEYS.log, id: '>' }, { COUNT: 10_000 });
+  const replies = (await transaction.exec()) as unknown[];
+  const ids = replies.slice(0, cars.length) as string[];
+  const stranded = new Map(cars.map((car, i) => [car, [ids[i]!]]));
+  await everyEntryOnTopic(stranded);
+  await waitFor('every entry acknowledged', async () => (await redis.xPending(COMMAND_KEYS.log, RELAY_GROUP)).pending === 0, 10_000);
+});
+
 test.run();
