@@ -10,12 +10,19 @@
 //   BENCH_RATES=5000,10000,15000  BENCH_SECONDS=60  BENCH_CARS=1000  BENCH_PROBE_MS=200
 //   BENCH_RATES=10000 BENCH_SECONDS=300     the 5-minute sustained run
 //   BENCH_WARMUP=10                         latencies of the steady state only (not the first 10 s)
+//   BENCH_BATCH_NICE=10                     the batch side (pricing worker, history writer and their
+//                                           PostgreSQL sessions) at this CPU niceness, below the
+//                                           ingestion's path, as separate machines would keep them apart
+//
+// Every process's CPU is reported with its run-queue wait (bench/run-queue.mjs): time its threads
+// were runnable but had no core, over the load after the warm-up.
 //
 // Load mode sends driving telemetry (no rows); the probe cars send charging samples through the
 // same ingestion, topic partitions and worker batches, so their latency is the pipeline's.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setPriority } from 'node:os';
 import pg from 'pg';
 import hdr from 'hdr-histogram-js';
 import { createKafka, createLogger, ensureTopics } from '@greenlane/common';
@@ -23,6 +30,7 @@ import { uniqueName, testServers } from '@greenlane/common/testing';
 import { freePort } from '@greenlane/common/testing-kafka';
 import { createFleetClient, tokenMetadata } from '../simulator/dist/src/grpc-client.js';
 import { startFlags } from '../ingestion/bench/kit.mjs';
+import { runQueueBetween, runQueueSample } from './run-queue.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const env = process.env;
@@ -33,6 +41,8 @@ const probeEveryMs = Number(env.BENCH_PROBE_MS ?? 200);
 // Seconds at the start of each rate whose messages are sent but not counted in the latencies (new
 // streams, JIT, the producer's first requests): 0 keeps the figures comparable with earlier results.
 const warmupSec = Number(env.BENCH_WARMUP ?? 0);
+const batchNice = Number(env.BENCH_BATCH_NICE ?? 0);
+if (!Number.isInteger(batchNice) || batchNice < 0 || batchNice > 19) throw new Error(`BENCH_BATCH_NICE must be a niceness from 0 to 19, got ${env.BENCH_BATCH_NICE}`);
 const probeCars = 4;
 const token = 'e2e-bench-token';
 const postgresAdmin = testServers.postgresUrl;
@@ -42,11 +52,14 @@ const CLK_TCK = 100;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** A compiled program as a child process; its output goes to a log file under .cache/logs. */
-function startProgram(name, file, extraEnv, args = []) {
+function startProgram(name, file, extraEnv, args = [], nice = 0) {
   const logPath = join(root, '.cache', 'logs', `bench-e2e-${name}.log`);
   mkdirSync(join(root, '.cache', 'logs'), { recursive: true });
   // With the Node flags of its `npm start`, as it runs in production.
-  const child = spawn(process.execPath, [...startFlags(join(root, file.split('/')[0])), join(root, file), ...args], {
+  const command = [process.execPath, ...startFlags(join(root, file.split('/')[0])), join(root, file), ...args];
+  // Under nice(1), every thread the program starts has the niceness, not only the first.
+  if (nice > 0) command.unshift('nice', '-n', String(nice));
+  const child = spawn(command[0], command.slice(1), {
     env: { ...env, LOG_LEVEL: 'warn', ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -182,6 +195,18 @@ function startProbes(target, db, ackLatency, e2eLatency) {
   };
 }
 
+/** The PostgreSQL sessions of the batch side (every session of the bench's database but the probes' own) at `nice`. */
+async function niceBatchSessions(db, dbName, nice) {
+  const { rows } = await db.query('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [dbName]);
+  for (const { pid } of rows) {
+    try {
+      setPriority(pid, nice);
+    } catch {
+      // the session ended
+    }
+  }
+}
+
 async function lagOf(admin, topic, groupId) {
   const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
   const done = new Map(committed[0].partitions.map((p) => [p.partition, Number(p.offset)]));
@@ -223,13 +248,13 @@ async function runRate(rate) {
     DATABASE_URL: dbUrl,
     PRICING_GROUP_ID: group,
     PRICING_HTTP_ADDR: `127.0.0.1:${pricingPort}`,
-  });
+  }, [], batchNice);
   programs.push(worker);
   await waitHttp(`http://127.0.0.1:${pricingPort}/ready`, 'pricing worker');
   // The history writer (issue 19): its own group on the same topic, its lag reported beside the pricing worker's.
   const historyGroup = `${group}-history`;
   const historyPort = await freePort();
-  const history = startProgram('history-writer', 'history-writer/dist/src/main.js', { ...common, DATABASE_URL: dbUrl, HISTORY_GROUP_ID: historyGroup, HISTORY_HTTP_ADDR: `127.0.0.1:${historyPort}` });
+  const history = startProgram('history-writer', 'history-writer/dist/src/main.js', { ...common, DATABASE_URL: dbUrl, HISTORY_GROUP_ID: historyGroup, HISTORY_HTTP_ADDR: `127.0.0.1:${historyPort}` }, [], batchNice);
   programs.push(history);
   await waitHttp(`http://127.0.0.1:${historyPort}/ready`, 'history writer');
 
@@ -253,6 +278,7 @@ async function runRate(rate) {
     { name: 'postgres', pid: pidOf('postgres') },
   ].filter((w) => w.pid);
   const usage = new Map(watched.map((w) => [w.name, { first: procSample(w.pid), last: undefined, peakRssMb: 0 }]));
+  const runQueue = new Map();
   const lagSeries = [];
   const started = Date.now();
   const simulatorDone = new Promise((resolve) => simulator.child.on('exit', resolve));
@@ -266,7 +292,14 @@ async function runRate(rate) {
       if (!s) continue;
       u.last = s;
       u.peakRssMb = Math.max(u.peakRssMb, s.rssMb);
+      // From the first sample after the warm-up to the last one under load.
+      if ((Date.now() - started) / 1000 < warmupSec) continue;
+      const sample = { at: Date.now(), threads: runQueueSample(w.pid) };
+      const rq = runQueue.get(w.name);
+      if (rq === undefined) runQueue.set(w.name, { first: sample, last: sample });
+      else rq.last = sample;
     }
+    if (batchNice > 0) await niceBatchSessions(db, dbName, batchNice);
     lagSeries.push({ t: Math.round((Date.now() - started) / 1000), lag: await lagOf(kadmin, topic, group).catch(() => null), historyLag: await lagOf(kadmin, topic, historyGroup).catch(() => null) });
   }
   const elapsed = (Date.now() - started) / 1000;
@@ -300,18 +333,23 @@ async function runRate(rate) {
   const lags = lagSeries.map((x) => x.lag ?? 0);
   const historyLags = lagSeries.map((x) => x.historyLag ?? 0);
   const processes = Object.fromEntries(
-    [...usage].map(([name, u]) => [
-      name,
-      {
-        cpuPercent: u.first && u.last ? Math.round(((u.last.ticks - u.first.ticks) / CLK_TCK / elapsed) * 1000) / 10 : null,
-        peakRssMb: Math.round(u.peakRssMb),
-      },
-    ]),
+    [...usage].map(([name, u]) => {
+      const rq = runQueue.get(name);
+      return [
+        name,
+        {
+          cpuPercent: u.first && u.last ? Math.round(((u.last.ticks - u.first.ticks) / CLK_TCK / elapsed) * 1000) / 10 : null,
+          peakRssMb: Math.round(u.peakRssMb),
+          ...(rq && rq.last.at > rq.first.at ? { runQueue: runQueueBetween(rq.first.threads, rq.last.threads, (rq.last.at - rq.first.at) / 1000) } : {}),
+        },
+      ];
+    }),
   );
   return {
     rate,
     seconds,
     cars,
+    batchNice,
     acceptedPerSec: Math.round(summary.ackedPerSec ?? 0),
     sent: summary.sent,
     acked: summary.acked,
@@ -342,6 +380,11 @@ for (const rate of rates) {
   if (r.sendLagMs) console.log(`        of the ack latency, the load generator's own lag behind its schedule: p50 ${r.sendLagMs.p50} p99 ${r.sendLagMs.p99} max ${r.sendLagMs.max} ms`);
   console.log(`        history writer lag mean 1st/2nd half ${r.historyLag.firstHalfMean}/${r.historyLag.secondHalfMean}, max ${r.historyLag.max}, drained ${r.historyLag.drainSec.toFixed(1)} s after the load`);
   console.log(`        cpu % (with child processes) / peak RSS MiB: ${Object.entries(r.processes).map(([n, p]) => `${n} ${p.cpuPercent}/${p.peakRssMb}`).join(', ')}`);
+  const waits = Object.entries(r.processes).filter(([, p]) => p.runQueue && p.runQueue.cpuMsPerSec >= 5);
+  const thread = (t) => (t ? `${t.cpuMsPerSec}+${t.waitMsPerSec}` : '-');
+  console.log(`        ms per second on a CPU + runnable waiting for one${batchNice > 0 ? ` (batch side at nice ${batchNice})` : ''}: ${waits.map(([n, p]) => `${n} ${p.runQueue.cpuMsPerSec}+${p.runQueue.waitMsPerSec}`).join(', ')}`);
+  const ing = r.processes.ingestion?.runQueue;
+  if (ing) console.log(`        of the ingestion: stream (main) thread ${thread(ing.mainThread)}, storage thread ${thread(ing.busiestOtherThread)}`);
 }
 const best = results.filter((r) => r.sustained).reduce((m, r) => Math.max(m, r.rate), 0);
 console.log(`highest sustained rate of those tried: ${best || 'none'} msgs/s`);

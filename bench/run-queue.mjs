@@ -1,0 +1,65 @@
+// Where a process's threads spent the time they were not idle: on a CPU, or runnable and waiting
+// for one (Linux's /proc/PID/task/TID/schedstat: ns on CPU, ns waiting on a run queue, times
+// scheduled). On a machine whose cores are full, the wait is what a message queues behind.
+import { readdirSync, readFileSync } from 'node:fs';
+
+function tasksOf(pid) {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function childrenOf(pid) {
+  const out = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+    } catch {
+      // exited between the listing and the read
+    }
+  }
+  return out;
+}
+
+/** Every thread of the process (and of its child processes: PostgreSQL's backends): tid → counters. */
+export function runQueueSample(pid) {
+  const threads = new Map();
+  for (const p of [pid, ...childrenOf(pid)]) {
+    for (const tid of tasksOf(p)) {
+      try {
+        const [runNs, waitNs, slices] = readFileSync(`/proc/${p}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+        threads.set(tid, { main: tid === pid, runNs, waitNs, slices });
+      } catch {
+        // the thread ended
+      }
+    }
+  }
+  return threads;
+}
+
+const perSecond = (ns, seconds) => Math.round(ns / 1e6 / seconds);
+
+/**
+ * Between two samples, per second: ms on a CPU, ms runnable but waiting, and the same for the
+ * main thread and for the busiest other thread (the ingestion's storage thread).
+ */
+export function runQueueBetween(first, last, seconds) {
+  let run = 0;
+  let wait = 0;
+  const threads = [];
+  for (const [tid, t] of last) {
+    const before = first.get(tid) ?? { runNs: 0, waitNs: 0, slices: 0 };
+    const d = { main: t.main, run: t.runNs - before.runNs, wait: t.waitNs - before.waitNs };
+    run += d.run;
+    wait += d.wait;
+    threads.push(d);
+  }
+  const main = threads.find((t) => t.main);
+  const busiestOther = threads.filter((t) => !t.main).sort((a, b) => b.run - a.run)[0];
+  const shape = (t) => (t === undefined ? undefined : { cpuMsPerSec: perSecond(t.run, seconds), waitMsPerSec: perSecond(t.wait, seconds) });
+  return { cpuMsPerSec: perSecond(run, seconds), waitMsPerSec: perSecond(wait, seconds), mainThread: shape(main), busiestOtherThread: shape(busiestOther) };
+}
