@@ -43,8 +43,9 @@ export const FAULTS = {
   },
   /**
    * kill -9 the command API and restart it at once: POSTs in flight get no answer (the driver sends
-   * them again), the status changes it had read from commands:log but not yet relayed are claimed
-   * by its successor (after 10 s idle), deadlines are swept again once it is back.
+   * them again), the status changes it had read from commands:log but not yet relayed are relayed
+   * by its successor first, once the dead one's relay lease runs out (10 s); deadlines are swept
+   * again once it is back.
    */
   'command-api-kill': async ({ services }) => {
     await services.commandApi.kill9();
