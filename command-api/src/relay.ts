@@ -168,11 +168,28 @@ export class CommandRelay {
     } while (cursor !== '0-0');
   }
 
+  /**
+   * XREADGROUP sent as is: node-redis's parsing of its reply throws on a pending entry whose data
+   * the log's MAXLEN trimmed away (it comes back as an id without fields), which would stop the
+   * relay for good. Such entries have nothing left to relay: they are acknowledged, so they leave
+   * the pending list.
+   */
   private async read(id: string, block: number): Promise<Entry[]> {
-    const reply = (await this.client.xReadGroup(RELAY_GROUP, RELAY_CONSUMER, { key: COMMAND_KEYS.log, id }, block > 0 ? { COUNT: BATCH, BLOCK: block } : { COUNT: BATCH })) as Array<{
-      messages: Array<Entry | null>;
-    }> | null;
-    return (reply?.[0]?.messages ?? []).filter((m): m is Entry => m !== null && m.message !== null);
+    const command = ['XREADGROUP', 'GROUP', RELAY_GROUP, RELAY_CONSUMER, 'COUNT', String(BATCH), ...(block > 0 ? ['BLOCK', String(block)] : []), 'STREAMS', COMMAND_KEYS.log, id];
+    const reply = (await this.client.sendCommand(command)) as Array<[string, Array<[string, string[] | null]>]> | null;
+    const entries: Entry[] = [];
+    const trimmed: string[] = [];
+    for (const [entryId, fields] of reply?.[0]?.[1] ?? []) {
+      if (fields === null) {
+        trimmed.push(entryId);
+        continue;
+      }
+      const message: Record<string, string> = {};
+      for (let i = 0; i + 1 < fields.length; i += 2) message[fields[i]!] = fields[i + 1]!;
+      entries.push({ id: entryId, message });
+    }
+    if (trimmed.length > 0) await this.client.xAck(COMMAND_KEYS.log, RELAY_GROUP, trimmed);
+    return entries;
   }
 
   private async relay(entries: Entry[]): Promise<void> {

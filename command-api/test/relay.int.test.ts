@@ -148,4 +148,15 @@ test('entries a former leader read after the hand-over (it was paused past its l
   await waitFor('every entry acknowledged', async () => (await redis.xPending(COMMAND_KEYS.log, RELAY_GROUP)).pending === 0, 10_000);
 });
 
+test('pending entries the log no longer holds (trimmed by its MAXLEN) are taken off the pending list', async () => {
+  const at = String(Date.now());
+  const transaction = redis.multi();
+  transaction.xAdd(COMMAND_KEYS.log, '*', { command_id: 'trimmed', car_id: cars[0]!, command: 'RESUME', status: 'QUEUED', at, issued_at: at, instance: '', reason: '', deliveries: '0' });
+  transaction.xReadGroup(RELAY_GROUP, 'relay', { key: COMMAND_KEYS.log, id: '>' }, { COUNT: 10_000 });
+  const [id] = (await transaction.exec()) as unknown as [string];
+  await redis.xDel(COMMAND_KEYS.log, id);
+  assert.is((await redis.xPending(COMMAND_KEYS.log, RELAY_GROUP)).pending, 1);
+  await waitFor('the trimmed entry off the pending list', async () => (await redis.xPending(COMMAND_KEYS.log, RELAY_GROUP)).pending === 0, 10_000);
+});
+
 test.run();
