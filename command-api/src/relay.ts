@@ -90,7 +90,7 @@ export class CommandRelay {
     this.loop = this.run();
   }
 
-  /** Stops relaying and hands the lease back, so another instance takes over at once. */
+  /** Stops relaying and hands the lease back: a standby takes over at its next try (within a third of the lease). */
   async stop(): Promise<void> {
     this.running = false;
     this.wake();
