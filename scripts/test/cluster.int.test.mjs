@@ -196,7 +196,12 @@ test('acks=all goes on after kill -9 of the node leading the most partitions, no
   await ensureTopics(kafka, [{ topic, numPartitions: 6 }]);
   const admin = kafka.admin();
   await admin.connect();
-  const parts = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0].partitions;
+  // ensureTopics saw the topic led through one broker; the one asked here may not have heard of it yet.
+  let parts = [];
+  await waitFor('the new topic\'s metadata', async () => {
+    parts = (await admin.fetchTopicMetadata({ topics: [topic] })).topics[0].partitions;
+    return parts.length === 6 && parts.every((p) => p.leader >= 0);
+  }, 15_000);
   assert.ok(parts.every((p) => p.replicas.length === 3), 'replication factor 3 from the brokers\' default');
   const configs = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['min.insync.replicas', 'unclean.leader.election.enable'] }], includeSynonyms: false });
   const value = (name) => configs.resources[0].configEntries.find((e) => e.configName === name)?.configValue;
