@@ -195,16 +195,22 @@ function startProbes(target, db, ackLatency, e2eLatency) {
   };
 }
 
-/** The PostgreSQL sessions of the batch side (every session of the bench's database but the probes' own) at `nice`. */
+/**
+ * The PostgreSQL sessions of the batch side (every session of the bench's database but the probes'
+ * own) at `nice`; returns the pids it was not allowed to renice (PostgreSQL running as another user).
+ */
 async function niceBatchSessions(db, dbName, nice) {
   const { rows } = await db.query('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [dbName]);
+  const refused = [];
   for (const { pid } of rows) {
     try {
       setPriority(pid, nice);
-    } catch {
-      // the session ended
+    } catch (error) {
+      // ESRCH: the session ended meanwhile.
+      if (error.code !== 'ESRCH') refused.push(pid);
     }
   }
+  return refused;
 }
 
 async function lagOf(admin, topic, groupId) {
@@ -279,6 +285,8 @@ async function runRate(rate) {
   ].filter((w) => w.pid);
   const usage = new Map(watched.map((w) => [w.name, { first: procSample(w.pid), last: undefined, peakRssMb: 0 }]));
   const runQueue = new Map();
+  /** PostgreSQL sessions BENCH_BATCH_NICE could not renice. */
+  const unniced = new Set();
   const lagSeries = [];
   const started = Date.now();
   const simulatorDone = new Promise((resolve) => simulator.child.on('exit', resolve));
@@ -299,7 +307,7 @@ async function runRate(rate) {
       if (rq === undefined) runQueue.set(w.name, { first: sample, last: sample });
       else rq.last = sample;
     }
-    if (batchNice > 0) await niceBatchSessions(db, dbName, batchNice);
+    if (batchNice > 0) for (const pid of await niceBatchSessions(db, dbName, batchNice)) unniced.add(pid);
     lagSeries.push({ t: Math.round((Date.now() - started) / 1000), lag: await lagOf(kadmin, topic, group).catch(() => null), historyLag: await lagOf(kadmin, topic, historyGroup).catch(() => null) });
   }
   const elapsed = (Date.now() - started) / 1000;
@@ -350,6 +358,7 @@ async function runRate(rate) {
     seconds,
     cars,
     batchNice,
+    ...(unniced.size > 0 ? { batchSessionsNotReniced: unniced.size } : {}),
     acceptedPerSec: Math.round(summary.ackedPerSec ?? 0),
     sent: summary.sent,
     acked: summary.acked,
@@ -383,6 +392,7 @@ for (const rate of rates) {
   const waits = Object.entries(r.processes).filter(([, p]) => p.runQueue && p.runQueue.cpuMsPerSec >= 5);
   const thread = (t) => (t ? `${t.cpuMsPerSec}+${t.waitMsPerSec}` : '-');
   console.log(`        ms per second on a CPU + runnable waiting for one${batchNice > 0 ? ` (batch side at nice ${batchNice})` : ''}: ${waits.map(([n, p]) => `${n} ${p.runQueue.cpuMsPerSec}+${p.runQueue.waitMsPerSec}`).join(', ')}`);
+  if (r.batchSessionsNotReniced) console.log(`        WARNING: ${r.batchSessionsNotReniced} PostgreSQL sessions kept their niceness (not allowed: PostgreSQL runs as another user); the batch side was only partly lowered`);
   const ing = r.processes.ingestion?.runQueue;
   if (ing) console.log(`        of the ingestion: stream (main) thread ${thread(ing.mainThread)}, storage thread ${thread(ing.busiestOtherThread)}`);
 }
