@@ -20,7 +20,7 @@
 // Load mode sends driving telemetry (no rows); the probe cars send charging samples through the
 // same ingestion, topic partitions and worker batches, so their latency is the pipeline's.
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setPriority } from 'node:os';
 import pg from 'pg';
@@ -30,7 +30,7 @@ import { uniqueName, testServers } from '@greenlane/common/testing';
 import { freePort } from '@greenlane/common/testing-kafka';
 import { createFleetClient, tokenMetadata } from '../simulator/dist/src/grpc-client.js';
 import { startFlags } from '../ingestion/bench/kit.mjs';
-import { runQueueBetween, runQueueSample } from './run-queue.mjs';
+import { childrenOf, runQueueBetween, runQueueSample } from './run-queue.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const env = process.env;
@@ -96,16 +96,13 @@ function procStat(pid) {
  * per connection, children of the postmaster), and the resident memory of the process itself
  * (backends share the buffer cache: summing their VmRSS would count it once per backend).
  */
-function procSample(pid) {
+function procSample(pid, children) {
   try {
     const root = procStat(pid);
     let ticks = root.ticks + root.childTicks;
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry) || Number(entry) === pid) continue;
+    for (const child of children) {
       try {
-        const child = procStat(Number(entry));
-        if (child.ppid !== pid) continue;
-        ticks += child.ticks;
+        ticks += procStat(child).ticks;
       } catch {
         // exited between the listing and the read
       }
@@ -283,7 +280,7 @@ async function runRate(rate) {
     { name: 'redis', pid: pidOf('redis') },
     { name: 'postgres', pid: pidOf('postgres') },
   ].filter((w) => w.pid);
-  const usage = new Map(watched.map((w) => [w.name, { first: procSample(w.pid), last: undefined, peakRssMb: 0 }]));
+  const usage = new Map(watched.map((w) => [w.name, { first: procSample(w.pid, childrenOf(w.pid)), last: undefined, peakRssMb: 0 }]));
   const runQueue = new Map();
   /** PostgreSQL sessions BENCH_BATCH_NICE could not renice. */
   const unniced = new Set();
@@ -296,13 +293,14 @@ async function runRate(rate) {
     await sleep(1000);
     for (const w of watched) {
       const u = usage.get(w.name);
-      const s = procSample(w.pid);
+      const children = childrenOf(w.pid);
+      const s = procSample(w.pid, children);
       if (!s) continue;
       u.last = s;
       u.peakRssMb = Math.max(u.peakRssMb, s.rssMb);
       // From the first sample after the warm-up to the last one under load.
       if ((Date.now() - started) / 1000 < warmupSec) continue;
-      const sample = { at: Date.now(), threads: runQueueSample(w.pid) };
+      const sample = { at: Date.now(), threads: runQueueSample(w.pid, children) };
       const rq = runQueue.get(w.name);
       if (rq === undefined) runQueue.set(w.name, { first: sample, last: sample });
       else rq.last = sample;

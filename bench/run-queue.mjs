@@ -1,6 +1,5 @@
 // Where a process's threads spent the time they were not idle: on a CPU, or runnable and waiting
-// for one (Linux's /proc/PID/task/TID/schedstat: ns on CPU, ns waiting on a run queue, times
-// scheduled). On a machine whose cores are full, the wait is what a message queues behind.
+// for one (Linux's /proc/PID/task/TID/schedstat: ns on CPU, then ns waiting on a run queue). On a machine whose cores are full, the wait is what a message queues behind.
 import { readdirSync, readFileSync } from 'node:fs';
 
 function tasksOf(pid) {
@@ -11,7 +10,8 @@ function tasksOf(pid) {
   }
 }
 
-function childrenOf(pid) {
+/** The pids whose parent is `pid` (PostgreSQL's backends are the postmaster's children). */
+export function childrenOf(pid) {
   const out = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -25,14 +25,14 @@ function childrenOf(pid) {
   return out;
 }
 
-/** Every thread of the process (and of its child processes: PostgreSQL's backends): tid → counters. */
-export function runQueueSample(pid) {
+/** Every thread of the process and of its child processes (`childrenOf`): tid → counters. */
+export function runQueueSample(pid, children) {
   const threads = new Map();
-  for (const p of [pid, ...childrenOf(pid)]) {
+  for (const p of [pid, ...children]) {
     for (const tid of tasksOf(p)) {
       try {
-        const [runNs, waitNs, slices] = readFileSync(`/proc/${p}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
-        threads.set(tid, { main: tid === pid, runNs, waitNs, slices });
+        const [runNs, waitNs] = readFileSync(`/proc/${p}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+        threads.set(tid, { main: tid === pid, runNs, waitNs });
       } catch {
         // the thread ended
       }
@@ -52,7 +52,7 @@ export function runQueueBetween(first, last, seconds) {
   let wait = 0;
   const threads = [];
   for (const [tid, t] of last) {
-    const before = first.get(tid) ?? { runNs: 0, waitNs: 0, slices: 0 };
+    const before = first.get(tid) ?? { runNs: 0, waitNs: 0 };
     const d = { main: t.main, run: t.runNs - before.runNs, wait: t.waitNs - before.waitNs };
     run += d.run;
     wait += d.wait;
