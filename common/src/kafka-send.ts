@@ -19,17 +19,20 @@ export interface PartitionTracker {
 }
 
 export function trackPartitions(base: ICustomPartitioner = Partitioners.DefaultPartitioner): PartitionTracker {
-  const assigned = new WeakMap<Message, number>();
+  // Kept on the message itself, under a symbol of this tracker's own: a WeakMap entry per message
+  // cost about 3 times as much, 0.3 against 0.1 µs a message (ingestion/bench/partition-tracking.mjs).
+  const slot = Symbol('partition');
+  type Tracked = Message & { [slot]?: number };
   return {
     createPartitioner: () => {
       const decide = base();
       return (args) => {
         const partition = decide(args);
-        assigned.set(args.message, partition);
+        (args.message as Tracked)[slot] = partition;
         return partition;
       };
     },
-    partitionOf: (message) => assigned.get(message),
+    partitionOf: (message) => (message as Tracked)[slot],
   };
 }
 
