@@ -29,7 +29,7 @@ import { createKafka, createLogger, ensureTopics } from '@greenlane/common';
 import { uniqueName, testServers } from '@greenlane/common/testing';
 import { freePort } from '@greenlane/common/testing-kafka';
 import { createFleetClient, tokenMetadata } from '../simulator/dist/src/grpc-client.js';
-import { startFlags } from '../ingestion/bench/kit.mjs';
+import { infraPid, startFlags } from '../ingestion/bench/kit.mjs';
 import { childrenOf, runQueueBetween, runQueueSample } from './run-queue.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -108,14 +108,6 @@ function procSample(pid, children) {
       }
     }
     return { ticks, rssMb: root.rssKb / 1024 };
-  } catch {
-    return undefined;
-  }
-}
-
-function pidOf(name) {
-  try {
-    return Number(readFileSync(join(env.GREENLANE_CACHE ?? join(root, '.cache'), 'run', `${name}.pid`), 'utf8'));
   } catch {
     return undefined;
   }
@@ -276,9 +268,9 @@ async function runRate(rate) {
   // Once a second: consumer lag and every process's CPU and memory.
   const watched = [
     ...programs.map((p) => ({ name: p.name, pid: p.child.pid })),
-    { name: 'kafka', pid: pidOf('kafka') },
-    { name: 'redis', pid: pidOf('redis') },
-    { name: 'postgres', pid: pidOf('postgres') },
+    { name: 'kafka', pid: infraPid('kafka') },
+    { name: 'redis', pid: infraPid('redis') },
+    { name: 'postgres', pid: infraPid('postgres') },
   ].filter((w) => w.pid);
   const usage = new Map(watched.map((w) => [w.name, { first: procSample(w.pid, childrenOf(w.pid)), last: undefined, peakRssMb: 0 }]));
   const runQueue = new Map();

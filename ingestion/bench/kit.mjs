@@ -37,11 +37,36 @@ export async function stopChild(proc) {
   return result;
 }
 
+/** The fields of /proc/PID/stat after the command's name (so `fields[11]` is utime). */
+function statFields(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
 export function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFields(pid);
   return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * CPU seconds used by this process's children that have exited and been waited for (cutime +
+ * cstime): a load generator's whole CPU, once its run is over.
+ */
+export function exitedChildrenCpuSeconds() {
+  const fields = statFields('self');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
+/** The pid of a server `make up` started (infra/infra.sh keeps it in .cache/run/NAME.pid), if it is running. */
+export function infraPid(name, root = new URL('../..', import.meta.url).pathname) {
+  try {
+    const pid = Number(readFileSync(join(process.env.GREENLANE_CACHE ?? join(root, '.cache'), 'run', `${name}.pid`), 'utf8'));
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
+  }
 }
 
 /** One unlabelled value of a Prometheus /metrics page. */

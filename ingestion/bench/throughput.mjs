@@ -11,7 +11,9 @@
 // a) S streams (BENCH_STREAMS, default 1,100,1000,10000) as fast as acks allow, BENCH_SECONDS each
 //    (default 8) against echo and ingestion: acked msgs/s, ack p50/p99/p99.9, CPU per acknowledged
 //    message (from /proc, over the whole run, warm-up included; the ingestion's split per thread
-//    from ingestion_thread_cpu_seconds_total), ingestion ÷ echo for throughput and CPU;
+//    from ingestion_thread_cpu_seconds_total), ingestion ÷ echo for throughput and CPU; and what an
+//    ack cost the whole machine in each run (the load generator, the server, Kafka and Redis when
+//    `make up` runs them), whose echo ÷ ingestion ratio is the throughput ratio two saturated cores allow;
 // b) steady BENCH_STEADY_RATES msgs/s (a list, default 5000,10000) for BENCH_STEADY_SECONDS (20) each: ack latency of echo,
 //    of the service's own path with Redis and Kafka taken out (bench/no-storage-server.mjs), and of
 //    the service, each with its CPU per ack; the service's view adds its Redis pipeline and Kafka
@@ -34,7 +36,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { connectRedis, createKafka, createLogger } from '@greenlane/common';
 import { freePort } from '@greenlane/common/testing-kafka';
-import { cpuSeconds, metric, sleep, startChild, startFlags, stopChild } from './kit.mjs';
+import { cpuSeconds, exitedChildrenCpuSeconds, infraPid, metric, sleep, startChild, startFlags, stopChild } from './kit.mjs';
 
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -138,10 +140,11 @@ const perAck = (cpu, r) => {
  */
 async function withCpu(pid, http, runLoad) {
   const cpuBefore = cpuSeconds(pid);
+  const machineBefore = machineCpu();
   const threadsBefore = http === undefined ? undefined : await scrape(http);
   const summary = await runLoad();
   const cpu = cpuSeconds(pid) - cpuBefore;
-  const out = { summary, cpuUs: perAck(cpu, summary) };
+  const out = { summary, cpuUs: perAck(cpu, summary), machine: machineCpuPerAck(machineBefore, machineCpu(), cpu, summary) };
   if (threadsBefore !== undefined) {
     const after = await scrape(http);
     out.scraped = after;
@@ -152,6 +155,42 @@ async function withCpu(pid, http, runLoad) {
   }
   return out;
 }
+
+/** The stores `make up` runs on this machine (absent when the bench uses others). */
+const STORE_PIDS = { kafka: infraPid('kafka'), redis: infraPid('redis') };
+
+/** CPU seconds so far of the load generators that have exited, and of each store. */
+function machineCpu() {
+  const out = { generator: exitedChildrenCpuSeconds() };
+  for (const [name, pid] of Object.entries(STORE_PIDS)) {
+    try {
+      out[name] = pid === undefined ? undefined : cpuSeconds(pid);
+    } catch {
+      out[name] = undefined;
+    }
+  }
+  return out;
+}
+
+/**
+ * Everything one ack cost the machine in a load run: the generator's CPU, the server's, and the
+ * stores' (their idle work in an echo run), µs per ack. The two cores are shared by all of them,
+ * so when they are saturated the echo's total over the ingestion's is the throughput ratio they allow.
+ */
+function machineCpuPerAck(before, after, serverCpu, summary) {
+  const out = { generatorUs: perAck(after.generator - before.generator, summary), serverUs: perAck(serverCpu, summary) };
+  let total = after.generator - before.generator + serverCpu;
+  for (const name of Object.keys(STORE_PIDS)) {
+    if (before[name] === undefined || after[name] === undefined) continue;
+    out[`${name}Us`] = perAck(after[name] - before[name], summary);
+    total += after[name] - before[name];
+  }
+  out.totalUs = perAck(total, summary);
+  return out;
+}
+
+const machineLine = (m) =>
+  `generator ${m.generatorUs} + server ${m.serverUs}${m.kafkaUs === undefined ? '' : ` + Kafka ${m.kafkaUs}`}${m.redisUs === undefined ? '' : ` + Redis ${m.redisUs}`} = ${m.totalUs} µs`;
 
 const cpuLine = (r) => (r.cpuUs === undefined ? '' : `, CPU ${r.cpuUs} µs/ack${r.cpuByThreadUs ? ` (stream thread ${r.cpuByThreadUs.stream}, storage thread ${r.cpuByThreadUs.storage}, other threads ${r.cpuByThreadUs.other})` : ''}`);
 
@@ -332,7 +371,7 @@ try {
     const inflight = INFLIGHT.get(streams) ?? 1;
     const opts = { cars: streams, seconds: SECONDS, inflight, threads: threadsFor(streams), channels: channelsFor(streams) };
     const echoRun = await withCpu(echo.child.pid, undefined, () => load(echoTarget, { ...opts, prefix: `ECHO-${runId}-${streams}-` }));
-    const e = { ...shape(echoRun.summary), cpuUs: echoRun.cpuUs };
+    const e = { ...shape(echoRun.summary), cpuUs: echoRun.cpuUs, machine: echoRun.machine };
     const rss = rssSampler(pid);
     let before;
     const ingestionRun = await withCpu(pid, http, async () => {
@@ -340,13 +379,18 @@ try {
       before = await scrapeAfterWarmup(http, streams);
       return run;
     });
-    const i = { ...shape(ingestionRun.summary), cpuUs: ingestionRun.cpuUs, cpuByThreadUs: ingestionRun.cpuByThreadUs };
+    const i = { ...shape(ingestionRun.summary), cpuUs: ingestionRun.cpuUs, cpuByThreadUs: ingestionRun.cpuByThreadUs, machine: ingestionRun.machine };
     const service = serverView(before, ingestionRun.scraped);
     const { peakMb } = rss.stop();
+    const machineRatio = i.machine.totalUs > 0 ? Math.round((e.machine.totalUs / i.machine.totalUs) * 100) / 100 : null;
     const ratio = e.ackedPerSec > 0 ? Math.round((i.ackedPerSec / e.ackedPerSec) * 100) / 100 : null;
     const cpuRatio = e.cpuUs > 0 && i.cpuUs !== undefined ? Math.round((i.cpuUs / e.cpuUs) * 100) / 100 : null;
-    results.streams.push({ streams, inflight, channels: opts.channels, threads: opts.threads, echo: e, ingestion: i, ratio, cpuRatio, ingestionPeakRssMb: peakMb, service });
+    results.streams.push({ streams, inflight, channels: opts.channels, threads: opts.threads, echo: e, ingestion: i, ratio, cpuRatio, machineRatio, ingestionPeakRssMb: peakMb, service });
     serviceLines.push(`${pad(streams, 7)} streams: ${serverLine(service)}${cpuLine(i)}`);
+    serviceLines.push(
+      `${pad(streams, 7)} streams: the machine's CPU per ack: echo run ${machineLine(e.machine)}; ingestion run ${machineLine(i.machine)}; ` +
+        `echo's ÷ ingestion's ${machineRatio ?? '-'} (the throughput ratio two saturated cores allow)`,
+    );
     if (baseline) {
       const baselineRun = await withCpu(baseline.child.pid, baselineHttp, () => load(`127.0.0.1:${baselinePort}`, { ...opts, prefix: `BASE-${runId}-${streams}-` }));
       const b = { ...shape(baselineRun.summary), cpuUs: baselineRun.cpuUs, cpuByThreadUs: baselineRun.cpuByThreadUs };
