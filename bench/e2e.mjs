@@ -15,7 +15,8 @@
 //                                           ingestion's path, as separate machines would keep them apart
 //
 // Every process's CPU is reported with its run-queue wait (bench/run-queue.mjs): time its threads
-// were runnable but had no core, over the load after the warm-up.
+// were runnable but had no core, over the load after the warm-up; beside it, the machine's busy,
+// idle and steal time (vCPU time the host gave to something else) over the same span.
 //
 // Load mode sends driving telemetry (no rows); the probe cars send charging samples through the
 // same ingestion, topic partitions and worker batches, so their latency is the pipeline's.
@@ -30,7 +31,7 @@ import { uniqueName, testServers } from '@greenlane/common/testing';
 import { freePort } from '@greenlane/common/testing-kafka';
 import { createFleetClient, tokenMetadata } from '../simulator/dist/src/grpc-client.js';
 import { infraPid, startFlags } from '../ingestion/bench/kit.mjs';
-import { childrenOf, runQueueBetween, runQueueSample } from './run-queue.mjs';
+import { childrenOf, machineBetween, machineSample, runQueueBetween, runQueueSample } from './run-queue.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const env = process.env;
@@ -274,6 +275,9 @@ async function runRate(rate) {
   ].filter((w) => w.pid);
   const usage = new Map(watched.map((w) => [w.name, { first: procSample(w.pid, childrenOf(w.pid)), last: undefined, peakRssMb: 0 }]));
   const runQueue = new Map();
+  /** The machine's busy, idle and stolen time over the same span as the run-queue figures. */
+  let machineFirst;
+  let machineLast;
   /** PostgreSQL sessions BENCH_BATCH_NICE could not renice. */
   const unniced = new Set();
   const lagSeries = [];
@@ -292,6 +296,8 @@ async function runRate(rate) {
       u.peakRssMb = Math.max(u.peakRssMb, s.rssMb);
       // From the first sample after the warm-up to the last one under load.
       if ((Date.now() - started) / 1000 < warmupSec) continue;
+      machineLast = machineSample();
+      machineFirst ??= machineLast;
       const sample = { at: Date.now(), threads: runQueueSample(w.pid, children) };
       const rq = runQueue.get(w.name);
       if (rq === undefined) runQueue.set(w.name, { first: sample, last: sample });
@@ -359,6 +365,7 @@ async function runRate(rate) {
     probeAckMs: { p50: ackLatency.getValueAtPercentile(50) / 1000, p99: ackLatency.getValueAtPercentile(99) / 1000 },
     e2eMs: { p50: e2eLatency.getValueAtPercentile(50), p99: e2eLatency.getValueAtPercentile(99), max: e2eLatency.maxValue, samples: e2eLatency.totalCount },
     probesWithoutRow: unmatched,
+    ...(machineFirst && machineLast ? { machine: machineBetween(machineFirst, machineLast) } : {}),
     lag: { firstHalfMean: Math.round(mean(lags.slice(0, half))), secondHalfMean: Math.round(mean(lags.slice(half))), max: Math.max(0, ...lags), drainSec, series: lagSeries },
     historyLag: { firstHalfMean: Math.round(mean(historyLags.slice(0, half))), secondHalfMean: Math.round(mean(historyLags.slice(half))), max: Math.max(0, ...historyLags), drainSec: historyDrainSec },
     processes,
@@ -383,6 +390,7 @@ for (const rate of rates) {
   const thread = (t) => (t ? `${t.cpuMsPerSec}+${t.waitMsPerSec}` : '-');
   console.log(`        ms per second on a CPU + runnable waiting for one${batchNice > 0 ? ` (batch side at nice ${batchNice})` : ''}: ${waits.map(([n, p]) => `${n} ${p.runQueue.cpuMsPerSec}+${p.runQueue.waitMsPerSec}`).join(', ')}`);
   if (r.batchSessionsNotReniced) console.log(`        WARNING: ${r.batchSessionsNotReniced} PostgreSQL sessions kept their niceness (not allowed: PostgreSQL runs as another user); the batch side was only partly lowered`);
+  if (r.machine) console.log(`        the machine's vCPUs over the same span: busy ${r.machine.busyPercent} %, idle ${r.machine.idlePercent} %, taken by the host (steal) ${r.machine.stealPercent} %`);
   const ing = r.processes.ingestion?.runQueue;
   if (ing) console.log(`        of the ingestion: stream (main) thread ${thread(ing.mainThread)}, storage thread ${thread(ing.busiestOtherThread)}`);
 }

@@ -63,3 +63,23 @@ export function runQueueBetween(first, last, seconds) {
   const shape = (t) => (t === undefined ? undefined : { cpuMsPerSec: perSecond(t.run, seconds), waitMsPerSec: perSecond(t.wait, seconds) });
   return { cpuMsPerSec: perSecond(run, seconds), waitMsPerSec: perSecond(wait, seconds), mainThread: shape(main), busiestOtherThread: shape(busiestOther) };
 }
+
+/** The machine's CPU time so far, from /proc/stat's `cpu` line (clock ticks over every vCPU). */
+export function machineSample() {
+  const [, user, nice, system, idle, iowait, irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  return { busy: user + nice + system + irq + softirq, idle: idle + iowait, steal };
+}
+
+/**
+ * Between two samples, as a share of every vCPU's time: busy in this machine, idle, and stolen (a
+ * virtual machine's vCPU that wanted to run while the host ran something else). Steal is time a
+ * runnable thread here waits however this machine's own processes are prioritized.
+ */
+export function machineBetween(first, last) {
+  const busy = last.busy - first.busy;
+  const idle = last.idle - first.idle;
+  const steal = last.steal - first.steal;
+  const total = busy + idle + steal;
+  const pct = (x) => (total > 0 ? Math.round((x / total) * 1000) / 10 : null);
+  return { busyPercent: pct(busy), idlePercent: pct(idle), stealPercent: pct(steal) };
+}

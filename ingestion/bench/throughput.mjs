@@ -13,7 +13,8 @@
 //    message (from /proc, over the whole run, warm-up included; the ingestion's split per thread
 //    from ingestion_thread_cpu_seconds_total), ingestion ÷ echo for throughput and CPU; and what an
 //    ack cost the whole machine in each run (the load generator, the server, Kafka and Redis when
-//    `make up` runs them), whose echo ÷ ingestion ratio is the throughput ratio two saturated cores allow;
+//    `make up` runs them), whose echo ÷ ingestion ratio is the throughput ratio two saturated cores allow,
+//    with the machine's busy, idle and steal time (vCPU time the host gave to something else) in the run;
 // b) steady BENCH_STEADY_RATES msgs/s (a list, default 5000,10000) for BENCH_STEADY_SECONDS (20) each: ack latency of echo,
 //    of the service's own path with Redis and Kafka taken out (bench/no-storage-server.mjs), and of
 //    the service, each with its CPU per ack; the service's view adds its Redis pipeline and Kafka
@@ -37,6 +38,7 @@ import { performance } from 'node:perf_hooks';
 import { connectRedis, createKafka, createLogger } from '@greenlane/common';
 import { freePort } from '@greenlane/common/testing-kafka';
 import { cpuSeconds, exitedChildrenCpuSeconds, infraPid, metric, sleep, startChild, startFlags, stopChild } from './kit.mjs';
+import { machineBetween, machineSample } from '../../bench/run-queue.mjs';
 
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -141,10 +143,11 @@ const perAck = (cpu, r) => {
 async function withCpu(pid, http, runLoad) {
   const cpuBefore = cpuSeconds(pid);
   const machineBefore = machineCpu();
+  const vcpusBefore = machineSample();
   const threadsBefore = http === undefined ? undefined : await scrape(http);
   const summary = await runLoad();
   const cpu = cpuSeconds(pid) - cpuBefore;
-  const out = { summary, cpuUs: perAck(cpu, summary), machine: machineCpuPerAck(machineBefore, machineCpu(), cpu, summary) };
+  const out = { summary, cpuUs: perAck(cpu, summary), machine: { ...machineCpuPerAck(machineBefore, machineCpu(), cpu, summary), vcpus: machineBetween(vcpusBefore, machineSample()) } };
   if (threadsBefore !== undefined) {
     const after = await scrape(http);
     out.scraped = after;
@@ -190,7 +193,8 @@ function machineCpuPerAck(before, after, serverCpu, summary) {
 }
 
 const machineLine = (m) =>
-  `generator ${m.generatorUs} + server ${m.serverUs}${m.kafkaUs === undefined ? '' : ` + Kafka ${m.kafkaUs}`}${m.redisUs === undefined ? '' : ` + Redis ${m.redisUs}`} = ${m.totalUs} µs`;
+  `generator ${m.generatorUs} + server ${m.serverUs}${m.kafkaUs === undefined ? '' : ` + Kafka ${m.kafkaUs}`}${m.redisUs === undefined ? '' : ` + Redis ${m.redisUs}`} = ${m.totalUs} µs` +
+  ` (vCPUs busy ${m.vcpus.busyPercent} %, idle ${m.vcpus.idlePercent} %, steal ${m.vcpus.stealPercent} %)`;
 
 const cpuLine = (r) => (r.cpuUs === undefined ? '' : `, CPU ${r.cpuUs} µs/ack${r.cpuByThreadUs ? ` (stream thread ${r.cpuByThreadUs.stream}, storage thread ${r.cpuByThreadUs.storage}, other threads ${r.cpuByThreadUs.other})` : ''}`);
 
