@@ -287,6 +287,10 @@ async function runRate(rate) {
   simulatorDone.then(() => (running = false));
   while (running) {
     await sleep(1000);
+    if ((Date.now() - started) / 1000 >= warmupSec) {
+      machineLast = machineSample();
+      machineFirst ??= machineLast;
+    }
     for (const w of watched) {
       const u = usage.get(w.name);
       const children = childrenOf(w.pid);
@@ -296,8 +300,6 @@ async function runRate(rate) {
       u.peakRssMb = Math.max(u.peakRssMb, s.rssMb);
       // From the first sample after the warm-up to the last one under load.
       if ((Date.now() - started) / 1000 < warmupSec) continue;
-      machineLast = machineSample();
-      machineFirst ??= machineLast;
       const sample = { at: Date.now(), threads: runQueueSample(w.pid, children) };
       const rq = runQueue.get(w.name);
       if (rq === undefined) runQueue.set(w.name, { first: sample, last: sample });
