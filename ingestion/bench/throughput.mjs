@@ -143,11 +143,10 @@ const perAck = (cpu, r) => {
 async function withCpu(pid, http, runLoad) {
   const cpuBefore = cpuSeconds(pid);
   const machineBefore = machineCpu();
-  const vcpusBefore = machineSample();
   const threadsBefore = http === undefined ? undefined : await scrape(http);
   const summary = await runLoad();
   const cpu = cpuSeconds(pid) - cpuBefore;
-  const out = { summary, cpuUs: perAck(cpu, summary), machine: { ...machineCpuPerAck(machineBefore, machineCpu(), cpu, summary), vcpus: machineBetween(vcpusBefore, machineSample()) } };
+  const out = { summary, cpuUs: perAck(cpu, summary), machine: machineCpuPerAck(machineBefore, machineCpu(), cpu, summary) };
   if (threadsBefore !== undefined) {
     const after = await scrape(http);
     out.scraped = after;
@@ -162,9 +161,9 @@ async function withCpu(pid, http, runLoad) {
 /** The stores `make up` runs on this machine (absent when the bench uses others). */
 const STORE_PIDS = { kafka: infraPid('kafka'), redis: infraPid('redis') };
 
-/** CPU seconds so far of the load generators that have exited, and of each store. */
+/** CPU seconds so far of the load generators that have exited and of each store, and the vCPUs' time. */
 function machineCpu() {
-  const out = { generator: exitedChildrenCpuSeconds() };
+  const out = { generator: exitedChildrenCpuSeconds(), vcpus: machineSample() };
   for (const [name, pid] of Object.entries(STORE_PIDS)) {
     try {
       out[name] = pid === undefined ? undefined : cpuSeconds(pid);
@@ -189,6 +188,7 @@ function machineCpuPerAck(before, after, serverCpu, summary) {
     total += after[name] - before[name];
   }
   out.totalUs = perAck(total, summary);
+  out.vcpus = machineBetween(before.vcpus, after.vcpus);
   return out;
 }
 
