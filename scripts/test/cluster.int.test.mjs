@@ -203,7 +203,10 @@ test('acks=all goes on after kill -9 of the node leading the most partitions, no
     return parts.length === 6 && parts.every((p) => p.leader >= 0);
   }, 15_000);
   assert.ok(parts.every((p) => p.replicas.length === 3), 'replication factor 3 from the brokers\' default');
-  const configs = await admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['min.insync.replicas', 'unclean.leader.election.enable'] }], includeSynonyms: false });
+  // describeConfigs goes to any one broker, and a broker that has not yet applied the new topic's
+  // metadata answers UNKNOWN_TOPIC_OR_PARTITION ("This server does not host this topic-partition").
+  const configs = await waitFor('the new topic\'s configuration from any broker', () =>
+    admin.describeConfigs({ resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['min.insync.replicas', 'unclean.leader.election.enable'] }], includeSynonyms: false }), 15_000);
   const value = (name) => configs.resources[0].configEntries.find((e) => e.configName === name)?.configValue;
   assert.equal(value('min.insync.replicas'), '2');
   assert.equal(value('unclean.leader.election.enable'), 'false');
