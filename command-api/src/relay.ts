@@ -15,6 +15,7 @@
 import type { Producer } from 'kafkajs';
 import { COMMAND_KEYS, statusChangeOf, type Logger, type RedisClient } from '@greenlane/common';
 import { RedisScript } from '@greenlane/common/redis-script';
+import { WakeableSleep } from '@greenlane/common/wakeable-sleep';
 
 export const RELAY_GROUP = 'fleet-commands-relay';
 export const RELAY_LEASE_KEY = 'commands:relay:leader';
@@ -57,7 +58,7 @@ export class CommandRelay {
   private running = false;
   private loop: Promise<void> = Promise.resolve();
   private leaseRenewedAt = 0;
-  private wake: () => void = () => undefined;
+  private readonly pauses = new WakeableSleep();
   /**
    * Read the group's pending entries before new ones: at take-over, after a failure, and at each
    * renewal, for what a leader paused past its lease read after this one had taken over.
@@ -93,7 +94,7 @@ export class CommandRelay {
   /** Stops relaying and hands the lease back: a standby takes over at its next try (within a third of the lease). */
   async stop(): Promise<void> {
     this.running = false;
-    this.wake();
+    this.pauses.wake();
     await this.loop;
     if (this.leader) await RELEASE_LEASE.run(this.client, [RELAY_LEASE_KEY], [this.instance]).catch(() => undefined);
     this.leader = false;
@@ -112,7 +113,7 @@ export class CommandRelay {
     while (this.running) {
       try {
         if (!(await this.holdLease())) {
-          await this.pause(this.leaseMs / 3);
+          await this.pauses.sleep(this.leaseMs / 3);
           continue;
         }
         const backlog = this.backlog;
@@ -131,7 +132,7 @@ export class CommandRelay {
         this.events.failed();
         this.log.warn({ err: (error as Error).message }, 'command relay: failed; retrying what was read');
         this.backlog = true;
-        await this.pause(500);
+        await this.pauses.sleep(500);
       }
     }
   }
@@ -202,15 +203,5 @@ export class CommandRelay {
     await this.client.xAck(COMMAND_KEYS.log, RELAY_GROUP, entries.map((e) => e.id));
     this.events.relayed(entries.length);
     this.lagMs = 0;
-  }
-
-  private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 }

@@ -7,6 +7,7 @@
  * (its own group), so a missing or failing topic never holds up the events.
  */
 import type { Admin, Consumer, Kafka } from 'kafkajs';
+import { WakeableSleep } from '@greenlane/common/wakeable-sleep';
 
 export interface CommandsFeedOptions {
   kafka: Kafka;
@@ -25,7 +26,7 @@ export interface CommandsFeedOptions {
 
 export class CommandsFeed {
   private stopped = false;
-  private wake: (() => void) | undefined;
+  private readonly pauses = new WakeableSleep();
   private consumer: Consumer | undefined;
   private admin: Admin | undefined;
   private loop: Promise<void> | undefined;
@@ -38,19 +39,9 @@ export class CommandsFeed {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.wake?.();
+    this.pauses.wake();
     await Promise.allSettled([this.consumer?.disconnect(), this.admin?.disconnect()]);
     await this.loop;
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 
   private async run(): Promise<void> {
@@ -68,7 +59,7 @@ export class CommandsFeed {
         if (!exists) {
           if (!checked) missedAtStart = true;
           checked = true;
-          await this.sleep(retryMs);
+          await this.pauses.sleep(retryMs);
           continue;
         }
         checked = true;
@@ -80,7 +71,7 @@ export class CommandsFeed {
         await this.admin?.disconnect().catch(() => {});
         this.admin = undefined;
       }
-      if (!this.stopped) await this.sleep(retryMs);
+      if (!this.stopped) await this.pauses.sleep(retryMs);
     }
   }
 
