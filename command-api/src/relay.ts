@@ -94,7 +94,7 @@ export class CommandRelay {
   /** Stops relaying and hands the lease back: a standby takes over at its next try (within a third of the lease). */
   async stop(): Promise<void> {
     this.running = false;
-    this.pauses.wake();
+    this.pauses.close();
     await this.loop;
     if (this.leader) await RELEASE_LEASE.run(this.client, [RELAY_LEASE_KEY], [this.instance]).catch(() => undefined);
     this.leader = false;

@@ -22,4 +22,14 @@ test('without wake() the pause lasts its time, and a wake() with none in progres
   assert.is(ended, true);
 });
 
+test('close() ends the pause in progress, and every later pause ends at once', async () => {
+  const pause = new WakeableSleep();
+  const started = Date.now();
+  const sleeping = pause.sleep(60_000);
+  pause.close();
+  await sleeping;
+  await pause.sleep(60_000);
+  assert.ok(Date.now() - started < 10_000, 'neither pause waited its 60 s');
+});
+
 test.run();

@@ -39,7 +39,7 @@ export class CommandsFeed {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.pauses.wake();
+    this.pauses.close();
     await Promise.allSettled([this.consumer?.disconnect(), this.admin?.disconnect()]);
     await this.loop;
   }
