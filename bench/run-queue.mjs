@@ -1,5 +1,6 @@
 // Where a process's threads spent the time they were not idle: on a CPU, or runnable and waiting
-// for one (Linux's /proc/PID/task/TID/schedstat: ns on CPU, then ns waiting on a run queue). On a machine whose cores are full, the wait is what a message queues behind.
+// for one (Linux's /proc/PID/task/TID/schedstat: ns on CPU, then ns waiting on a run queue). On a
+// machine whose cores are full, the wait is what a message queues behind.
 import { readdirSync, readFileSync } from 'node:fs';
 
 function tasksOf(pid) {

@@ -10,13 +10,12 @@ export class WakeableSleep {
   sleep(ms: number): Promise<void> {
     if (this.closed) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      const self = this;
-      function done(): void {
+      const done = (): void => {
         clearTimeout(timer);
-        if (self.wakeCurrent === done) self.wakeCurrent = undefined;
+        if (this.wakeCurrent === done) this.wakeCurrent = undefined;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, ms);
       this.wakeCurrent = done;
     });
   }
