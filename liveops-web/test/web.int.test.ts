@@ -54,9 +54,9 @@ writeFileSync(JWKS, JSON.stringify({ keys: [issuerKey.jwk] }));
 const jwt = (subject: string, scopes: string[], extra: Partial<MintOptions> = {}, key = issuerKey.signing) => mintToken(key, { subject, scopes, ttlSeconds: 600, ...extra });
 
 /** The status a WebSocket upgrade to /ws is answered with (101 when it opens; then closed), and its headers. */
-function upgrade(headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
+function upgrade(headers: Record<string, string> = {}, base = service.base): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers });
+    const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/ws`, { headers });
     ws.on('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
     ws.on('open', () => {
       ws.close();
@@ -389,20 +389,36 @@ test("a WebSocket opened with a JWT is closed when the JWT expires", async () =>
   assert.equal([closed.code, closed.reason], [1008, 'operator token expired']);
 });
 
-test('a rate per identity (the default, 20/s and bursts of 40): a flooding JWT gets 429 with Retry-After, its WebSocket too; the page\'s token keeps its 200s', async () => {
+test('a rate per identity (the default, 20/s and bursts of 40): a flooding JWT gets 429 with Retry-After; the page\'s token keeps its 200s', async () => {
   const flood = await jwt('flooder', ['operator:read']);
   const answers = await Promise.all(Array.from({ length: 70 }, () => fetch(`${service.base}/api/v1/stations`, { headers: { authorization: `Bearer ${flood}` } })));
   const limited = answers.filter((a) => a.status === 429);
   assert.ok(limited.length >= 1 && answers.filter((a) => a.status === 200).length >= 40, answers.map((a) => a.status).join(','));
   assert.ok(Number(limited[0]!.headers.get('retry-after')) >= 1);
   assert.match(((await limited[0]!.json()) as { error: string }).error, /too many requests from flooder/);
-  const ws = await upgrade({ authorization: `Bearer ${flood}` });
-  assert.is(ws.status, 429);
-  assert.ok(Number(ws.headers['retry-after']) >= 1);
   assert.is((await fetch(`${service.base}/api/v1/stations`, { headers: { authorization: `Bearer ${TOKEN}` } })).status, 200);
   const metrics = await (await fetch(`${service.base}/metrics`)).text();
   assert.match(metrics, /liveops_web_http_rate_limited_total\{route="api"\} [1-9]/);
-  assert.match(metrics, /liveops_web_http_rate_limited_total\{route="ws"\} 1\b/);
+});
+
+test('a WebSocket upgrade spends from the same bucket as the API: once a JWT has spent its burst, its upgrade gets 429 with Retry-After', async () => {
+  // One token every 10 s: nothing refills between the spending and the refused upgrade, however
+  // slow the machine. At the default 20/s a token comes back every 50 ms, which a busy CI machine
+  // can take between two requests.
+  const slow = await startService(await freePort(), { ...serviceEnv(), OPERATOR_RATE: '0.1', OPERATOR_BURST: '2', LIVEOPS_WEB_FROM_BEGINNING: 'false' });
+  try {
+    const auth = { authorization: `Bearer ${await jwt('ws-flooder', ['operator:read'])}` };
+    assert.is((await upgrade(auth, slow.base)).status, 101);
+    assert.is((await fetch(`${slow.base}/api/v1/stations`, { headers: auth })).status, 200);
+    const refused = await upgrade(auth, slow.base);
+    assert.is(refused.status, 429);
+    assert.ok(Number(refused.headers['retry-after']) >= 1, String(refused.headers['retry-after']));
+    assert.is((await upgrade({ authorization: `Bearer ${TOKEN}` }, slow.base)).status, 101, 'another identity keeps its own bucket');
+    const metrics = await (await fetch(`${slow.base}/metrics`)).text();
+    assert.match(metrics, /liveops_web_http_rate_limited_total\{route="ws"\} 1\b/);
+  } finally {
+    await slow.stop();
+  }
 });
 
 test('an emergency stop from the side panel reaches a real car through the ingestion; the panel shows SUCCEEDED', async () => {
