@@ -152,7 +152,8 @@ export async function startIngestion(
   let draining = false;
   let cached: { at: number; state: Readiness } | undefined;
   const readiness = async (): Promise<Readiness> => {
-    if (cached !== undefined && Date.now() - cached.at < 1000) return { ...cached.state, draining };
+    // A cached answer still turns not-ready at once when draining starts: balancers stop sending then.
+    if (cached !== undefined && Date.now() - cached.at < 1000) return { ...cached.state, ready: cached.state.ready && !draining, draining };
     const redisOk = withTimeout(redis.ping().then((pong) => pong === 'PONG'), 1000, false);
     const kafkaOk = withTimeout(
       (async () => {

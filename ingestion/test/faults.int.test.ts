@@ -282,7 +282,15 @@ it('SIGTERM drains the compiled service: refuses new streams, acks or fails what
 
     const signalledAt = Date.now();
     service.child.kill('SIGTERM');
-    await sleep(50);
+    // Draining has begun once /ready says so, with a 503 at once (or the port is already closed).
+    await waitFor('draining to begin', async () => {
+      const ready = await fetch(`${http}/ready`).then(
+        async (r) => ({ status: r.status, ...((await r.json()) as { draining: boolean }) }),
+        () => ({ status: 503, draining: true }),
+      );
+      if (ready.draining) assert.is(ready.status, 503, '/ready while draining');
+      return ready.draining;
+    }, 10_000, 10);
     const late = openStream(grpc);
     late.call.write(carStatus(`${prefix}-late`));
     const lateEnd = await late.ended;
