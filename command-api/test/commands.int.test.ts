@@ -153,7 +153,8 @@ test.before(async () => {
   const limitedAddr = `127.0.0.1:${await freePort()}`;
   const limited = spawnProgram('command-api/dist/src/main.js', {
     COMMAND_API_ADDR: limitedAddr, REDIS_URL: redisUrl, KAFKA_BROKERS: testServers.kafkaBrokers.join(','), FLEET_COMMANDS_TOPIC: commandsTopic,
-    AUTH_JWKS: JWKS, OPERATOR_RATE: '1', OPERATOR_BURST: '3', LOG_LEVEL: 'warn',
+    // One token every 5 s: none comes back while a test spends the burst, however slow the machine.
+    AUTH_JWKS: JWKS, OPERATOR_RATE: '0.2', OPERATOR_BURST: '3', LOG_LEVEL: 'warn',
   });
   children.push(limited);
   limitedApi = `http://${limitedAddr}`;
@@ -413,7 +414,7 @@ test('a rate per identity: a token over its burst gets 429 with Retry-After, ano
   for (let i = 0; i < 3; i++) assert.is((await call('GET', '/v1/commands/x', undefined, ana, undefined, limitedApi)).status, 404, `request ${i}`);
   const limited = await call('GET', '/v1/commands/x', undefined, ana, undefined, limitedApi);
   assert.is(limited.status, 429);
-  assert.match(limited.body.error, /too many requests from ana-limited: at most 1\/s/);
+  assert.match(limited.body.error, /too many requests from ana-limited: at most 0.2\/s/);
   assert.ok(Number(limited.headers.get('retry-after')) >= 1, String(limited.headers.get('retry-after')));
   assert.is((await call('GET', '/v1/commands/x', undefined, bo, undefined, limitedApi)).status, 404, 'another identity is not limited');
   await new Promise((r) => setTimeout(r, 1000 * Number(limited.headers.get('retry-after'))));

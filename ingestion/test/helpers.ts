@@ -124,21 +124,24 @@ export function openStream(c: FleetServiceClient, token: string | null = TOKEN):
   return { call, responses, ended };
 }
 
+type TopicEvent = { key: string; value: Record<string, unknown> };
+
 /**
- * The telemetry events of a topic (from the beginning), once at least `count` have arrived. Events
- * of other types (connectivity, presence, bookings) are skipped, as every consumer skips what it
- * does not handle; `types` names others to keep.
+ * The telemetry events of a topic (from the beginning), once at least `count` have arrived, or once
+ * `count(seen)` holds (on a topic other tests write too, say which events are awaited). Events of
+ * other types (connectivity, presence, bookings) are skipped, as every consumer skips what it does
+ * not handle; `types` names others to keep.
  */
 export async function readTopic(
   topic: string,
-  count: number,
+  count: number | ((seen: TopicEvent[]) => boolean),
   brokers: string[] = testServers.kafkaBrokers,
   settleMs = 500,
   types: readonly string[] = ['telemetry'],
-): Promise<Array<{ key: string; value: Record<string, unknown> }>> {
+): Promise<TopicEvent[]> {
   const kafka = createKafka({ brokers, clientId: 'ingestion-test-reader', log, quiet: true });
   const consumer = kafka.consumer({ groupId: uniqueName('ingestion-test-reader') });
-  const seen: Array<{ key: string; value: Record<string, unknown> }> = [];
+  const seen: TopicEvent[] = [];
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -148,7 +151,8 @@ export async function readTopic(
         if (types.includes(String(value.event_type))) seen.push({ key: message.key?.toString() ?? '', value });
       },
     });
-    await waitFor(`${count} events on ${topic}`, () => seen.length >= count, 60_000);
+    const enough = typeof count === 'number' ? () => seen.length >= count : () => count(seen);
+    await waitFor(typeof count === 'number' ? `${count} events on ${topic}` : `the awaited events on ${topic}`, enough, 60_000);
     // Anything beyond `count` (a duplicate, a stray event) should show up too.
     await new Promise((resolve) => setTimeout(resolve, settleMs));
     return seen;

@@ -93,7 +93,10 @@ test('a car that goes silent is offline after the timeout, and online again when
 });
 
 test('the cars of an instance killed without a word go offline as instance_lost', async () => {
-  const env = await serviceEnv(DB, { ...PRESENCE, INGESTION_INSTANCE_ID: 'pres-doomed' });
+  // The car's deadline comes from the instance that heard it: 5 s here, so the kill lands before it
+  // however slowly the online event comes round (else the doomed instance, still alive, would
+  // sweep its own car as a timeout).
+  const env = await serviceEnv(DB, { ...PRESENCE, PRESENCE_TIMEOUT_MS: '5000', INGESTION_INSTANCE_ID: 'pres-doomed' });
   const doomed = spawnService(env);
   await waitFor('doomed instance ready', async () => (await fetch(`http://${env.INGESTION_HTTP_ADDR}/ready`)).ok, 30_000);
   const car = uniqueName('PRES-LOST');
