@@ -414,7 +414,7 @@ test('a rate per identity: a token over its burst gets 429 with Retry-After, ano
   for (let i = 0; i < 3; i++) assert.is((await call('GET', '/v1/commands/x', undefined, ana, undefined, limitedApi)).status, 404, `request ${i}`);
   const limited = await call('GET', '/v1/commands/x', undefined, ana, undefined, limitedApi);
   assert.is(limited.status, 429);
-  assert.match(limited.body.error, /too many requests from ana-limited: at most 0.2\/s/);
+  assert.match(limited.body.error, /too many requests from ana-limited: at most 0\.2\/s/);
   assert.ok(Number(limited.headers.get('retry-after')) >= 1, String(limited.headers.get('retry-after')));
   assert.is((await call('GET', '/v1/commands/x', undefined, bo, undefined, limitedApi)).status, 404, 'another identity is not limited');
   await new Promise((r) => setTimeout(r, 1000 * Number(limited.headers.get('retry-after'))));

@@ -280,17 +280,19 @@ it('SIGTERM drains the compiled service: refuses new streams, acks or fails what
     const sender = keepSending(cars, 5);
     await waitFor('acks flowing', () => cars.every((c) => c.acked >= 50), 30_000);
 
+    // A ready answer just given is cached for a second: draining must turn it into a 503 all the same.
+    assert.is((await fetch(`${http}/ready`)).status, 200);
     const signalledAt = Date.now();
     service.child.kill('SIGTERM');
     // Draining has begun once /ready says so, with a 503 at once (or the port is already closed).
-    await waitFor('draining to begin', async () => {
+    const draining = await waitFor('draining to begin', async () => {
       const ready = await fetch(`${http}/ready`).then(
         async (r) => ({ status: r.status, ...((await r.json()) as { draining: boolean }) }),
         () => ({ status: 503, draining: true }),
       );
-      if (ready.draining) assert.is(ready.status, 503, '/ready while draining');
-      return ready.draining;
+      return ready.draining ? ready : undefined;
     }, 10_000, 10);
+    assert.is(draining.status, 503, '/ready while draining');
     const late = openStream(grpc);
     late.call.write(carStatus(`${prefix}-late`));
     const lateEnd = await late.ended;
