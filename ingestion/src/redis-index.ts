@@ -26,7 +26,8 @@ const GEO_ARGS_PER_CALL = 3 * 1000;
  * it answers the timestamp the hash held before (-1: none), or `!` and the error of the command
  * Redis refused. Equal timestamps write again (a resend: the same values). redis.pcall keeps one
  * car's error from aborting the script and the cars after it. The positions go in one GEOADD per
- * 1,000 cars, not one per car: Redis spent about a third of the script's time on those calls. It names the `car:{id}` keys it
+ * 1,000 cars, not one per car: a call per car cost Redis about 2 µs a car, and batched the script
+ * used 6–12 % less Redis CPU (three A/B runs of 300-car batches). It names the `car:{id}` keys it
  * builds from the ids (as Redis 7 standalone allows, like the booking scripts): not a Cluster script.
  */
 const INDEX_SCRIPT = new RedisScript(`
