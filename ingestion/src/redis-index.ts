@@ -32,7 +32,7 @@ const GEO_ARGS_PER_CALL = 3 * 1000;
  */
 const INDEX_SCRIPT = new RedisScript(`
 local out, n = {}, 0
-local geo, written = {}, {}
+local geo, g, written = {}, 0, {}
 local line = '([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\n]*)\\n'
 for id, ts, lon, lat, battery, velocity, station, charging, meter, plugged in string.gmatch(ARGV[1], line) do
   n = n + 1
@@ -49,15 +49,15 @@ for id, ts, lon, lat, battery, velocity, station, charging, meter, plugged in st
       if type(r) == 'table' and r.err then
         out[n] = '!' .. r.err
       else
-        local g = #geo
-        geo[g + 1], geo[g + 2], geo[g + 3] = lon, lat, id
-        written[#written + 1] = n
+        g = g + 3
+        geo[g - 2], geo[g - 1], geo[g] = lon, lat, id
+        written[g / 3] = n
       end
     end
   end
 end
-for from = 1, #geo, ${GEO_ARGS_PER_CALL} do
-  local upto = math.min(from + ${GEO_ARGS_PER_CALL} - 1, #geo)
+for from = 1, g, ${GEO_ARGS_PER_CALL} do
+  local upto = math.min(from + ${GEO_ARGS_PER_CALL} - 1, g)
   local r = redis.pcall('GEOADD', KEYS[1], unpack(geo, from, upto))
   if type(r) == 'table' and r.err then
     -- Validation keeps every position within GEO's range, so this is about the key or the server;
